@@ -1,0 +1,108 @@
+// `unipool bench`: training and inference throughput, statistics cost and MFU, after warm-up.
+#include <chrono>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "unipool/bench.h"
+#include "unipool/engine.h"
+
+namespace unipool::cli {
+
+namespace {
+
+struct BenchArgs {
+  std::string preset = "default", config;
+  int batch = 16, seq = 128, steps = 20, threads = 1, warmup = 3;
+  bool json = false;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+int run_bench(const BenchArgs& a) {
+  Preset p = preset(a.preset);
+  if (!a.config.empty()) p.model = config_from_json(read_file_bytes(a.config));
+  p.train.batch = a.batch;
+  p.train.seq = a.seq;
+  p.train.total_steps = a.warmup + 2 * a.steps;
+  DataSpec data;
+  data.builtin_bytes = 1 << 20;
+  Engine engine(p.model, p.train, data, a.threads);
+  const double tokens = double(a.batch) * a.seq;
+
+  // Training with statistics (what the studio runs), then without, to price the statistics.
+  for (int i = 0; i < a.warmup; ++i) engine.train_step();
+  auto time_steps = [&](bool stats) {
+    engine.set_collect_stats(stats);
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < a.steps; ++i) engine.train_step();
+    return seconds_since(start) / a.steps;
+  };
+  const double with_stats = time_steps(true);
+  const double without_stats = time_steps(false);
+
+  // Inference: forward passes over the same number of tokens, no gradients.
+  std::string text(size_t(a.batch) * size_t(a.seq) + 1, ' ');
+  for (size_t i = 0; i < text.size(); ++i) text[i] = char('a' + (i * 7 + i / 13) % 26);
+  engine.evaluate(text, a.seq);  // warm-up
+  const auto start = std::chrono::steady_clock::now();
+  int infer_reps = 0;
+  while (infer_reps < 3 || seconds_since(start) < 1.0) {
+    engine.evaluate(text, a.seq);
+    ++infer_reps;
+  }
+  const double infer_s = seconds_since(start) / infer_reps;
+
+  const double train_tps = tokens / with_stats;
+  const double flops = training_flops_per_token(engine.config(), a.seq);
+  const double gemm = measure_gemm_gflops();
+  const double mfu = train_tps * flops / (gemm * 1e9);
+  const double overhead = 100.0 * (with_stats - without_stats) / without_stats;
+  nlohmann::json j = {{"preset", a.config.empty() ? a.preset : a.config},
+                      {"batch", a.batch},
+                      {"seq", a.seq},
+                      {"threads", a.threads},
+                      {"steps", a.steps},
+                      {"train_tokens_per_s", train_tps},
+                      {"train_tokens_per_s_no_stats", tokens / without_stats},
+                      {"ms_per_step", 1000.0 * with_stats},
+                      {"stats_overhead_pct", overhead},
+                      {"infer_tokens_per_s", tokens / infer_s},
+                      {"train_gflop_per_token", flops / 1e9},
+                      {"gemm_gflops", gemm},
+                      {"mfu", mfu},
+                      {"peak_rss_mib", peak_rss_mib()}};
+  if (a.json) {
+    std::cout << j.dump() << "\n";
+    return 0;
+  }
+  std::printf("training:   %8.0f tokens/s  (%.1f ms/step, batch %d x seq %d, %d thread%s)\n",
+              train_tps, 1000.0 * with_stats, a.batch, a.seq, a.threads, a.threads > 1 ? "s" : "");
+  std::printf("statistics: %+.1f%% of a step (%.0f tokens/s without)\n", overhead, tokens / without_stats);
+  std::printf("inference:  %8.0f tokens/s\n", tokens / infer_s);
+  std::printf("MFU:        %.1f%% of the %.0f GFLOP/s GEMM rate (%.2f MFLOP per training token)\n",
+              100.0 * mfu, gemm, flops / 1e6);
+  std::printf("memory:     %.0f MiB peak resident\n", peak_rss_mib());
+  return 0;
+}
+
+}  // namespace
+
+Runner register_bench(CLI::App& app) {
+  auto a = std::make_shared<BenchArgs>();
+  CLI::App* cmd = app.add_subcommand("bench", "Measure training and inference tokens/s");
+  auto* p = cmd->add_option("--preset", a->preset, "Preset")->check(CLI::IsMember(preset_names()));
+  cmd->add_option("--config", a->config, "Model config JSON")->check(CLI::ExistingFile)->excludes(p);
+  cmd->add_option("--batch", a->batch, "Sequences per step")->check(CLI::Range(1, 65536));
+  cmd->add_option("--seq", a->seq, "Bytes per sequence")->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--steps", a->steps, "Timed steps (each of two runs)")->check(CLI::Range(1, 100000));
+  cmd->add_option("--warmup", a->warmup, "Untimed steps first")->check(CLI::Range(0, 100000));
+  cmd->add_option("--threads", a->threads, "CPU threads")->check(CLI::Range(1, 256));
+  cmd->add_flag("--json", a->json, "Print JSON");
+  return [a] { return run_bench(*a); };
+}
+
+}  // namespace unipool::cli

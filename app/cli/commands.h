@@ -1,0 +1,25 @@
+// The `unipool` command-line tool: one function per subcommand, registered in main.cpp.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+
+namespace unipool::cli {
+
+// Each register_* adds a subcommand to `app` and returns the function that runs it after
+// parsing. A run function returns the process exit code (0 ok, 1 bad file or failed run).
+using Runner = std::function<int()>;
+Runner register_train(CLI::App& app);
+Runner register_eval(CLI::App& app);
+Runner register_inspect(CLI::App& app);
+Runner register_generate(CLI::App& app);
+Runner register_bench(CLI::App& app);
+
+// Reads a whole file as bytes; throws std::runtime_error naming the path.
+std::string read_file_bytes(const std::string& path);
+// "3,4,5" -> (L) switches; throws CLI::ValidationError on a bad list.
+std::vector<bool> parse_layer_list(const std::string& list, int n_layers);
+
+}  // namespace unipool::cli

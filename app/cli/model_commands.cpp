@@ -1,0 +1,175 @@
+// `unipool eval`, `unipool inspect` and `unipool generate`: commands over a saved model.
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "commands.h"
+#include "unipool/engine.h"
+
+namespace unipool::cli {
+
+std::string read_file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot open " + path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  if (in.bad()) throw std::runtime_error("cannot read " + path);
+  return s.str();
+}
+
+std::vector<bool> parse_layer_list(const std::string& list, int n_layers) {
+  std::vector<bool> out(size_t(n_layers), false);
+  std::stringstream ss(list);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    size_t used = 0;
+    int layer = -1;
+    try {
+      layer = std::stoi(item, &used);
+    } catch (const std::exception&) {
+    }
+    if (used == 0 || used != item.size() || layer < 0 || layer >= n_layers) {
+      throw CLI::ValidationError("--random-layers: '" + item + "' is not a layer in [0, " +
+                                 std::to_string(n_layers - 1) + "]");
+    }
+    out[size_t(layer)] = true;
+  }
+  return out;
+}
+
+namespace {
+
+nlohmann::json counts_json(const RoutingCounts& r) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (int l = 0; l < r.n_layers; ++l) {
+    nlohmann::json row = nlohmann::json::array();
+    for (int i = 0; i < r.experts_per_group; ++i) row.push_back(r.count(l, i));
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+struct EvalArgs {
+  std::string checkpoint, text, random;
+  int seq = 128, threads = 1;
+  bool json = false;
+};
+
+int run_eval(const EvalArgs& a) {
+  auto engine = Engine::open(a.checkpoint, false, std::nullopt, a.threads);
+  const std::string text = read_file_bytes(a.text);
+  std::optional<std::vector<bool>> random;
+  if (!a.random.empty()) random = parse_layer_list(a.random, engine->config().n_layers);
+  const EvalResult r = engine->evaluate(text, a.seq, random);
+  const RoutingSummary s = summarize(r.routing);
+  if (a.json) {
+    nlohmann::json j = {{"loss", r.loss},
+                        {"n_targets", r.n_targets},
+                        {"counts", counts_json(r.routing)},
+                        {"router_c", engine->config().router_c},
+                        {"imbalance", s.imbalance},
+                        {"load_entropy", s.load_entropy},
+                        {"dead_experts", s.dead_experts},
+                        {"reuse", s.reuse}};
+    std::cout << j.dump() << "\n";
+  } else {
+    std::printf("loss %.6f (%.4f bits/byte) over %lld targets\n", r.loss, r.loss / std::log(2.0),
+                (long long)r.n_targets);
+    std::printf("pool imbalance %.3f, load entropy %.3f, dead experts %d, reuse %.3f\n",
+                s.imbalance, s.load_entropy, s.dead_experts, s.reuse);
+  }
+  return 0;
+}
+
+struct InspectArgs {
+  std::string checkpoint;
+  bool json = false;
+};
+
+int run_inspect(const InspectArgs& a) {
+  const CheckpointInfo info = inspect_checkpoint(a.checkpoint);
+  const ParamCounts p = count_parameters(info.config);
+  if (a.json) {
+    nlohmann::json tensors = nlohmann::json::array();
+    for (const auto& t : info.tensors) tensors.push_back({{"name", t.name}, {"dtype", t.dtype}, {"shape", t.shape}});
+    nlohmann::json j = {{"config", nlohmann::json::parse(to_json(info.config))},
+                        {"step", info.step},
+                        {"has_train_state", info.has_train_state},
+                        {"params_total", p.total},
+                        {"params_active_per_token", p.active_per_token},
+                        {"expert_budget", p.expert},
+                        {"vanilla_expert_budget", p.vanilla_budget},
+                        {"budget_ratio", p.budget_ratio},
+                        {"tensors", tensors}};
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  const ModelConfig& c = info.config;
+  std::printf("%s: step %lld%s\n", a.checkpoint.c_str(), (long long)info.step,
+              info.has_train_state ? " (training state present)" : "");
+  std::printf("config: %s\n", to_json(c).c_str());
+  std::printf("layout: %d layers, %d pool(s) of %d experts (layers_per_group %d), top-%d, %s router\n",
+              c.n_layers, c.n_groups(), c.experts_per_group, c.layers_per_group, c.top_k, c.router.c_str());
+  std::printf("parameters: %lld total, %lld active per token\n", (long long)p.total,
+              (long long)p.active_per_token);
+  std::printf("expert budget: %lld = %.1f%% of the matching vanilla MoE (8 experts x %d layers)\n",
+              (long long)p.expert, 100.0 * p.budget_ratio, c.n_layers);
+  std::printf("\n%-34s %-5s %s\n", "tensor", "dtype", "shape");
+  for (const auto& t : info.tensors) {
+    std::string shape;
+    for (size_t i = 0; i < t.shape.size(); ++i) shape += (i ? " x " : "") + std::to_string(t.shape[i]);
+    std::printf("%-34s %-5s %s\n", t.name.c_str(), t.dtype.c_str(), shape.c_str());
+  }
+  return 0;
+}
+
+struct GenerateArgs {
+  std::string checkpoint, prompt;
+  GenerateOptions options;
+  int threads = 1;
+};
+
+int run_generate(const GenerateArgs& a) {
+  auto engine = Engine::open(a.checkpoint, false, std::nullopt, a.threads);
+  std::cout << a.prompt << engine->generate(a.prompt, a.options) << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+Runner register_eval(CLI::App& app) {
+  auto a = std::make_shared<EvalArgs>();
+  CLI::App* cmd = app.add_subcommand("eval", "Evaluate a checkpoint on a text (SPEC section 7)");
+  cmd->add_option("--checkpoint", a->checkpoint, "Model .safetensors")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--text", a->text, "Text file")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--seq", a->seq, "Window length S")->required()->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--random-layers", a->random, "Comma-separated layers to route at random, e.g. 3,4,5");
+  cmd->add_option("--threads", a->threads, "CPU threads")->check(CLI::Range(1, 256));
+  cmd->add_flag("--json", a->json, "Print JSON: loss, n_targets, counts (L x Mg), router_c");
+  return [a] { return run_eval(*a); };
+}
+
+Runner register_inspect(CLI::App& app) {
+  auto a = std::make_shared<InspectArgs>();
+  CLI::App* cmd = app.add_subcommand("inspect", "Show a checkpoint's config, sizes and tensors");
+  cmd->add_option("checkpoint", a->checkpoint, "Model .safetensors")->required()->check(CLI::ExistingFile);
+  cmd->add_flag("--json", a->json, "Print JSON");
+  return [a] { return run_inspect(*a); };
+}
+
+Runner register_generate(CLI::App& app) {
+  auto a = std::make_shared<GenerateArgs>();
+  CLI::App* cmd = app.add_subcommand("generate", "Continue a prompt with a trained model");
+  cmd->add_option("--checkpoint", a->checkpoint, "Model .safetensors")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--prompt", a->prompt, "Text to continue")->required();
+  cmd->add_option("--tokens", a->options.tokens, "Bytes to generate")->check(CLI::Range(0, 100000));
+  cmd->add_option("--temperature", a->options.temperature, "0 = greedy")->check(CLI::Range(0.0, 100.0));
+  cmd->add_option("--top-k", a->options.top_k, "Sample from the k likeliest bytes (0 = all)")->check(CLI::Range(0, 256));
+  cmd->add_option("--seed", a->options.seed, "Sampling seed");
+  cmd->add_option("--threads", a->threads, "CPU threads")->check(CLI::Range(1, 256));
+  return [a] { return run_generate(*a); };
+}
+
+}  // namespace unipool::cli

@@ -1,0 +1,182 @@
+// `unipool train`: trains a preset or a config, with progress lines, a JSON log, Ctrl-C safety.
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "commands.h"
+#include "unipool/engine.h"
+
+namespace unipool::cli {
+
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+extern "C" void on_interrupt(int) { g_interrupted = true; }
+
+std::string format_duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  const int s = int(seconds + 0.5);
+  char buf[32];
+  if (s >= 3600) std::snprintf(buf, sizeof buf, "%dh%02dm", s / 3600, (s / 60) % 60);
+  else if (s >= 60) std::snprintf(buf, sizeof buf, "%dm%02ds", s / 60, s % 60);
+  else std::snprintf(buf, sizeof buf, "%ds", s);
+  return buf;
+}
+
+nlohmann::json metrics_json(const StepMetrics& m) {
+  nlohmann::json j = {{"step", m.step},         {"loss", m.loss}, {"ce", m.ce},
+                      {"aux", m.aux},           {"z_loss", m.z_loss}, {"lr", m.lr},
+                      {"grad_norm", m.grad_norm}, {"applied", m.applied},
+                      {"seconds", m.seconds},   {"tokens_per_s", m.tokens_per_s}};
+  if (!m.routing.empty()) {
+    const RoutingSummary s = summarize(m.routing);
+    j["imbalance"] = s.imbalance;
+    j["cv"] = s.cv;
+    j["load_entropy"] = s.load_entropy;
+    j["dead_experts"] = s.dead_experts;
+    j["router_entropy"] = s.router_entropy;
+    j["reuse"] = s.reuse;
+  }
+  return j;
+}
+
+struct TrainArgs {
+  std::string preset, config, data, out, resume, log;
+  int steps = 0, batch = 0, seq = 0, threads = 1, stop_after = 0, every = 10;
+  double lr = 0;
+  uint64_t seed = 0;
+  bool quiet = false;
+  CLI::App* cmd = nullptr;
+  bool given(const char* name) const { return cmd->count(name) > 0; }
+};
+
+std::unique_ptr<Engine> build_engine(const TrainArgs& a) {
+  std::optional<DataSpec> data;
+  if (a.given("--data")) data = DataSpec{a.data};
+  if (!a.resume.empty()) {
+    for (const char* fixed : {"--batch", "--seq", "--seed", "--preset", "--config"}) {
+      if (a.given(fixed)) {
+        throw CLI::ValidationError(std::string(fixed) + " cannot change when resuming");
+      }
+    }
+    auto engine = Engine::open(a.resume, /*resume=*/true, data, a.threads);
+    if (a.given("--lr")) engine->set_learning_rate(a.lr);
+    if (a.given("--steps")) engine->set_total_steps(a.steps);
+    return engine;
+  }
+  Preset p = preset(a.preset.empty() ? "default" : a.preset);
+  if (!a.config.empty()) p.model = config_from_json(read_file_bytes(a.config));
+  if (a.given("--steps")) p.train.total_steps = a.steps;
+  if (a.given("--batch")) p.train.batch = a.batch;
+  if (a.given("--seq")) p.train.seq = a.seq;
+  if (a.given("--lr")) p.train.lr = a.lr;
+  if (a.given("--seed")) p.train.seed = a.seed;
+  return std::make_unique<Engine>(p.model, p.train, data.value_or(DataSpec{}), a.threads);
+}
+
+int run_train(const TrainArgs& a) {
+  std::unique_ptr<Engine> engine = build_engine(a);
+  const int64_t total = engine->options().total_steps;
+  const int64_t stop = a.stop_after > 0 ? std::min<int64_t>(a.stop_after, total) : total;
+  std::ofstream log;
+  if (!a.log.empty()) {
+    log.open(a.log, std::ios::app);
+    if (!log) throw std::runtime_error("cannot open log file " + a.log);
+  }
+  const ModelConfig& c = engine->config();
+  if (!a.quiet) {
+    std::cout << "training " << (a.resume.empty() ? (a.preset.empty() ? "config" : a.preset) : a.resume)
+              << ": " << c.n_layers << " layers, " << c.n_groups() << " pool(s) of "
+              << c.experts_per_group << " experts, top-" << c.top_k << ", router " << c.router
+              << ", balance " << c.balance << "; batch " << engine->options().batch << " x seq "
+              << engine->options().seq << "; data "
+              << (engine->data().path.empty() ? "built-in corpus" : engine->data().path)
+              << "; from step " << engine->step() << " to " << stop << "\n";
+  }
+  g_interrupted = false;
+  auto previous = std::signal(SIGINT, on_interrupt);
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t first = engine->step();
+  int bad_steps = 0;
+  double smoothed_rate = 0;
+  int status = 0;
+  while (engine->step() < stop && !g_interrupted) {
+    const StepMetrics m = engine->train_step();
+    smoothed_rate = smoothed_rate == 0 ? m.tokens_per_s : 0.9 * smoothed_rate + 0.1 * m.tokens_per_s;
+    if (log) log << metrics_json(m).dump() << "\n";
+    if (!m.applied) {
+      std::cerr << "warning: step " << m.step + 1 << " had a non-finite loss or gradient ("
+                << m.loss << "); the update was skipped\n";
+      if (++bad_steps >= 5) {
+        std::cerr << "error: 5 non-finite steps in a row; stopping with the last good weights\n";
+        status = 1;
+        break;
+      }
+      continue;
+    }
+    bad_steps = 0;
+    if (!a.quiet && (m.step % a.every == 0 || m.step == stop || m.step == first + 1)) {
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const double eta = elapsed / double(m.step - first) * double(stop - m.step);
+      char line[256];
+      std::snprintf(line, sizeof line,
+                    "step %6lld/%lld  loss %.4f  ce %.4f  aux %.4f  lr %.2e  %8.0f tok/s  eta %s",
+                    (long long)m.step, (long long)stop, m.loss, m.ce, m.aux, m.lr, smoothed_rate,
+                    format_duration(eta).c_str());
+      std::cout << line << std::endl;
+    }
+  }
+  std::signal(SIGINT, previous);
+  if (g_interrupted) std::cout << "interrupted at step " << engine->step() << "\n";
+  if (!a.quiet && engine->step() > 0) {
+    try {
+      const EvalResult v = engine->evaluate_validation(32);
+      std::printf("validation: ce %.4f over %lld bytes\n", v.loss, (long long)v.n_targets);
+    } catch (const std::exception& e) {
+      std::cerr << "warning: no validation loss: " << e.what() << "\n";
+    }
+  }
+  if (!a.out.empty()) {
+    engine->save(a.out);
+    if (!a.quiet) std::cout << "saved " << a.out << " (and " << train_state_path(a.out) << ")\n";
+  }
+  return g_interrupted ? 130 : status;
+}
+
+}  // namespace
+
+Runner register_train(CLI::App& app) {
+  auto a = std::make_shared<TrainArgs>();
+  CLI::App* cmd = app.add_subcommand("train", "Train a model (a preset or a config file)");
+  a->cmd = cmd;
+  std::string presets;
+  for (const auto& n : preset_names()) presets += (presets.empty() ? "" : ", ") + n;
+  auto* p = cmd->add_option("--preset", a->preset, "Preset: " + presets)->check(CLI::IsMember(preset_names()));
+  auto* c = cmd->add_option("--config", a->config, "Model config JSON (SPEC section 6 keys)")->check(CLI::ExistingFile);
+  auto* r = cmd->add_option("--resume", a->resume, "Continue from CKPT and its .train.safetensors")->check(CLI::ExistingFile);
+  p->excludes(c);
+  r->excludes(p);
+  r->excludes(c);
+  cmd->add_option("--data", a->data, "Text file or folder of .txt files (default: built-in corpus)");
+  cmd->add_option("--steps", a->steps, "Total steps of the schedule")->check(CLI::Range(1, 1 << 30));
+  cmd->add_option("--batch", a->batch, "Sequences per step")->check(CLI::Range(1, 65536));
+  cmd->add_option("--seq", a->seq, "Bytes per sequence")->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--lr", a->lr, "Peak learning rate")->check(CLI::Range(0.0, 10.0));
+  cmd->add_option("--threads", a->threads, "CPU threads")->check(CLI::Range(1, 256));
+  cmd->add_option("--seed", a->seed, "Seed for weights, data order and random routing");
+  cmd->add_option("--out", a->out, "Save the checkpoint here at the end (and on Ctrl-C)");
+  cmd->add_option("--log", a->log, "Append one JSON line of metrics per step");
+  cmd->add_option("--stop-after", a->stop_after, "Stop at this step (the schedule still spans --steps)")
+      ->check(CLI::Range(1, 1 << 30));
+  cmd->add_option("--every", a->every, "Print a progress line every N steps")->check(CLI::Range(1, 1 << 30));
+  cmd->add_flag("--quiet", a->quiet, "No progress output");
+  return [a] { return run_train(*a); };
+}
+
+}  // namespace unipool::cli

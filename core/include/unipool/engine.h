@@ -1,0 +1,153 @@
+// The UniPool engine: a model, its optimizer state and its data, trained one step at a time.
+//
+// Threading contract: an Engine is used from one thread at a time (the CLI's main thread, or
+// the studio's worker thread). Settings are changed between steps by the same thread; every
+// result it returns is a plain value that may be handed to another thread.
+// Nothing here exposes LibTorch: the tensors live behind the pimpl.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "unipool/config.h"
+#include "unipool/stats.h"
+
+namespace unipool {
+
+// A checkpoint that cannot be read or does not match its config.
+class CheckpointError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Where training text comes from: a file or folder, or the built-in multi-domain corpus.
+struct DataSpec {
+  std::string path;                 // empty: the built-in corpus
+  int64_t builtin_bytes = 4000000;  // size of the generated corpus
+  uint64_t builtin_seed = 7;
+};
+
+struct StepMetrics {
+  int64_t step = 0;  // steps completed, this one included
+  double loss = 0, ce = 0, aux = 0, z_loss = 0;
+  double lr = 0, grad_norm = 0;
+  bool applied = true;  // false: loss or gradient not finite, the update was skipped
+  double seconds = 0, tokens_per_s = 0;
+  RoutingCounts routing;  // this step's routing; empty when statistics are off
+};
+
+struct EvalResult {
+  double loss = 0;      // mean CE over all targets (SPEC section 7)
+  int64_t n_targets = 0;
+  RoutingCounts routing;
+};
+
+// Per-token routes for a text: each layer's chosen experts and gates, and the next-byte guess.
+struct TokenRoutes {
+  int n_layers = 0, top_k = 0, experts_per_group = 0;
+  int64_t n_tokens = 0;
+  std::string text;
+  std::vector<int32_t> experts;  // (n_tokens, L, k) global expert ids
+  std::vector<float> gates;      // (n_tokens, L, k)
+  std::vector<float> next_byte;  // (n_tokens, 256) predicted distribution of the next byte
+};
+
+struct ResizeReport {
+  int old_experts_per_group = 0, new_experts_per_group = 0;
+  std::vector<int> removed;                  // global ids (old numbering) that were dropped
+  std::vector<std::pair<int, int>> split;    // (new global id, global id it was copied from)
+};
+
+struct GenerateOptions {
+  int tokens = 200;
+  double temperature = 0.8;  // 0: greedy
+  int top_k = 40;            // 0: the whole vocabulary
+  uint64_t seed = 1;
+};
+
+struct TensorInfo {
+  std::string name;
+  std::string dtype;
+  std::vector<int64_t> shape;
+};
+
+// What a checkpoint holds, read without building a model.
+struct CheckpointInfo {
+  ModelConfig config;
+  int64_t step = 0;
+  std::vector<TensorInfo> tensors;
+  bool has_train_state = false;
+};
+CheckpointInfo inspect_checkpoint(const std::string& path);  // throws CheckpointError
+// `<dir>/<stem>.train.safetensors` for `<dir>/<stem>.safetensors`.
+std::string train_state_path(const std::string& model_path);
+
+class Engine {
+ public:
+  // A new model with fresh weights. Throws ConfigError or DataError on bad input.
+  Engine(const ModelConfig& config, const TrainOptions& options, const DataSpec& data,
+         int threads = 1);
+  // A saved model. With `resume`, the training state beside it is loaded too (optimizer,
+  // step, options, data source); `data` overrides the data source when set.
+  static std::unique_ptr<Engine> open(const std::string& path, bool resume,
+                                      const std::optional<DataSpec>& data = std::nullopt,
+                                      int threads = 1);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  const ModelConfig& config() const;
+  const TrainOptions& options() const;
+  const DataSpec& data() const;
+  int64_t step() const;
+  const std::vector<std::string>& domain_names() const;  // of the training text
+
+  // One optimizer step on a batch drawn from the training text.
+  StepMetrics train_step();
+
+  // ---- settings that take effect at the next step ----
+  void set_learning_rate(double peak_lr);  // the schedule's peak; warm-up and cosine keep going
+  void set_total_steps(int total_steps);   // the schedule's length
+  void set_aux_coef(double aux_coef);
+  void set_top_k(int top_k);               // recomputes the NormRouter constant
+  void set_random_layers(const std::vector<bool>& random);  // (L), training and evaluation
+  const std::vector<bool>& random_layers() const;
+  void set_collect_stats(bool on);         // per-step RoutingCounts in StepMetrics
+  // Grow or shrink every pool (UniPool and grouped modes). When shrinking, `drop` names the
+  // global experts to remove (the same number from each pool); empty = the least loaded.
+  ResizeReport resize_pool(int new_experts_per_group, const std::vector<int>& drop = {});
+
+  // ---- evaluation and inspection (no gradients, no change to training state) ----
+  // SPEC section 7 on `text`; `random_layers` overrides the engine's setting when given;
+  // max_windows < 0 evaluates every window.
+  EvalResult evaluate(const std::string& text, int seq,
+                      const std::optional<std::vector<bool>>& random_layers = std::nullopt,
+                      int64_t max_windows = -1) const;
+  EvalResult evaluate_validation(int64_t max_windows = 64) const;
+  TokenRoutes routes(const std::string& text) const;
+  std::string generate(const std::string& prompt, const GenerateOptions& options) const;
+  std::vector<TensorInfo> tensors() const;
+  // Per global expert: Frobenius norm of its concatenated (w_gate, w_up, w_down). (N)
+  std::vector<double> expert_norms() const;
+  // Cosine similarity of flattened expert weights. (N, N) row-major.
+  std::vector<double> expert_similarity() const;
+
+  // Writes the model file and `<stem>.train.safetensors` beside it, each atomically.
+  void save(const std::string& path) const;
+
+  struct Impl;
+
+ private:
+  explicit Engine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Sets LibTorch's and OpenBLAS's thread counts (results are deterministic per count).
+void set_compute_threads(int threads);
+
+}  // namespace unipool

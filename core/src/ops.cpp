@@ -1,0 +1,358 @@
+#include "ops.h"
+
+#include <ATen/Parallel.h>
+
+#include <cmath>
+#include <limits>
+
+namespace unipool {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// RMSNorm. Saves x and the per-row reciprocal RMS; backward is
+//   dx = rstd * (dy*w - xhat * mean(dy*w*xhat)),  dw = sum_rows dy * xhat,  xhat = x * rstd.
+struct RmsNormFn : public torch::autograd::Function<RmsNormFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x_in, const at::Tensor& w,
+                            double eps) {
+    const at::Tensor x = x_in.contiguous();
+    const int64_t d = x.size(-1), rows = x.numel() / d;
+    at::Tensor y = at::empty_like(x);
+    at::Tensor rstd = at::empty({rows}, x.options());
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rms_norm_fwd", [&] {
+      const scalar_t* xp = x.data_ptr<scalar_t>();
+      const scalar_t* wp = w.data_ptr<scalar_t>();
+      scalar_t* yp = y.data_ptr<scalar_t>();
+      scalar_t* rp = rstd.data_ptr<scalar_t>();
+      at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) {
+          const scalar_t* xr = xp + r * d;
+          scalar_t* yr = yp + r * d;
+          scalar_t ss = 0;
+          for (int64_t i = 0; i < d; ++i) ss += xr[i] * xr[i];
+          const scalar_t inv = scalar_t(1) / std::sqrt(ss / scalar_t(d) + scalar_t(eps));
+          rp[r] = inv;
+          for (int64_t i = 0; i < d; ++i) yr[i] = xr[i] * inv * wp[i];
+        }
+      });
+    });
+    ctx->save_for_backward({x, w, rstd});
+    return y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &x = saved[0], &w = saved[1], &rstd = saved[2];
+    const at::Tensor dy = grads[0].contiguous();
+    const int64_t d = x.size(-1), rows = x.numel() / d;
+    at::Tensor dx = at::empty_like(x);
+    at::Tensor dw = at::zeros_like(w);
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rms_norm_bwd", [&] {
+      const scalar_t* xp = x.data_ptr<scalar_t>();
+      const scalar_t* wp = w.data_ptr<scalar_t>();
+      const scalar_t* rp = rstd.data_ptr<scalar_t>();
+      const scalar_t* gp = dy.data_ptr<scalar_t>();
+      scalar_t* dxp = dx.data_ptr<scalar_t>();
+      scalar_t* dwp = dw.data_ptr<scalar_t>();
+      at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) {
+          const scalar_t *xr = xp + r * d, *gr = gp + r * d;
+          const scalar_t inv = rp[r];
+          scalar_t dot = 0;  // sum_i dy_i * w_i * xhat_i
+          for (int64_t i = 0; i < d; ++i) dot += gr[i] * wp[i] * xr[i] * inv;
+          const scalar_t mean_dot = dot / scalar_t(d);
+          scalar_t* dxr = dxp + r * d;
+          for (int64_t i = 0; i < d; ++i) dxr[i] = inv * (gr[i] * wp[i] - xr[i] * inv * mean_dot);
+        }
+      });
+      // The weight gradient is a reduction over rows: kept serial so the sum order is fixed.
+      for (int64_t r = 0; r < rows; ++r) {
+        const scalar_t *xr = xp + r * d, *gr = gp + r * d;
+        const scalar_t inv = rp[r];
+        for (int64_t i = 0; i < d; ++i) dwp[i] += gr[i] * xr[i] * inv;
+      }
+    });
+    return {dx.view(grads[0].sizes()), dw, at::Tensor()};
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// SwiGLU experts over expert-grouped rows. Forward keeps the gate and up projections
+// g, u: (A, h); the activation silu(g) * u is recomputed in backward rather than stored.
+template <typename scalar_t>
+inline scalar_t sigmoid(scalar_t v) {
+  return scalar_t(1) / (scalar_t(1) + std::exp(-v));
+}
+
+void swiglu_forward(const at::Tensor& g, const at::Tensor& u, at::Tensor& act) {
+  AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "swiglu_fwd", [&] {
+    const scalar_t *gp = g.data_ptr<scalar_t>(), *up = u.data_ptr<scalar_t>();
+    scalar_t* ap = act.data_ptr<scalar_t>();
+    at::parallel_for(0, g.numel(), 4096, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) ap[i] = gp[i] * sigmoid(gp[i]) * up[i];
+    });
+  });
+}
+
+// d(silu(g) * u): dg = da * u * sig * (1 + g * (1 - sig)), du = da * silu(g). Overwrites g and u.
+void swiglu_backward_inplace(const at::Tensor& da, at::Tensor& g, at::Tensor& u) {
+  AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "swiglu_bwd", [&] {
+    const scalar_t* dap = da.data_ptr<scalar_t>();
+    scalar_t *gp = g.data_ptr<scalar_t>(), *up = u.data_ptr<scalar_t>();
+    at::parallel_for(0, g.numel(), 4096, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        const scalar_t gv = gp[i], uv = up[i], s = sigmoid(gv);
+        gp[i] = dap[i] * uv * s * (scalar_t(1) + gv * (scalar_t(1) - s));
+        up[i] = dap[i] * gv * s;
+      }
+    });
+  });
+}
+
+struct PoolExpertsFn : public torch::autograd::Function<PoolExpertsFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x_in, const at::Tensor& w_gate,
+                            const at::Tensor& w_up, const at::Tensor& w_down,
+                            std::vector<int64_t> counts) {
+    const at::Tensor x = x_in.contiguous();
+    const int64_t A = x.size(0), h = w_gate.size(1), d = w_gate.size(2);
+    at::Tensor g = at::empty({A, h}, x.options());  // (A, h) gate projection
+    at::Tensor u = at::empty({A, h}, x.options());  // (A, h) up projection
+    at::Tensor act = at::empty({A, h}, x.options());
+    at::Tensor y = at::empty({A, d}, x.options());
+    int64_t offset = 0;
+    for (size_t e = 0; e < counts.size(); ++e) {
+      const int64_t c = counts[e];
+      if (c == 0) continue;
+      const at::Tensor xe = x.narrow(0, offset, c);
+      at::Tensor ge = g.narrow(0, offset, c), ue = u.narrow(0, offset, c);
+      at::mm_out(ge, xe, w_gate[int64_t(e)].t());
+      at::mm_out(ue, xe, w_up[int64_t(e)].t());
+      offset += c;
+    }
+    swiglu_forward(g, u, act);
+    offset = 0;
+    for (size_t e = 0; e < counts.size(); ++e) {
+      const int64_t c = counts[e];
+      if (c == 0) continue;
+      at::Tensor ye = y.narrow(0, offset, c);
+      at::mm_out(ye, act.narrow(0, offset, c), w_down[int64_t(e)].t());
+      offset += c;
+    }
+    ctx->save_for_backward({x, w_gate, w_up, w_down, g, u});
+    ctx->saved_data["counts"] = counts;
+    return y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &x = saved[0], &w_gate = saved[1], &w_up = saved[2], &w_down = saved[3];
+    at::Tensor g = saved[4].clone(), u = saved[5].clone();  // overwritten by the backward
+    const std::vector<int64_t> counts = ctx->saved_data["counts"].toIntVector();
+    const at::Tensor dy = grads[0].contiguous();  // (A, d)
+    const int64_t A = x.size(0), h = w_gate.size(1);
+    at::Tensor act = at::empty({A, h}, x.options());
+    swiglu_forward(g, u, act);
+    at::Tensor da = at::empty({A, h}, x.options());
+    at::Tensor d_gate = at::zeros_like(w_gate), d_up = at::zeros_like(w_up);
+    at::Tensor d_down = at::zeros_like(w_down), dx = at::empty_like(x);
+    int64_t offset = 0;
+    for (size_t e = 0; e < counts.size(); ++e) {
+      const int64_t c = counts[e];
+      if (c == 0) continue;
+      const at::Tensor dye = dy.narrow(0, offset, c);
+      at::Tensor dae = da.narrow(0, offset, c), dde = d_down[int64_t(e)];
+      at::mm_out(dae, dye, w_down[int64_t(e)]);               // (c, h)
+      at::mm_out(dde, dye.t(), act.narrow(0, offset, c));     // (d, h)
+      offset += c;
+    }
+    swiglu_backward_inplace(da, g, u);  // g <- d(gate proj), u <- d(up proj)
+    offset = 0;
+    for (size_t e = 0; e < counts.size(); ++e) {
+      const int64_t c = counts[e];
+      if (c == 0) continue;
+      const at::Tensor xe = x.narrow(0, offset, c);
+      const at::Tensor dge = g.narrow(0, offset, c), due = u.narrow(0, offset, c);
+      at::Tensor dgw = d_gate[int64_t(e)], duw = d_up[int64_t(e)];
+      at::mm_out(dgw, dge.t(), xe);  // (h, d)
+      at::mm_out(duw, due.t(), xe);
+      at::Tensor dxe = dx.narrow(0, offset, c);
+      at::mm_out(dxe, dge, w_gate[int64_t(e)]);  // (c, d)
+      dxe.addmm_(due, w_up[int64_t(e)]);
+      offset += c;
+    }
+    return {dx, d_gate, d_up, d_down, at::Tensor()};
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// RoPE fused with the head transpose: in (B, S, nh, hd) -> out (B, nh, S, hd).
+//   y1 = x1*c - x2*s,  y2 = x2*c + x1*s   (rotate-half, c and s of pair i)
+// and its transpose for backward: dx1 = dy1*c + dy2*s,  dx2 = dy2*c - dy1*s.
+template <bool kInverse>
+void rope_apply(const at::Tensor& in, at::Tensor& out, const at::Tensor& cos,
+                const at::Tensor& sin, bool in_is_bsh) {
+  const int64_t B = in_is_bsh ? in.size(0) : out.size(0);
+  const int64_t S = in_is_bsh ? in.size(1) : out.size(1);
+  const int64_t nh = in_is_bsh ? in.size(2) : out.size(2);
+  const int64_t hd = in.size(3), half = hd / 2;
+  AT_DISPATCH_FLOATING_TYPES(in.scalar_type(), "rope", [&] {
+    const scalar_t* ip = in.data_ptr<scalar_t>();
+    scalar_t* op = out.data_ptr<scalar_t>();
+    const scalar_t *cp = cos.data_ptr<scalar_t>(), *sp = sin.data_ptr<scalar_t>();
+    at::parallel_for(0, B * S, 16, [&](int64_t begin, int64_t end) {
+      for (int64_t bs = begin; bs < end; ++bs) {
+        const int64_t b = bs / S, s = bs % S;
+        const scalar_t *c = cp + s * hd, *sn = sp + s * hd;
+        for (int64_t h = 0; h < nh; ++h) {
+          const int64_t bsh = ((b * S + s) * nh + h) * hd;  // (B, S, nh, hd) offset
+          const int64_t bhs = ((b * nh + h) * S + s) * hd;  // (B, nh, S, hd) offset
+          const scalar_t* x = ip + (in_is_bsh ? bsh : bhs);
+          scalar_t* y = op + (in_is_bsh ? bhs : bsh);
+          for (int64_t i = 0; i < half; ++i) {
+            const scalar_t x1 = x[i], x2 = x[i + half], ci = c[i], si = sn[i];
+            if (kInverse) {
+              y[i] = x1 * ci + x2 * si;
+              y[i + half] = x2 * ci - x1 * si;
+            } else {
+              y[i] = x1 * ci - x2 * si;
+              y[i + half] = x2 * ci + x1 * si;
+            }
+          }
+        }
+      }
+    });
+  });
+}
+
+struct RopeFn : public torch::autograd::Function<RopeFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x_in, const at::Tensor& cos,
+                            const at::Tensor& sin) {
+    const at::Tensor x = x_in.contiguous();  // (B, S, nh, hd)
+    at::Tensor y = at::empty({x.size(0), x.size(2), x.size(1), x.size(3)}, x.options());
+    rope_apply<false>(x, y, cos, sin, /*in_is_bsh=*/true);
+    ctx->save_for_backward({cos, sin});
+    return y;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor dy = grads[0].contiguous();  // (B, nh, S, hd)
+    at::Tensor dx = at::empty({dy.size(0), dy.size(2), dy.size(1), dy.size(3)}, dy.options());
+    rope_apply<true>(dy, dx, saved[0], saved[1], /*in_is_bsh=*/false);
+    return {dx, at::Tensor(), at::Tensor()};
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Causal GQA attention. The `rep = H / KV` query heads that read one kv head are stacked into
+// one (rep*S, hd) matrix, so each kv head costs one batched GEMM and k/v are never expanded.
+// P: (B*KV, rep*S, S) holds the softmax probabilities; row r is query position r % S.
+template <typename scalar_t>
+void causal_softmax_rows(scalar_t* p, int64_t rows, int64_t S, scalar_t scale) {
+  at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      scalar_t* row = p + r * S;
+      const int64_t valid = r % S + 1;
+      scalar_t mx = -std::numeric_limits<scalar_t>::infinity();
+      for (int64_t j = 0; j < valid; ++j) mx = std::max(mx, row[j] * scale);
+      scalar_t sum = 0;
+      for (int64_t j = 0; j < valid; ++j) {
+        row[j] = std::exp(row[j] * scale - mx);
+        sum += row[j];
+      }
+      const scalar_t inv = scalar_t(1) / sum;
+      for (int64_t j = 0; j < valid; ++j) row[j] *= inv;
+      for (int64_t j = valid; j < S; ++j) row[j] = 0;
+    }
+  });
+}
+
+// dS = P * (dP - rowsum(P * dP)) * scale, in place on dP.
+template <typename scalar_t>
+void softmax_backward_rows(const scalar_t* p, scalar_t* dp, int64_t rows, int64_t S,
+                           scalar_t scale) {
+  at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const scalar_t* pr = p + r * S;
+      scalar_t* dr = dp + r * S;
+      const int64_t valid = r % S + 1;
+      scalar_t dot = 0;
+      for (int64_t j = 0; j < valid; ++j) dot += pr[j] * dr[j];
+      for (int64_t j = 0; j < valid; ++j) dr[j] = pr[j] * (dr[j] - dot) * scale;
+      for (int64_t j = valid; j < S; ++j) dr[j] = 0;
+    }
+  });
+}
+
+struct AttentionFn : public torch::autograd::Function<AttentionFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& q, const at::Tensor& k,
+                            const at::Tensor& v) {
+    const int64_t B = q.size(0), H = q.size(1), S = q.size(2), hd = q.size(3), KV = k.size(1);
+    const int64_t rep = H / KV;
+    const at::Tensor qs = q.contiguous().view({B * KV, rep * S, hd});
+    const at::Tensor ks = k.contiguous().view({B * KV, S, hd});
+    const at::Tensor vs = v.contiguous().view({B * KV, S, hd});
+    at::Tensor p = at::bmm(qs, ks.transpose(1, 2));  // (B*KV, rep*S, S)
+    AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "attn_fwd", [&] {
+      causal_softmax_rows<scalar_t>(p.data_ptr<scalar_t>(), B * KV * rep * S, S,
+                                    scalar_t(1.0 / std::sqrt(double(hd))));
+    });
+    at::Tensor o = at::bmm(p, vs);  // (B*KV, rep*S, hd)
+    ctx->save_for_backward({qs, ks, vs, p});
+    return o.view({B, H, S, hd});
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &qs = saved[0], &ks = saved[1], &vs = saved[2], &p = saved[3];
+    const auto shape = grads[0].sizes();
+    const int64_t S = ks.size(1), hd = ks.size(2);
+    const at::Tensor d_o = grads[0].contiguous().view(qs.sizes());
+    at::Tensor dp = at::bmm(d_o, vs.transpose(1, 2));  // (B*KV, rep*S, S)
+    AT_DISPATCH_FLOATING_TYPES(qs.scalar_type(), "attn_bwd", [&] {
+      softmax_backward_rows<scalar_t>(p.data_ptr<scalar_t>(), dp.data_ptr<scalar_t>(),
+                                      p.size(0) * p.size(1), S,
+                                      scalar_t(1.0 / std::sqrt(double(hd))));
+    });
+    at::Tensor dq = at::bmm(dp, ks);                  // (B*KV, rep*S, hd)
+    at::Tensor dk = at::bmm(dp.transpose(1, 2), qs);  // (B*KV, S, hd)
+    at::Tensor dv = at::bmm(p.transpose(1, 2), d_o);  // (B*KV, S, hd)
+    const int64_t B = shape[0], KV = qs.size(0) / B;
+    return {dq.view(shape), dk.view({B, KV, S, hd}), dv.view({B, KV, S, hd})};
+  }
+};
+
+}  // namespace
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  return RmsNormFn::apply(x, weight, eps);
+}
+
+at::Tensor pool_experts(const at::Tensor& x_sorted, const std::vector<int64_t>& counts,
+                        const at::Tensor& w_gate, const at::Tensor& w_up,
+                        const at::Tensor& w_down) {
+  TORCH_CHECK(int64_t(counts.size()) == w_gate.size(0), "pool_experts: one count per expert");
+  return PoolExpertsFn::apply(x_sorted, w_gate, w_up, w_down, counts);
+}
+
+at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  return RopeFn::apply(x, cos, sin);
+}
+
+std::pair<at::Tensor, at::Tensor> rope_tables(int64_t seq, int64_t head_dim, double theta,
+                                              at::ScalarType dtype) {
+  const auto f64 = at::TensorOptions().dtype(at::kDouble);
+  const at::Tensor i = at::arange(head_dim / 2, f64);
+  const at::Tensor inv_freq = at::pow(theta, -2.0 * i / double(head_dim));  // (hd/2)
+  const at::Tensor angle = at::outer(at::arange(seq, f64), inv_freq);       // (S, hd/2)
+  const at::Tensor full = at::cat({angle, angle}, 1);                       // (S, hd)
+  return {full.cos().to(dtype), full.sin().to(dtype)};
+}
+
+at::Tensor causal_gqa_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+  TORCH_CHECK(q.size(1) % k.size(1) == 0, "attention: n_heads must be a multiple of n_kv_heads");
+  return AttentionFn::apply(q, k, v);
+}
+
+}  // namespace unipool
