@@ -1,5 +1,7 @@
 // `unipool bench`: training and inference throughput, statistics cost and MFU, after warm-up.
+#include <algorithm>
 #include <chrono>
+#include <vector>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -33,16 +35,23 @@ int run_bench(const BenchArgs& a) {
   Engine engine(p.model, p.train, data, a.threads);
   const double tokens = double(a.batch) * a.seq;
 
-  // Training with statistics (what the studio runs), then without, to price the statistics.
+  // Steps alternate between statistics on (what the studio runs) and off, so both see the
+  // same phase of training; medians keep a busy neighbour's spikes out of the figures.
   for (int i = 0; i < a.warmup; ++i) engine.train_step();
-  auto time_steps = [&](bool stats) {
+  std::vector<double> on, off;
+  for (int i = 0; i < 2 * a.steps; ++i) {
+    const bool stats = i % 2 == 0;
     engine.set_collect_stats(stats);
     const auto start = std::chrono::steady_clock::now();
-    for (int i = 0; i < a.steps; ++i) engine.train_step();
-    return seconds_since(start) / a.steps;
+    engine.train_step();
+    (stats ? on : off).push_back(seconds_since(start));
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
   };
-  const double with_stats = time_steps(true);
-  const double without_stats = time_steps(false);
+  const double with_stats = median(on);
+  const double without_stats = median(off);
 
   // Inference: forward passes over the same number of tokens, no gradients.
   std::string text(size_t(a.batch) * size_t(a.seq) + 1, ' ');
@@ -98,7 +107,7 @@ Runner register_bench(CLI::App& app) {
   cmd->add_option("--config", a->config, "Model config JSON")->check(CLI::ExistingFile)->excludes(p);
   cmd->add_option("--batch", a->batch, "Sequences per step")->check(CLI::Range(1, 65536));
   cmd->add_option("--seq", a->seq, "Bytes per sequence")->check(CLI::Range(1, 1 << 20));
-  cmd->add_option("--steps", a->steps, "Timed steps (each of two runs)")->check(CLI::Range(1, 100000));
+  cmd->add_option("--steps", a->steps, "Timed steps with statistics (and as many without)")->check(CLI::Range(1, 100000));
   cmd->add_option("--warmup", a->warmup, "Untimed steps first")->check(CLI::Range(0, 100000));
   cmd->add_option("--threads", a->threads, "CPU threads")->check(CLI::Range(1, 256));
   cmd->add_flag("--json", a->json, "Print JSON");

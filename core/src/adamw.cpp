@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "cpu_kernels.h"
+
 namespace unipool {
 
 at::Tensor& AdamW::exp_avg(const std::string& name, const at::Tensor& like) {
@@ -28,6 +30,12 @@ void AdamW::update(ParamStore& params, const AdamWSettings& s, int64_t step) {
     at::Tensor& v = exp_avg_sq(name, p);
     const double decay = ParamStore::decays(name) ? 1.0 - s.lr * s.weight_decay : 1.0;
     const at::Tensor gc = g.contiguous();
+    if (p.scalar_type() == at::kFloat) {
+      cpu::adamw(p.data_ptr<float>(), gc.data_ptr<float>(), m.data_ptr<float>(),
+                 v.data_ptr<float>(), p.numel(), float(s.beta1), float(s.beta2),
+                 float(s.lr / bc1), float(1.0 / std::sqrt(bc2)), float(s.eps), float(decay));
+      continue;
+    }
     AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "adamw", [&] {
       scalar_t* pp = p.data_ptr<scalar_t>();
       scalar_t *mp = m.data_ptr<scalar_t>(), *vp = v.data_ptr<scalar_t>();
@@ -51,6 +59,10 @@ double clip_grad_norm(ParamStore& params, double max_norm) {
     const at::Tensor& g = params.tensor(i).grad();
     if (!g.defined()) continue;
     const at::Tensor gc = g.contiguous();
+    if (gc.scalar_type() == at::kFloat) {
+      total += cpu::sum_squares(gc.data_ptr<float>(), gc.numel());
+      continue;
+    }
     AT_DISPATCH_FLOATING_TYPES(gc.scalar_type(), "grad_sumsq", [&] {
       const scalar_t* gp = gc.data_ptr<scalar_t>();
       double acc = 0.0;  // double accumulation: the norm of millions of floats

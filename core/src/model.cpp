@@ -79,7 +79,8 @@ ParamStore init_parameters(const ModelConfig& c, uint64_t seed, at::ScalarType d
 
 at::Tensor dispatch_experts(const at::Tensor& x, const at::Tensor& global_ids,
                             const at::Tensor& gates, const at::Tensor& w_gate,
-                            const at::Tensor& w_up, const at::Tensor& w_down) {
+                            const at::Tensor& w_up, const at::Tensor& w_down,
+                            bool accumulate_pool_grads) {
   const int64_t T = x.size(0), k = global_ids.size(1), A = T * k, N = w_gate.size(0);
   const at::Tensor ids = global_ids.contiguous();
   const int64_t* idp = ids.data_ptr<int64_t>();
@@ -101,7 +102,8 @@ at::Tensor dispatch_experts(const at::Tensor& x, const at::Tensor& global_ids,
     tp[slot] = a / k;
   }
   const at::Tensor x_sorted = x.index_select(0, token);                       // (A, d)
-  const at::Tensor y = pool_experts(x_sorted, counts, w_gate, w_up, w_down);  // (A, d)
+  const at::Tensor y =
+      pool_experts(x_sorted, counts, w_gate, w_up, w_down, accumulate_pool_grads);  // (A, d)
   const at::Tensor g = gates.reshape({A}).index_select(0, order).unsqueeze(1);  // (A, 1)
   return at::zeros_like(x).index_add(0, token, y * g);
 }
@@ -167,7 +169,9 @@ ForwardResult forward(const ModelConfig& c, const ParamStore& params, const at::
     RouterOutput r = route_tokens(c, hf, params.get(p + "router.weight"), scale, random,
                                   hash_u64(control.random_seed, uint64_t(l)));
     const at::Tensor global_ids = r.local + int64_t(c.group_of_layer(l)) * Mg;
-    x = x + dispatch_experts(hf, global_ids, r.gates, w_gate, w_up, w_down).view({B, S, d});
+    x = x + dispatch_experts(hf, global_ids, r.gates, w_gate, w_up, w_down,
+                             control.accumulate_pool_grads)
+                .view({B, S, d});
 
     LayerRoute route;
     route.local = r.local;

@@ -46,6 +46,9 @@ struct RouteControl {
   std::vector<uint8_t> random_layers;  // (L) 1 = random; empty = none
   uint64_t random_seed = 0;            // draws are hash(random_seed, layer, token)
   bool with_entropy = false;           // also sum the router entropy (statistics)
+  // Pool gradients go straight into the pool tensors' .grad (see pool_experts); for
+  // loss.backward() only, not for torch::autograd::grad().
+  bool accumulate_pool_grads = false;
 };
 
 struct LayerRoute {
@@ -91,7 +94,8 @@ at::Tensor random_experts(int64_t tokens, int experts_per_group, int top_k, uint
 // Tokens are grouped by expert with a counting sort; no expert sees a token it was not given.
 at::Tensor dispatch_experts(const at::Tensor& x, const at::Tensor& global_ids,
                             const at::Tensor& gates, const at::Tensor& w_gate,
-                            const at::Tensor& w_up, const at::Tensor& w_down);
+                            const at::Tensor& w_up, const at::Tensor& w_down,
+                            bool accumulate_pool_grads = false);
 
 // SPEC section 4. f: per layer (Mg) choice fractions (constants), P: per layer (Mg) mean scores.
 at::Tensor balance_loss(const ModelConfig& config, const std::vector<at::Tensor>& f,

@@ -1,5 +1,7 @@
 #include "ops.h"
 
+#include "cpu_kernels.h"
+
 #include <ATen/Parallel.h>
 
 #include <cmath>
@@ -88,6 +90,10 @@ inline scalar_t sigmoid(scalar_t v) {
 }
 
 void swiglu_forward(const at::Tensor& g, const at::Tensor& u, at::Tensor& act) {
+  if (g.scalar_type() == at::kFloat) {
+    cpu::silu_mul(g.data_ptr<float>(), u.data_ptr<float>(), act.data_ptr<float>(), g.numel());
+    return;
+  }
   AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "swiglu_fwd", [&] {
     const scalar_t *gp = g.data_ptr<scalar_t>(), *up = u.data_ptr<scalar_t>();
     scalar_t* ap = act.data_ptr<scalar_t>();
@@ -99,6 +105,11 @@ void swiglu_forward(const at::Tensor& g, const at::Tensor& u, at::Tensor& act) {
 
 // d(silu(g) * u): dg = da * u * sig * (1 + g * (1 - sig)), du = da * silu(g). Overwrites g and u.
 void swiglu_backward_inplace(const at::Tensor& da, at::Tensor& g, at::Tensor& u) {
+  if (g.scalar_type() == at::kFloat) {
+    cpu::silu_mul_backward(da.data_ptr<float>(), g.data_ptr<float>(), u.data_ptr<float>(),
+                           g.numel());
+    return;
+  }
   AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "swiglu_bwd", [&] {
     const scalar_t* dap = da.data_ptr<scalar_t>();
     scalar_t *gp = g.data_ptr<scalar_t>(), *up = u.data_ptr<scalar_t>();
@@ -115,7 +126,7 @@ void swiglu_backward_inplace(const at::Tensor& da, at::Tensor& g, at::Tensor& u)
 struct PoolExpertsFn : public torch::autograd::Function<PoolExpertsFn> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x_in, const at::Tensor& w_gate,
                             const at::Tensor& w_up, const at::Tensor& w_down,
-                            std::vector<int64_t> counts) {
+                            std::vector<int64_t> counts, bool accumulate_into_grad) {
     const at::Tensor x = x_in.contiguous();
     const int64_t A = x.size(0), h = w_gate.size(1), d = w_gate.size(2);
     at::Tensor g = at::empty({A, h}, x.options());  // (A, h) gate projection
@@ -143,21 +154,37 @@ struct PoolExpertsFn : public torch::autograd::Function<PoolExpertsFn> {
     }
     ctx->save_for_backward({x, w_gate, w_up, w_down, g, u});
     ctx->saved_data["counts"] = counts;
+    if (accumulate_into_grad) {
+      // Keep the leaf tensors themselves: backward adds into their .grad directly.
+      ctx->saved_data["leaves"] = std::vector<at::Tensor>{w_gate, w_up, w_down};
+    }
     return y;
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
     const at::Tensor &x = saved[0], &w_gate = saved[1], &w_up = saved[2], &w_down = saved[3];
-    at::Tensor g = saved[4].clone(), u = saved[5].clone();  // overwritten by the backward
+    // g and u are this node's own buffers and backward runs once: reuse them in place.
+    at::Tensor g = saved[4], u = saved[5];
     const std::vector<int64_t> counts = ctx->saved_data["counts"].toIntVector();
+    // Accumulating mode: the pool is shared by every layer, so instead of each layer returning
+    // full-size (N, h, d) zero-filled gradients for autograd to add up, every layer's expert
+    // products go straight into the one .grad buffer (zeroed once per step).
+    const bool accumulate = ctx->saved_data.count("leaves") != 0;
+    auto grad_buffer = [&](int i, const at::Tensor& w) {
+      if (!accumulate) return at::zeros_like(w);
+      const at::Tensor leaf = ctx->saved_data["leaves"].toTensorList().get(size_t(i));
+      at::Tensor& grad = leaf.mutable_grad();
+      if (!grad.defined()) grad = at::zeros_like(leaf);
+      return grad;
+    };
     const at::Tensor dy = grads[0].contiguous();  // (A, d)
     const int64_t A = x.size(0), h = w_gate.size(1);
     at::Tensor act = at::empty({A, h}, x.options());
     swiglu_forward(g, u, act);
     at::Tensor da = at::empty({A, h}, x.options());
-    at::Tensor d_gate = at::zeros_like(w_gate), d_up = at::zeros_like(w_up);
-    at::Tensor d_down = at::zeros_like(w_down), dx = at::empty_like(x);
+    at::Tensor d_gate = grad_buffer(0, w_gate), d_up = grad_buffer(1, w_up);
+    at::Tensor d_down = grad_buffer(2, w_down), dx = at::empty_like(x);
     int64_t offset = 0;
     for (size_t e = 0; e < counts.size(); ++e) {
       const int64_t c = counts[e];
@@ -165,7 +192,7 @@ struct PoolExpertsFn : public torch::autograd::Function<PoolExpertsFn> {
       const at::Tensor dye = dy.narrow(0, offset, c);
       at::Tensor dae = da.narrow(0, offset, c), dde = d_down[int64_t(e)];
       at::mm_out(dae, dye, w_down[int64_t(e)]);               // (c, h)
-      at::mm_out(dde, dye.t(), act.narrow(0, offset, c));     // (d, h)
+      dde.addmm_(dye.t(), act.narrow(0, offset, c));          // (d, h), accumulated
       offset += c;
     }
     swiglu_backward_inplace(da, g, u);  // g <- d(gate proj), u <- d(up proj)
@@ -176,14 +203,15 @@ struct PoolExpertsFn : public torch::autograd::Function<PoolExpertsFn> {
       const at::Tensor xe = x.narrow(0, offset, c);
       const at::Tensor dge = g.narrow(0, offset, c), due = u.narrow(0, offset, c);
       at::Tensor dgw = d_gate[int64_t(e)], duw = d_up[int64_t(e)];
-      at::mm_out(dgw, dge.t(), xe);  // (h, d)
-      at::mm_out(duw, due.t(), xe);
+      dgw.addmm_(dge.t(), xe);  // (h, d), accumulated
+      duw.addmm_(due.t(), xe);
       at::Tensor dxe = dx.narrow(0, offset, c);
       at::mm_out(dxe, dge, w_gate[int64_t(e)]);  // (c, d)
       dxe.addmm_(due, w_up[int64_t(e)]);
       offset += c;
     }
-    return {dx, d_gate, d_up, d_down, at::Tensor()};
+    if (accumulate) return {dx, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    return {dx, d_gate, d_up, d_down, at::Tensor(), at::Tensor()};
   }
 };
 
@@ -251,6 +279,12 @@ struct RopeFn : public torch::autograd::Function<RopeFn> {
 // P: (B*KV, rep*S, S) holds the softmax probabilities; row r is query position r % S.
 template <typename scalar_t>
 void causal_softmax_rows(scalar_t* p, int64_t rows, int64_t S, scalar_t scale) {
+  if constexpr (std::is_same_v<scalar_t, float>) {
+    at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {
+      cpu::causal_softmax_rows(p, begin, end, S, scale);
+    });
+    return;
+  }
   at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       scalar_t* row = p + r * S;
@@ -273,6 +307,12 @@ void causal_softmax_rows(scalar_t* p, int64_t rows, int64_t S, scalar_t scale) {
 template <typename scalar_t>
 void softmax_backward_rows(const scalar_t* p, scalar_t* dp, int64_t rows, int64_t S,
                            scalar_t scale) {
+  if constexpr (std::is_same_v<scalar_t, float>) {
+    at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {
+      cpu::softmax_backward_rows(p, dp, begin, end, S, scale);
+    });
+    return;
+  }
   at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const scalar_t* pr = p + r * S;
@@ -331,9 +371,9 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
 
 at::Tensor pool_experts(const at::Tensor& x_sorted, const std::vector<int64_t>& counts,
                         const at::Tensor& w_gate, const at::Tensor& w_up,
-                        const at::Tensor& w_down) {
+                        const at::Tensor& w_down, bool accumulate_into_grad) {
   TORCH_CHECK(int64_t(counts.size()) == w_gate.size(0), "pool_experts: one count per expert");
-  return PoolExpertsFn::apply(x_sorted, w_gate, w_up, w_down, counts);
+  return PoolExpertsFn::apply(x_sorted, w_gate, w_up, w_down, counts, accumulate_into_grad);
 }
 
 at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {

@@ -17,11 +17,12 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
 // x_sorted go to global expert e, where o_e is the sum of the earlier counts.
 // x_sorted: (A, d); counts: N entries summing to A; w_gate, w_up: (N, h, d); w_down: (N, d, h)
 // returns (A, d): w_down[e] @ (silu(w_gate[e] @ x) * (w_up[e] @ x)) for each row.
-// The pool tensors are shared by all layers of a group, so their gradients from every layer
-// accumulate in the usual autograd way.
+// The pool tensors are shared by all layers of a group. By default their gradients flow back
+// through autograd like any other input; with accumulate_into_grad (the training step), the
+// backward adds them straight into the leaf tensors' .grad and autograd sees none.
 at::Tensor pool_experts(const at::Tensor& x_sorted, const std::vector<int64_t>& counts,
                         const at::Tensor& w_gate, const at::Tensor& w_up,
-                        const at::Tensor& w_down);
+                        const at::Tensor& w_down, bool accumulate_into_grad = false);
 
 // RoPE, rotate-half convention (SPEC section 2), fused with the move of heads in front of
 // positions: x: (B, S, heads, hd) -> (B, heads, S, hd); cos, sin: (S, hd).

@@ -1,0 +1,46 @@
+// Picks the AVX2 or the baseline build of each fused loop once, by what the CPU supports.
+#include "cpu_kernels.h"
+
+namespace unipool::cpu {
+
+#define UNIPOOL_DECLARE(ns)                                                                   \
+  namespace ns {                                                                              \
+  void silu_mul(const float*, const float*, float*, int64_t);                                 \
+  void silu_mul_backward(const float*, float*, float*, int64_t);                              \
+  void causal_softmax_rows(float*, int64_t, int64_t, int64_t, float);                         \
+  void softmax_backward_rows(const float*, float*, int64_t, int64_t, int64_t, float);         \
+  void adamw(float*, const float*, float*, float*, int64_t, float, float, float, float, float, \
+             float);                                                                          \
+  double sum_squares(const float*, int64_t);                                                  \
+  void scale(float*, int64_t, float);                                                         \
+  }
+UNIPOOL_DECLARE(avx2)
+UNIPOOL_DECLARE(base)
+
+namespace {
+const bool kHasAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}  // namespace
+
+#define UNIPOOL_DISPATCH(fn, ...) return kHasAvx2 ? avx2::fn(__VA_ARGS__) : base::fn(__VA_ARGS__)
+
+void silu_mul(const float* g, const float* u, float* out, int64_t n) {
+  UNIPOOL_DISPATCH(silu_mul, g, u, out, n);
+}
+void silu_mul_backward(const float* da, float* g, float* u, int64_t n) {
+  UNIPOOL_DISPATCH(silu_mul_backward, da, g, u, n);
+}
+void causal_softmax_rows(float* p, int64_t row_begin, int64_t row_end, int64_t S, float scale) {
+  UNIPOOL_DISPATCH(causal_softmax_rows, p, row_begin, row_end, S, scale);
+}
+void softmax_backward_rows(const float* p, float* dp, int64_t row_begin, int64_t row_end,
+                           int64_t S, float scale) {
+  UNIPOOL_DISPATCH(softmax_backward_rows, p, dp, row_begin, row_end, S, scale);
+}
+void adamw(float* param, const float* grad, float* m, float* v, int64_t n, float beta1,
+           float beta2, float step_size, float inv_sqrt_bc2, float eps, float decay) {
+  UNIPOOL_DISPATCH(adamw, param, grad, m, v, n, beta1, beta2, step_size, inv_sqrt_bc2, eps, decay);
+}
+double sum_squares(const float* x, int64_t n) { UNIPOOL_DISPATCH(sum_squares, x, n); }
+void scale(float* x, int64_t n, float factor) { UNIPOOL_DISPATCH(scale, x, n, factor); }
+
+}  // namespace unipool::cpu

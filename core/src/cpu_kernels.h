@@ -1,0 +1,29 @@
+// Float32 loops of the training step's elementwise work, compiled twice (AVX2+FMA and the
+// x86-64 baseline) and picked at load time by the CPU. LibTorch's own elementwise kernels run
+// one pass per op; these fuse what a step does back to back. Double precision (the tests'
+// finite differences) takes the plain template paths in ops.cpp and adamw.cpp instead.
+#pragma once
+
+#include <cstdint>
+
+namespace unipool::cpu {
+
+// out = silu(g) * u. (n)
+void silu_mul(const float* g, const float* u, float* out, int64_t n);
+// Given da = d(out): g <- da * u * silu'(g), u <- da * silu(g). In place. (n)
+void silu_mul_backward(const float* da, float* g, float* u, int64_t n);
+// Rows [row_begin, row_end) of p (rows x S); row r is query position r % S: softmax(p * scale)
+// over its first r % S + 1 entries, zeros after (the causal mask). In place.
+void causal_softmax_rows(float* p, int64_t row_begin, int64_t row_end, int64_t S, float scale);
+// dp <- p * (dp - rowsum(p * dp)) * scale, the softmax backward, in place, same rows.
+void softmax_backward_rows(const float* p, float* dp, int64_t row_begin, int64_t row_end,
+                           int64_t S, float scale);
+// One AdamW step over n values (decoupled decay factor `decay` = 1 - lr * wd).
+void adamw(float* param, const float* grad, float* m, float* v, int64_t n, float beta1,
+           float beta2, float step_size, float inv_sqrt_bc2, float eps, float decay);
+// Sum of squares, accumulated in double.
+double sum_squares(const float* x, int64_t n);
+// In-place x *= factor.
+void scale(float* x, int64_t n, float factor);
+
+}  // namespace unipool::cpu
