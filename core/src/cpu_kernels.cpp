@@ -12,6 +12,9 @@ namespace unipool::cpu {
   void adamw(float*, const float*, float*, float*, int64_t, float, float, float, float, float, \
              float);                                                                          \
   double sum_squares(const float*, int64_t);                                                  \
+  void rms_norm_forward(const float*, const float*, float*, float*, int64_t, int64_t, float); \
+  void rms_norm_backward(const float*, const float*, const float*, const float*, float*,      \
+                         float*, int64_t, int64_t);                                           \
   void scale(float*, int64_t, float);                                                         \
   }
 UNIPOOL_DECLARE(avx2)
@@ -41,6 +44,14 @@ void adamw(float* param, const float* grad, float* m, float* v, int64_t n, float
   UNIPOOL_DISPATCH(adamw, param, grad, m, v, n, beta1, beta2, step_size, inv_sqrt_bc2, eps, decay);
 }
 double sum_squares(const float* x, int64_t n) { UNIPOOL_DISPATCH(sum_squares, x, n); }
+void rms_norm_forward(const float* x, const float* w, float* y, float* rstd, int64_t rows,
+                      int64_t d, float eps) {
+  UNIPOOL_DISPATCH(rms_norm_forward, x, w, y, rstd, rows, d, eps);
+}
+void rms_norm_backward(const float* x, const float* w, const float* rstd, const float* dy,
+                       float* dx, float* dw, int64_t rows, int64_t d) {
+  UNIPOOL_DISPATCH(rms_norm_backward, x, w, rstd, dy, dx, dw, rows, d);
+}
 void scale(float* x, int64_t n, float factor) { UNIPOOL_DISPATCH(scale, x, n, factor); }
 
 }  // namespace unipool::cpu

@@ -21,6 +21,12 @@ void softmax_backward_rows(const float* p, float* dp, int64_t row_begin, int64_t
 // One AdamW step over n values (decoupled decay factor `decay` = 1 - lr * wd).
 void adamw(float* param, const float* grad, float* m, float* v, int64_t n, float beta1,
            float beta2, float step_size, float inv_sqrt_bc2, float eps, float decay);
+// RMSNorm rows of x (rows x d): y = x * rstd * w, rstd = 1 / sqrt(mean(x^2) + eps).
+void rms_norm_forward(const float* x, const float* w, float* y, float* rstd, int64_t rows,
+                      int64_t d, float eps);
+// dx = rstd * (dy*w - xhat * mean(dy*w*xhat)); dw += sum over rows of dy * xhat.
+void rms_norm_backward(const float* x, const float* w, const float* rstd, const float* dy,
+                       float* dx, float* dw, int64_t rows, int64_t d);
 // Sum of squares, accumulated in double.
 double sum_squares(const float* x, int64_t n);
 // In-place x *= factor.

@@ -24,7 +24,10 @@ struct RmsNormFn : public torch::autograd::Function<RmsNormFn> {
     const int64_t d = x.size(-1), rows = x.numel() / d;
     at::Tensor y = at::empty_like(x);
     at::Tensor rstd = at::empty({rows}, x.options());
-    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rms_norm_fwd", [&] {
+    if (x.scalar_type() == at::kFloat) {
+      cpu::rms_norm_forward(x.data_ptr<float>(), w.data_ptr<float>(), y.data_ptr<float>(),
+                            rstd.data_ptr<float>(), rows, d, float(eps));
+    } else AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rms_norm_fwd", [&] {
       const scalar_t* xp = x.data_ptr<scalar_t>();
       const scalar_t* wp = w.data_ptr<scalar_t>();
       scalar_t* yp = y.data_ptr<scalar_t>();
@@ -52,7 +55,11 @@ struct RmsNormFn : public torch::autograd::Function<RmsNormFn> {
     const int64_t d = x.size(-1), rows = x.numel() / d;
     at::Tensor dx = at::empty_like(x);
     at::Tensor dw = at::zeros_like(w);
-    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rms_norm_bwd", [&] {
+    if (x.scalar_type() == at::kFloat) {
+      cpu::rms_norm_backward(x.data_ptr<float>(), w.data_ptr<float>(), rstd.data_ptr<float>(),
+                             dy.data_ptr<float>(), dx.data_ptr<float>(), dw.data_ptr<float>(),
+                             rows, d);
+    } else AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rms_norm_bwd", [&] {
       const scalar_t* xp = x.data_ptr<scalar_t>();
       const scalar_t* wp = w.data_ptr<scalar_t>();
       const scalar_t* rp = rstd.data_ptr<scalar_t>();
@@ -365,6 +372,9 @@ struct AttentionFn : public torch::autograd::Function<AttentionFn> {
 
 }  // namespace
 
+std::pair<at::Tensor, at::Tensor> rope_tables_uncached(int64_t seq, int64_t head_dim, double theta,
+                                                       at::ScalarType dtype);
+
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   return RmsNormFn::apply(x, weight, eps);
 }
@@ -382,6 +392,24 @@ at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& si
 
 std::pair<at::Tensor, at::Tensor> rope_tables(int64_t seq, int64_t head_dim, double theta,
                                               at::ScalarType dtype) {
+  // Every forward pass asks for the same tables: keep the last ones (per thread, no locks).
+  struct Cached {
+    int64_t seq = -1, head_dim = -1;
+    double theta = 0;
+    at::ScalarType dtype = at::kFloat;
+    std::pair<at::Tensor, at::Tensor> tables;
+  };
+  thread_local Cached cache;
+  if (cache.seq == seq && cache.head_dim == head_dim && cache.theta == theta &&
+      cache.dtype == dtype) {
+    return cache.tables;
+  }
+  cache = {seq, head_dim, theta, dtype, rope_tables_uncached(seq, head_dim, theta, dtype)};
+  return cache.tables;
+}
+
+std::pair<at::Tensor, at::Tensor> rope_tables_uncached(int64_t seq, int64_t head_dim, double theta,
+                                                       at::ScalarType dtype) {
   const auto f64 = at::TensorOptions().dtype(at::kDouble);
   const at::Tensor i = at::arange(head_dim / 2, f64);
   const at::Tensor inv_freq = at::pow(theta, -2.0 * i / double(head_dim));  // (hd/2)
