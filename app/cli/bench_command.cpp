@@ -1,6 +1,7 @@
 // `unipool bench`: training and inference throughput, statistics cost and MFU, after warm-up.
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <vector>
 #include <iostream>
 #include <memory>
@@ -38,13 +39,15 @@ int run_bench(const BenchArgs& a) {
   // Steps alternate between statistics on (what the studio runs) and off, so both see the
   // same phase of training; medians keep a busy neighbour's spikes out of the figures.
   for (int i = 0; i < a.warmup; ++i) engine.train_step();
-  std::vector<double> on, off;
+  std::vector<double> on, off, cpu_on;
   for (int i = 0; i < 2 * a.steps; ++i) {
     const bool stats = i % 2 == 0;
     engine.set_collect_stats(stats);
     const auto start = std::chrono::steady_clock::now();
+    const std::clock_t cpu_start = std::clock();
     engine.train_step();
     (stats ? on : off).push_back(seconds_since(start));
+    if (stats) cpu_on.push_back(double(std::clock() - cpu_start) / CLOCKS_PER_SEC);
   }
   auto median = [](std::vector<double> v) {
     std::sort(v.begin(), v.end());
@@ -78,6 +81,7 @@ int run_bench(const BenchArgs& a) {
                       {"train_tokens_per_s", train_tps},
                       {"train_tokens_per_s_no_stats", tokens / without_stats},
                       {"ms_per_step", 1000.0 * with_stats},
+                      {"cpu_ms_per_step", 1000.0 * median(cpu_on)},
                       {"stats_overhead_pct", overhead},
                       {"infer_tokens_per_s", tokens / infer_s},
                       {"train_gflop_per_token", flops / 1e9},
@@ -90,6 +94,7 @@ int run_bench(const BenchArgs& a) {
   }
   std::printf("training:   %8.0f tokens/s  (%.1f ms/step, batch %d x seq %d, %d thread%s)\n",
               train_tps, 1000.0 * with_stats, a.batch, a.seq, a.threads, a.threads > 1 ? "s" : "");
+  std::printf("            %.1f ms of CPU time per step (all threads)\n", 1000.0 * median(cpu_on));
   std::printf("statistics: %+.1f%% of a step (%.0f tokens/s without)\n", overhead, tokens / without_stats);
   std::printf("inference:  %8.0f tokens/s\n", tokens / infer_s);
   std::printf("MFU:        %.1f%% of the %.0f GFLOP/s GEMM rate (%.2f MFLOP per training token)\n",

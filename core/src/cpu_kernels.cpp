@@ -7,8 +7,8 @@ namespace unipool::cpu {
   namespace ns {                                                                              \
   void silu_mul(const float*, const float*, float*, int64_t);                                 \
   void silu_mul_backward(const float*, float*, float*, int64_t);                              \
-  void causal_softmax_rows(float*, int64_t, int64_t, int64_t, float);                         \
-  void softmax_backward_rows(const float*, float*, int64_t, int64_t, int64_t, float);         \
+  void causal_softmax_block(float*, int64_t, int64_t, int64_t, int64_t, float);               \
+  void softmax_backward_block(const float*, float*, int64_t, int64_t, int64_t, int64_t, float); \
   void adamw(float*, const float*, float*, float*, int64_t, float, float, float, float, float, \
              float);                                                                          \
   double sum_squares(const float*, int64_t);                                                  \
@@ -32,12 +32,13 @@ void silu_mul(const float* g, const float* u, float* out, int64_t n) {
 void silu_mul_backward(const float* da, float* g, float* u, int64_t n) {
   UNIPOOL_DISPATCH(silu_mul_backward, da, g, u, n);
 }
-void causal_softmax_rows(float* p, int64_t row_begin, int64_t row_end, int64_t S, float scale) {
-  UNIPOOL_DISPATCH(causal_softmax_rows, p, row_begin, row_end, S, scale);
+void causal_softmax_block(float* p, int64_t rows, int64_t width, int64_t rep,
+                          int64_t first_pos, float scale) {
+  UNIPOOL_DISPATCH(causal_softmax_block, p, rows, width, rep, first_pos, scale);
 }
-void softmax_backward_rows(const float* p, float* dp, int64_t row_begin, int64_t row_end,
-                           int64_t S, float scale) {
-  UNIPOOL_DISPATCH(softmax_backward_rows, p, dp, row_begin, row_end, S, scale);
+void softmax_backward_block(const float* p, float* dp, int64_t rows, int64_t width,
+                            int64_t rep, int64_t first_pos, float scale) {
+  UNIPOOL_DISPATCH(softmax_backward_block, p, dp, rows, width, rep, first_pos, scale);
 }
 void adamw(float* param, const float* grad, float* m, float* v, int64_t n, float beta1,
            float beta2, float step_size, float inv_sqrt_bc2, float eps, float decay) {

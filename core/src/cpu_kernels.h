@@ -12,12 +12,14 @@ namespace unipool::cpu {
 void silu_mul(const float* g, const float* u, float* out, int64_t n);
 // Given da = d(out): g <- da * u * silu'(g), u <- da * silu(g). In place. (n)
 void silu_mul_backward(const float* da, float* g, float* u, int64_t n);
-// Rows [row_begin, row_end) of p (rows x S); row r is query position r % S: softmax(p * scale)
-// over its first r % S + 1 entries, zeros after (the causal mask). In place.
-void causal_softmax_rows(float* p, int64_t row_begin, int64_t row_end, int64_t S, float scale);
-// dp <- p * (dp - rowsum(p * dp)) * scale, the softmax backward, in place, same rows.
-void softmax_backward_rows(const float* p, float* dp, int64_t row_begin, int64_t row_end,
-                           int64_t S, float scale);
+// One block of causal attention probabilities, p: (rows, width) contiguous. Row r is query
+// position first_pos + r / rep (rep query heads per position); it may see keys
+// [0, min(pos + 1, width)). In place: softmax(p * scale) over those, zeros after.
+void causal_softmax_block(float* p, int64_t rows, int64_t width, int64_t rep,
+                          int64_t first_pos, float scale);
+// dp <- p * (dp - rowsum(p * dp)) * scale over the same visible entries, zeros after.
+void softmax_backward_block(const float* p, float* dp, int64_t rows, int64_t width,
+                            int64_t rep, int64_t first_pos, float scale);
 // One AdamW step over n values (decoupled decay factor `decay` = 1 - lr * wd).
 void adamw(float* param, const float* grad, float* m, float* v, int64_t n, float beta1,
            float beta2, float step_size, float inv_sqrt_bc2, float eps, float decay);

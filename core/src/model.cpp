@@ -151,14 +151,18 @@ ForwardResult forward(const ModelConfig& c, const ParamStore& params, const at::
     const std::string p = "layers." + std::to_string(l) + ".";
     // Attention block.
     const at::Tensor h = rms_norm(x, params.get(p + "attn_norm.weight"), c.norm_eps).view({T, d});
-    const at::Tensor q = rope(at::mm(h, params.get(p + "attn.q_proj.weight").t()).view({B, S, H, hd}),
-                              cos, sin);  // (B, H, S, hd)
-    const at::Tensor k = rope(at::mm(h, params.get(p + "attn.k_proj.weight").t()).view({B, S, KV, hd}),
-                              cos, sin);  // (B, KV, S, hd)
+    const int64_t rep = H / KV;
+    const at::Tensor q = rope_grouped(
+        at::mm(h, params.get(p + "attn.q_proj.weight").t()).view({B, S, H, hd}), cos, sin,
+        rep);  // (B, KV, S, rep, hd)
+    const at::Tensor k = rope_grouped(
+        at::mm(h, params.get(p + "attn.k_proj.weight").t()).view({B, S, KV, hd}), cos, sin, 1)
+                             .view({B, KV, S, hd});
     const at::Tensor v = at::mm(h, params.get(p + "attn.v_proj.weight").t())
                              .view({B, S, KV, hd})
                              .transpose(1, 2);  // (B, KV, S, hd)
-    const at::Tensor a = causal_gqa_attention(q, k, v).transpose(1, 2).reshape({T, H * hd});
+    const at::Tensor a =  // (B, KV, S, rep, hd) -> (T, H*hd) with head j = kv * rep + r
+        causal_gqa_attention_grouped(q, k, v).permute({0, 2, 1, 3, 4}).reshape({T, H * hd});
     x = x + at::mm(a, params.get(p + "attn.o_proj.weight").t()).view({B, S, d});
 
     // MoE block.

@@ -223,16 +223,15 @@ struct PoolExpertsFn : public torch::autograd::Function<PoolExpertsFn> {
 };
 
 // ---------------------------------------------------------------------------------------------
-// RoPE fused with the head transpose: in (B, S, nh, hd) -> out (B, nh, S, hd).
+// RoPE fused with the head transpose: in (B, S, nh, hd) -> out (B, nh/group, S, group, hd),
+// i.e. heads in groups of `group` consecutive heads (the query heads sharing one kv head).
 //   y1 = x1*c - x2*s,  y2 = x2*c + x1*s   (rotate-half, c and s of pair i)
 // and its transpose for backward: dx1 = dy1*c + dy2*s,  dx2 = dy2*c - dy1*s.
 template <bool kInverse>
 void rope_apply(const at::Tensor& in, at::Tensor& out, const at::Tensor& cos,
-                const at::Tensor& sin, bool in_is_bsh) {
-  const int64_t B = in_is_bsh ? in.size(0) : out.size(0);
-  const int64_t S = in_is_bsh ? in.size(1) : out.size(1);
-  const int64_t nh = in_is_bsh ? in.size(2) : out.size(2);
-  const int64_t hd = in.size(3), half = hd / 2;
+                const at::Tensor& sin, bool in_is_bsh, int64_t B, int64_t S, int64_t nh,
+                int64_t group) {
+  const int64_t hd = in.size(-1), half = hd / 2;
   AT_DISPATCH_FLOATING_TYPES(in.scalar_type(), "rope", [&] {
     const scalar_t* ip = in.data_ptr<scalar_t>();
     scalar_t* op = out.data_ptr<scalar_t>();
@@ -243,7 +242,8 @@ void rope_apply(const at::Tensor& in, at::Tensor& out, const at::Tensor& cos,
         const scalar_t *c = cp + s * hd, *sn = sp + s * hd;
         for (int64_t h = 0; h < nh; ++h) {
           const int64_t bsh = ((b * S + s) * nh + h) * hd;  // (B, S, nh, hd) offset
-          const int64_t bhs = ((b * nh + h) * S + s) * hd;  // (B, nh, S, hd) offset
+          const int64_t g = h / group, r = h % group;    // (B, nh/group, S, group, hd) offset
+          const int64_t bhs = (((b * (nh / group) + g) * S + s) * group + r) * hd;
           const scalar_t* x = ip + (in_is_bsh ? bsh : bhs);
           scalar_t* y = op + (in_is_bsh ? bhs : bsh);
           for (int64_t i = 0; i < half; ++i) {
@@ -264,109 +264,23 @@ void rope_apply(const at::Tensor& in, at::Tensor& out, const at::Tensor& cos,
 
 struct RopeFn : public torch::autograd::Function<RopeFn> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x_in, const at::Tensor& cos,
-                            const at::Tensor& sin) {
+                            const at::Tensor& sin, int64_t group) {
     const at::Tensor x = x_in.contiguous();  // (B, S, nh, hd)
-    at::Tensor y = at::empty({x.size(0), x.size(2), x.size(1), x.size(3)}, x.options());
-    rope_apply<false>(x, y, cos, sin, /*in_is_bsh=*/true);
+    const int64_t B = x.size(0), S = x.size(1), nh = x.size(2), hd = x.size(3);
+    at::Tensor y = at::empty({B, nh / group, S, group, hd}, x.options());
+    rope_apply<false>(x, y, cos, sin, /*in_is_bsh=*/true, B, S, nh, group);
     ctx->save_for_backward({cos, sin});
+    ctx->saved_data["group"] = group;
     return y;
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
-    const at::Tensor dy = grads[0].contiguous();  // (B, nh, S, hd)
-    at::Tensor dx = at::empty({dy.size(0), dy.size(2), dy.size(1), dy.size(3)}, dy.options());
-    rope_apply<true>(dy, dx, saved[0], saved[1], /*in_is_bsh=*/false);
-    return {dx, at::Tensor(), at::Tensor()};
-  }
-};
-
-// ---------------------------------------------------------------------------------------------
-// Causal GQA attention. The `rep = H / KV` query heads that read one kv head are stacked into
-// one (rep*S, hd) matrix, so each kv head costs one batched GEMM and k/v are never expanded.
-// P: (B*KV, rep*S, S) holds the softmax probabilities; row r is query position r % S.
-template <typename scalar_t>
-void causal_softmax_rows(scalar_t* p, int64_t rows, int64_t S, scalar_t scale) {
-  if constexpr (std::is_same_v<scalar_t, float>) {
-    at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {
-      cpu::causal_softmax_rows(p, begin, end, S, scale);
-    });
-    return;
-  }
-  at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      scalar_t* row = p + r * S;
-      const int64_t valid = r % S + 1;
-      scalar_t mx = -std::numeric_limits<scalar_t>::infinity();
-      for (int64_t j = 0; j < valid; ++j) mx = std::max(mx, row[j] * scale);
-      scalar_t sum = 0;
-      for (int64_t j = 0; j < valid; ++j) {
-        row[j] = std::exp(row[j] * scale - mx);
-        sum += row[j];
-      }
-      const scalar_t inv = scalar_t(1) / sum;
-      for (int64_t j = 0; j < valid; ++j) row[j] *= inv;
-      for (int64_t j = valid; j < S; ++j) row[j] = 0;
-    }
-  });
-}
-
-// dS = P * (dP - rowsum(P * dP)) * scale, in place on dP.
-template <typename scalar_t>
-void softmax_backward_rows(const scalar_t* p, scalar_t* dp, int64_t rows, int64_t S,
-                           scalar_t scale) {
-  if constexpr (std::is_same_v<scalar_t, float>) {
-    at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {
-      cpu::softmax_backward_rows(p, dp, begin, end, S, scale);
-    });
-    return;
-  }
-  at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const scalar_t* pr = p + r * S;
-      scalar_t* dr = dp + r * S;
-      const int64_t valid = r % S + 1;
-      scalar_t dot = 0;
-      for (int64_t j = 0; j < valid; ++j) dot += pr[j] * dr[j];
-      for (int64_t j = 0; j < valid; ++j) dr[j] = pr[j] * (dr[j] - dot) * scale;
-      for (int64_t j = valid; j < S; ++j) dr[j] = 0;
-    }
-  });
-}
-
-struct AttentionFn : public torch::autograd::Function<AttentionFn> {
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& q, const at::Tensor& k,
-                            const at::Tensor& v) {
-    const int64_t B = q.size(0), H = q.size(1), S = q.size(2), hd = q.size(3), KV = k.size(1);
-    const int64_t rep = H / KV;
-    const at::Tensor qs = q.contiguous().view({B * KV, rep * S, hd});
-    const at::Tensor ks = k.contiguous().view({B * KV, S, hd});
-    const at::Tensor vs = v.contiguous().view({B * KV, S, hd});
-    at::Tensor p = at::bmm(qs, ks.transpose(1, 2));  // (B*KV, rep*S, S)
-    AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "attn_fwd", [&] {
-      causal_softmax_rows<scalar_t>(p.data_ptr<scalar_t>(), B * KV * rep * S, S,
-                                    scalar_t(1.0 / std::sqrt(double(hd))));
-    });
-    at::Tensor o = at::bmm(p, vs);  // (B*KV, rep*S, hd)
-    ctx->save_for_backward({qs, ks, vs, p});
-    return o.view({B, H, S, hd});
-  }
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const auto saved = ctx->get_saved_variables();
-    const at::Tensor &qs = saved[0], &ks = saved[1], &vs = saved[2], &p = saved[3];
-    const auto shape = grads[0].sizes();
-    const int64_t S = ks.size(1), hd = ks.size(2);
-    const at::Tensor d_o = grads[0].contiguous().view(qs.sizes());
-    at::Tensor dp = at::bmm(d_o, vs.transpose(1, 2));  // (B*KV, rep*S, S)
-    AT_DISPATCH_FLOATING_TYPES(qs.scalar_type(), "attn_bwd", [&] {
-      softmax_backward_rows<scalar_t>(p.data_ptr<scalar_t>(), dp.data_ptr<scalar_t>(),
-                                      p.size(0) * p.size(1), S,
-                                      scalar_t(1.0 / std::sqrt(double(hd))));
-    });
-    at::Tensor dq = at::bmm(dp, ks);                  // (B*KV, rep*S, hd)
-    at::Tensor dk = at::bmm(dp.transpose(1, 2), qs);  // (B*KV, S, hd)
-    at::Tensor dv = at::bmm(p.transpose(1, 2), d_o);  // (B*KV, S, hd)
-    const int64_t B = shape[0], KV = qs.size(0) / B;
-    return {dq.view(shape), dk.view({B, KV, S, hd}), dv.view({B, KV, S, hd})};
+    const at::Tensor dy = grads[0].contiguous();  // (B, nh/group, S, group, hd)
+    const int64_t B = dy.size(0), S = dy.size(2), group = dy.size(3);
+    const int64_t nh = dy.size(1) * group, hd = dy.size(4);
+    at::Tensor dx = at::empty({B, S, nh, hd}, dy.options());
+    rope_apply<true>(dy, dx, saved[0], saved[1], /*in_is_bsh=*/false, B, S, nh, group);
+    return {dx, at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -387,7 +301,14 @@ at::Tensor pool_experts(const at::Tensor& x_sorted, const std::vector<int64_t>& 
 }
 
 at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
-  return RopeFn::apply(x, cos, sin);
+  const auto s = x.sizes();
+  return RopeFn::apply(x, cos, sin, int64_t(1)).view({s[0], s[2], s[1], s[3]});
+}
+
+at::Tensor rope_grouped(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                        int64_t group) {
+  TORCH_CHECK(x.size(2) % group == 0, "rope_grouped: heads must divide into groups");
+  return RopeFn::apply(x, cos, sin, group);
 }
 
 std::pair<at::Tensor, at::Tensor> rope_tables(int64_t seq, int64_t head_dim, double theta,
@@ -418,9 +339,5 @@ std::pair<at::Tensor, at::Tensor> rope_tables_uncached(int64_t seq, int64_t head
   return {full.cos().to(dtype), full.sin().to(dtype)};
 }
 
-at::Tensor causal_gqa_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
-  TORCH_CHECK(q.size(1) % k.size(1) == 0, "attention: n_heads must be a multiple of n_kv_heads");
-  return AttentionFn::apply(q, k, v);
-}
 
 }  // namespace unipool

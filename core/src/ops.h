@@ -27,6 +27,10 @@ at::Tensor pool_experts(const at::Tensor& x_sorted, const std::vector<int64_t>& 
 // RoPE, rotate-half convention (SPEC section 2), fused with the move of heads in front of
 // positions: x: (B, S, heads, hd) -> (B, heads, S, hd); cos, sin: (S, hd).
 at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+// The same with the heads in groups of `group` (the query heads that share a kv head):
+// x: (B, S, heads, hd) -> (B, heads/group, S, group, hd), the layout attention reads.
+at::Tensor rope_grouped(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                        int64_t group);
 
 // cos and sin tables: (S, hd), angle = pos * rope_theta^(-2i/hd), repeated over both halves.
 std::pair<at::Tensor, at::Tensor> rope_tables(int64_t seq, int64_t head_dim, double theta,
@@ -35,5 +39,9 @@ std::pair<at::Tensor, at::Tensor> rope_tables(int64_t seq, int64_t head_dim, dou
 // Causal grouped-query attention core. q: (B, H, S, hd), k, v: (B, KV, S, hd);
 // query head j reads kv head j / (H / KV). Returns (B, H, S, hd).
 at::Tensor causal_gqa_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
+// The same on the grouped query layout of rope_grouped: q: (B, KV, S, rep, hd) with
+// rep = H / KV, k, v: (B, KV, S, hd). Returns (B, KV, S, rep, hd).
+at::Tensor causal_gqa_attention_grouped(const at::Tensor& q, const at::Tensor& k,
+                                        const at::Tensor& v);
 
 }  // namespace unipool
