@@ -22,11 +22,16 @@ void set_compute_threads(int threads) {
   }();
   (void)heap_tuned;
   threads = std::max(1, threads);
-  at::set_num_threads(threads);
-  // LibTorch does not pass its count to OpenBLAS's own pool; ask OpenBLAS directly when present.
+  // GEMMs are most of a step and OpenBLAS threads them with its own pthread pool. LibTorch's
+  // OpenMP pool spin-waits between parallel regions, and the two pools fighting over the same
+  // cores made 2 threads 4x slower than 1 (measured). So only OpenBLAS gets the threads; our
+  // elementwise loops stay on the calling thread.
   using SetThreads = void (*)(int);
   if (auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    at::set_num_threads(1);
     fn(threads);
+  } else {
+    at::set_num_threads(threads);  // another BLAS: let LibTorch share the threads out
   }
 }
 
