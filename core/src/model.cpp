@@ -101,11 +101,9 @@ at::Tensor dispatch_experts(const at::Tensor& x, const at::Tensor& global_ids,
     op[slot] = a;
     tp[slot] = a / k;
   }
-  const at::Tensor x_sorted = x.index_select(0, token);                       // (A, d)
-  const at::Tensor y =
-      pool_experts(x_sorted, counts, w_gate, w_up, w_down, accumulate_pool_grads);  // (A, d)
-  const at::Tensor g = gates.reshape({A}).index_select(0, order).unsqueeze(1);  // (A, 1)
-  return at::zeros_like(x).index_add(0, token, y * g);
+  const at::Tensor gates_sorted = gates.reshape({A}).index_select(0, order);  // (A)
+  return moe_experts(x, gates_sorted, token, counts, k, w_gate, w_up, w_down,
+                     accumulate_pool_grads);
 }
 
 namespace {
