@@ -39,14 +39,15 @@ int run_bench(const BenchArgs& a) {
   // Steps alternate between statistics on (what the studio runs) and off, so both see the
   // same phase of training; medians keep a busy neighbour's spikes out of the figures.
   for (int i = 0; i < a.warmup; ++i) engine.train_step();
-  std::vector<double> on, off, cpu_on;
+  std::vector<double> on, off, cpu_on, stats_share;
   for (int i = 0; i < 2 * a.steps; ++i) {
     const bool stats = i % 2 == 0;
     engine.set_collect_stats(stats);
     const auto start = std::chrono::steady_clock::now();
     const std::clock_t cpu_start = std::clock();
-    engine.train_step();
+    const StepMetrics m = engine.train_step();
     (stats ? on : off).push_back(seconds_since(start));
+    if (stats) stats_share.push_back(m.stats_seconds / m.seconds);
     if (stats) cpu_on.push_back(double(std::clock() - cpu_start) / CLOCKS_PER_SEC);
   }
   auto median = [](std::vector<double> v) {
@@ -83,6 +84,7 @@ int run_bench(const BenchArgs& a) {
                       {"ms_per_step", 1000.0 * with_stats},
                       {"cpu_ms_per_step", 1000.0 * median(cpu_on)},
                       {"stats_overhead_pct", overhead},
+                      {"stats_time_pct", 100.0 * median(stats_share)},
                       {"infer_tokens_per_s", tokens / infer_s},
                       {"train_gflop_per_token", flops / 1e9},
                       {"gemm_gflops", gemm},
@@ -95,7 +97,9 @@ int run_bench(const BenchArgs& a) {
   std::printf("training:   %8.0f tokens/s  (%.1f ms/step, batch %d x seq %d, %d thread%s)\n",
               train_tps, 1000.0 * with_stats, a.batch, a.seq, a.threads, a.threads > 1 ? "s" : "");
   std::printf("            %.1f ms of CPU time per step (all threads)\n", 1000.0 * median(cpu_on));
-  std::printf("statistics: %+.1f%% of a step (%.0f tokens/s without)\n", overhead, tokens / without_stats);
+  std::printf("statistics: %.2f%% of a step timed inside it; %+.1f%% step-time difference on/off "
+              "(%.0f tokens/s without)\n",
+              100.0 * median(stats_share), overhead, tokens / without_stats);
   std::printf("inference:  %8.0f tokens/s\n", tokens / infer_s);
   std::printf("MFU:        %.1f%% of the %.0f GFLOP/s GEMM rate (%.2f MFLOP per training token)\n",
               100.0 * mfu, gemm, flops / 1e6);

@@ -155,8 +155,12 @@ StepMetrics Engine::train_step() {
   }
   for (size_t i = 0; i < m.params.size(); ++i) m.params.tensor(i).mutable_grad().reset();
   if (m.collect_stats) {
+    const auto stats_start = std::chrono::steady_clock::now();
     metrics.routing = collect_routing(c, out.routes, domains.data(),
                                       int(m.train.domain_names.size()));
+    metrics.stats_seconds =
+        out.stats_seconds +
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - stats_start).count();
   }
   metrics.step = m.step;
   metrics.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

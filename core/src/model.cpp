@@ -1,6 +1,7 @@
 // Parameters and the forward pass (SPEC section 2), MoE dispatch (section 3), losses (section 4).
 #include "model.h"
 
+#include <chrono>
 #include <cmath>
 
 #include "ops.h"
@@ -181,7 +182,12 @@ ForwardResult forward(const ModelConfig& c, const ParamStore& params, const at::
     route.counts.assign(size_t(Mg), 0);
     const int64_t* lp = r.local.data_ptr<int64_t>();
     for (int64_t i = 0; i < r.local.numel(); ++i) ++route.counts[size_t(lp[i])];
-    if (control.with_entropy) route.entropy_sum = router_entropy_sum(r.scores);
+    if (control.with_entropy) {
+      const auto start = std::chrono::steady_clock::now();
+      route.entropy_sum = router_entropy_sum(r.scores);
+      out.stats_seconds +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
     if (c.balance != "none") {
       std::vector<double> fraction(static_cast<size_t>(Mg));  // counts are constants: no gradient
       for (size_t i = 0; i < fraction.size(); ++i)

@@ -63,6 +63,7 @@ struct ForwardResult {
   at::Tensor aux;     // scalar balance loss (0 when balance = none)
   at::Tensor z_loss;  // scalar
   std::vector<LayerRoute> routes;  // (L)
+  double stats_seconds = 0.0;      // time spent on statistics-only work (router entropy)
 };
 
 // tokens: (B, S) int64 -> logits and losses. Builds the autograd graph unless grad mode is off.

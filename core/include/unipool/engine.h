@@ -38,6 +38,7 @@ struct StepMetrics {
   double lr = 0, grad_norm = 0;
   bool applied = true;  // false: loss or gradient not finite, the update was skipped
   double seconds = 0, tokens_per_s = 0;
+  double stats_seconds = 0;  // part of `seconds` spent collecting the routing statistics
   RoutingCounts routing;  // this step's routing; empty when statistics are off
 };
 
