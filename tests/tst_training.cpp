@@ -2,6 +2,8 @@
 // an uninterrupted run, pool resizing keeps what it should, and the run-time settings act.
 #include <QtTest>
 
+#include <sys/resource.h>
+
 #include <QFile>
 #include <QTemporaryDir>
 #include <algorithm>
@@ -106,6 +108,19 @@ void train_finite(Engine& e, int steps) {
   }
   QCOMPARE(e.step(), start + steps);
 }
+
+// Caps this process's address space while alive: a corpus size that is not checked must end in
+// bad_alloc here, not in the machine running out of memory.
+struct MemoryCap {
+  rlimit old{};
+  explicit MemoryCap(rlim_t bytes) {
+    getrlimit(RLIMIT_AS, &old);
+    rlimit cap = old;
+    cap.rlim_cur = std::min<rlim_t>(bytes, old.rlim_max);
+    setrlimit(RLIMIT_AS, &cap);
+  }
+  ~MemoryCap() { setrlimit(RLIMIT_AS, &old); }
+};
 
 }  // namespace
 
@@ -351,6 +366,31 @@ class TstTraining : public QObject {
     QVERIFY_THROWS_EXCEPTION(unipool::ConfigError, b->set_top_k(9));
     QVERIFY_THROWS_EXCEPTION(unipool::ConfigError, b->set_top_k(0));
     QCOMPARE(b->config().top_k, 2);
+  }
+
+  void badDataSpec() {
+    // "Throws ConfigError or DataError on bad input" (engine.h), naming the bad field.
+    const unipool::Preset p = unipool::preset("tiny");
+    const MemoryCap cap(size_t(6) << 30);
+    for (int64_t bytes : {int64_t(-1), int64_t(0), int64_t(10)}) {
+      unipool::DataSpec data;
+      data.builtin_bytes = bytes;
+      QString msg = "no error";
+      try {
+        Engine e(p.model, p.train, data);
+      } catch (const unipool::ConfigError& e) {
+        msg = e.what();
+      } catch (const unipool::DataError& e) {
+        msg = e.what();
+      } catch (const std::exception& e) {
+        msg = QString("other: ") + e.what();
+      }
+      QVERIFY2(msg != "no error" && !msg.startsWith("other"), qPrintable(msg));
+      if (bytes < 0) QVERIFY2(msg.contains("builtin_bytes"), qPrintable(msg));
+    }
+    unipool::DataSpec missing;
+    missing.path = "/no/such/dir/text.txt";
+    QVERIFY_THROWS_EXCEPTION(unipool::DataError, Engine(p.model, p.train, missing));
   }
 
   void collectStats() {
