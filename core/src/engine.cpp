@@ -36,6 +36,11 @@ void set_compute_threads(int threads) {
 }
 
 void Engine::Impl::load_data() {
+  constexpr int64_t kMaxBuiltinBytes = int64_t(1) << 30;
+  if (data.path.empty() && (data.builtin_bytes < 1 || data.builtin_bytes > kMaxBuiltinBytes)) {
+    throw DataError("builtin_bytes must be in [1, " + std::to_string(kMaxBuiltinBytes) +
+                    "], got " + std::to_string(data.builtin_bytes));
+  }
   LabelledText all = data.path.empty()
                          ? generate_builtin_corpus(size_t(data.builtin_bytes), data.builtin_seed)
                          : load_text_path(data.path);
