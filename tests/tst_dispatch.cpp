@@ -246,8 +246,8 @@ class TstDispatch : public QObject {
       ModelConfig c;
     };
     std::vector<Case> cases = {{"unipool", layout(3, 3, 5, 2, "norm")},
-                               {"vanilla", layout(2, 1, 4, 2, "softmax")},
-                               {"grouped", layout(4, 2, 3, 1, "norm")},
+                               {"vanilla", layout(3, 1, 4, 2, "softmax")},
+                               {"grouped", layout(6, 2, 3, 1, "norm")},  // three pools
                                {"dense", layout(2, 1, 1, 1, "softmax")}};
     cases[0].c.z_coef = 0.01;
     cases[1].c.renormalize_gates = true;
