@@ -66,6 +66,19 @@ class TstCorpus : public QObject {
     QVERIFY(unipool::builtin_domain_names() == want);
   }
 
+  void oversizedCorpusIsRejected() {
+    // SIZE_MAX once wrapped the reserve() and grew the text until memory ran out.
+    for (size_t n : {(size_t(1) << 30) + 1, SIZE_MAX}) {
+      QString msg = "no error";
+      try {
+        unipool::generate_builtin_corpus(n, 1);
+      } catch (const unipool::DataError& e) {
+        msg = QString::fromStdString(e.what());
+      }
+      QVERIFY2(msg.contains("exceeds the maximum"), qPrintable(msg));
+    }
+  }
+
   void determinism() {
     const LabelledText a = unipool::generate_builtin_corpus(50000, 42);
     const LabelledText b = unipool::generate_builtin_corpus(50000, 42);

@@ -312,6 +312,11 @@ const std::vector<std::string>& builtin_domain_names() {
 }
 
 LabelledText generate_builtin_corpus(size_t n_bytes, uint64_t seed) {
+  constexpr size_t kMaxBytes = size_t(1) << 30;  // also keeps n_bytes + kMaxDoc from wrapping
+  if (n_bytes > kMaxBytes) {
+    throw DataError("built-in corpus size " + std::to_string(n_bytes) + " exceeds the maximum of " +
+                    std::to_string(kMaxBytes) + " bytes");
+  }
   Rng rng(seed);
   LabelledText out;
   out.text.reserve(n_bytes + kMaxDoc);
