@@ -1,19 +1,17 @@
 // Checkpoints (SPEC section 6): a saved model reads back exactly, and every damaged or
 // mismatched file is refused with a CheckpointError that says what is wrong (never a crash,
 // never another exception type).
-#include <QtTest>
-
 #include <sys/resource.h>
 #include <unistd.h>
-
-#include <cstdio>
 
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QTemporaryDir>
+#include <QtTest>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -92,7 +90,8 @@ void expect_refused(const std::string& path, const QStringList& words) {
   for (const QString& msg : {open, inspect}) {
     QVERIFY2(msg != "no error" && !msg.startsWith("other: "), qPrintable(msg));
     QVERIFY2(msg.contains(QString::fromStdString(path)), qPrintable(msg));
-    for (const QString& w : words) QVERIFY2(msg.contains(w, Qt::CaseInsensitive), qPrintable(w + " not in: " + msg));
+    for (const QString& w : words)
+      QVERIFY2(msg.contains(w, Qt::CaseInsensitive), qPrintable(w + " not in: " + msg));
   }
 }
 
@@ -222,9 +221,16 @@ class TstCheckpoint : public QObject {
     const QByteArray good = read_all(model_);
     uint64_t n = 0;
     std::memcpy(&n, good.constData(), 8);
-    const struct { qsizetype size; const char* word; } cuts[] = {
-        {0, "8 bytes"}, {5, "8 bytes"}, {8, "header"}, {qsizetype(8 + n / 2), "header"},
-        {qsizetype(8 + n), "data"}, {good.size() - 1000, "data"}, {good.size() - 1, "data"}};
+    const struct {
+      qsizetype size;
+      const char* word;
+    } cuts[] = {{0, "8 bytes"},
+                {5, "8 bytes"},
+                {8, "header"},
+                {qsizetype(8 + n / 2), "header"},
+                {qsizetype(8 + n), "data"},
+                {good.size() - 1000, "data"},
+                {good.size() - 1, "data"}};
     for (const auto& c : cuts) {
       const std::string p = path("cut.safetensors");
       write_all(p, good.left(c.size));
@@ -266,36 +272,48 @@ class TstCheckpoint : public QObject {
       QStringList words;
     };
     const std::vector<Case> cases = {
-        {"I64 dtype", [](SafetensorsFile& f) {
+        {"I64 dtype",
+         [](SafetensorsFile& f) {
            TensorRecord* t = find(f, "layers.0.attn_norm.weight");
            t->dtype = unipool::DType::I64;
            t->bytes.resize(t->bytes.size() * 2);
-         }, {"layers.0.attn_norm.weight", "I64"}},
-        {"wrong shape", [](SafetensorsFile& f) {
+         },
+         {"layers.0.attn_norm.weight", "I64"}},
+        {"wrong shape",
+         [](SafetensorsFile& f) {
            TensorRecord* t = find(f, "layers.1.router.weight");
            t->shape = {t->shape[1], t->shape[0]};  // (d, Mg) instead of (Mg, d)
-         }, {"layers.1.router.weight", "shape"}},
-        {"missing", [](SafetensorsFile& f) {
-           f.tensors.erase(f.tensors.begin() + 3);
-         }, {QString::fromStdString(parsed_.tensors[3].name), "missing"}},
-        {"extra", [](SafetensorsFile& f) {
+         },
+         {"layers.1.router.weight", "shape"}},
+        {"missing",
+         [](SafetensorsFile& f) { f.tensors.erase(f.tensors.begin() + 3); },
+         {QString::fromStdString(parsed_.tensors[3].name), "missing"}},
+        {"extra",
+         [](SafetensorsFile& f) {
            TensorRecord t = f.tensors[0];
            t.name = "layers.0.extra.weight";
            f.tensors.push_back(t);
-         }, {"layers.0.extra.weight", "unexpected"}},
-        {"NaN", [](SafetensorsFile& f) {
+         },
+         {"layers.0.extra.weight", "unexpected"}},
+        {"NaN",
+         [](SafetensorsFile& f) {
            const float nan = std::numeric_limits<float>::quiet_NaN();
            std::memcpy(find(f, "pool.w_up")->bytes.data() + 40, &nan, 4);
-         }, {"pool.w_up", "NaN"}},
-        {"infinity", [](SafetensorsFile& f) {
+         },
+         {"pool.w_up", "NaN"}},
+        {"infinity",
+         [](SafetensorsFile& f) {
            const float inf = std::numeric_limits<float>::infinity();
            std::memcpy(find(f, "embed.weight")->bytes.data(), &inf, 4);
-         }, {"embed.weight", "infinite"}},
+         },
+         {"embed.weight", "infinite"}},
         {"format other", [](SafetensorsFile& f) { f.metadata["format"] = "other"; }, {"other"}},
         {"no config", [](SafetensorsFile& f) { f.metadata.erase("config"); }, {"config"}},
         {"no format", [](SafetensorsFile& f) { f.metadata.clear(); }, {"format"}},
         {"bad step", [](SafetensorsFile& f) { f.metadata["step"] = "-3"; }, {"step"}},
-        {"bad version", [](SafetensorsFile& f) { f.metadata["format_version"] = "7"; }, {"format_version"}},
+        {"bad version",
+         [](SafetensorsFile& f) { f.metadata["format_version"] = "7"; },
+         {"format_version"}},
     };
     for (const Case& c : cases) {
       SafetensorsFile f = parsed_;
@@ -307,7 +325,8 @@ class TstCheckpoint : public QObject {
 
   void badConfigValues() {
     const std::string p = path("c.safetensors");
-    const QJsonObject base = QJsonDocument::fromJson(QByteArray::fromStdString(parsed_.metadata.at("config"))).object();
+    const QJsonObject base =
+        QJsonDocument::fromJson(QByteArray::fromStdString(parsed_.metadata.at("config"))).object();
     const std::vector<std::pair<const char*, QJsonValue>> edits = {
         {"top_k", 5}, {"n_layers", 0}, {"router", "foo"}, {"vocab_size", 300}, {"d_model", "16"}};
     for (const auto& [key, value] : edits) {
@@ -336,14 +355,16 @@ class TstCheckpoint : public QObject {
     e->train_step();
     const std::string q = path("older.safetensors");
     e->save(q);
-    write_all(p, read_all(model_));  // step 3
+    write_all(p, read_all(model_));                                                   // step 3
     write_all(unipool::train_state_path(p), read_all(unipool::train_state_path(q)));  // step 1
     const QString mismatch = error_of([&] { Engine::open(p, true); });
     QVERIFY2(mismatch.contains("step"), qPrintable(mismatch));
     write_all(unipool::train_state_path(p), "garbage");
     QVERIFY(!error_of([&] { Engine::open(p, true); }).startsWith("other"));
     QVERIFY(error_of([&] { Engine::open(p, true); }) != "no error");
-    QVERIFY(error_of([&] { Engine::open(path("does_not_exist.safetensors"), false); }).contains("does_not_exist"));
+    QVERIFY(error_of([&] {
+              Engine::open(path("does_not_exist.safetensors"), false);
+            }).contains("does_not_exist"));
   }
 
   void badTrainState() {
@@ -367,9 +388,11 @@ class TstCheckpoint : public QObject {
       f.metadata[key] = value;
       write_file(unipool::train_state_path(p), f);
       const QString msg = error_of([&] { Engine::open(p, true); });
-      QVERIFY2(msg != "no error" && !msg.startsWith("other"), qPrintable(QString::fromStdString(key) + ": " + msg));
+      QVERIFY2(msg != "no error" && !msg.startsWith("other"),
+               qPrintable(QString::fromStdString(key) + ": " + msg));
       // A bad corpus size is named as such (not a failed allocation of that size).
-      if (value.find("builtin_bytes\": -5") != std::string::npos || value.find("46116") != std::string::npos)
+      if (value.find("builtin_bytes\": -5") != std::string::npos ||
+          value.find("46116") != std::string::npos)
         QVERIFY2(msg.contains("builtin_bytes"), qPrintable(msg));
     }
     SafetensorsFile f = good;

@@ -1,13 +1,12 @@
 // The `unipool` command line (path in UNIPOOL_CLI), run with QProcess in a temporary folder:
 // exit codes, files and JSON outputs, resuming, and a cross-check against the PyTorch reference.
-#include <QtTest>
-
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
 #include <QTemporaryDir>
+#include <QtTest>
 #include <cmath>
 
 namespace {
@@ -17,7 +16,8 @@ struct Result {
   QByteArray out, err;
 };
 
-Result run_program(const QString& program, const QStringList& args, const QString& cwd, int timeout_s = 120) {
+Result run_program(const QString& program, const QStringList& args, const QString& cwd,
+                   int timeout_s = 120) {
   QProcess p;
   p.setWorkingDirectory(cwd);
   p.start(program, args);
@@ -54,7 +54,8 @@ QJsonObject json_of(const QByteArray& text) {
 // Some text with structure: a byte-level model and the reference must agree on it.
 QByteArray sample_text(int n) {
   QByteArray t;
-  for (int i = 0; t.size() < n; ++i) t += QByteArray("record ") + QByteArray::number(i * 37 % 1000) + " = value;\n";
+  for (int i = 0; t.size() < n; ++i)
+    t += QByteArray("record ") + QByteArray::number(i * 37 % 1000) + " = value;\n";
   return t.left(n);
 }
 
@@ -66,13 +67,16 @@ class TstCli : public QObject {
   QString cli_;
   QTemporaryDir dir_;
 
-  Result cli(const QStringList& args, int timeout_s = 120) { return run_program(cli_, args, dir_.path(), timeout_s); }
+  Result cli(const QStringList& args, int timeout_s = 120) {
+    return run_program(cli_, args, dir_.path(), timeout_s);
+  }
   QString at(const char* name) const { return dir_.filePath(name); }
 
  private Q_SLOTS:
   void initTestCase() {
     cli_ = qEnvironmentVariable("UNIPOOL_CLI");
-    QVERIFY2(!cli_.isEmpty() && QFile::exists(cli_), "set UNIPOOL_CLI to the unipool binary (ctest does)");
+    QVERIFY2(!cli_.isEmpty() && QFile::exists(cli_),
+             "set UNIPOOL_CLI to the unipool binary (ctest does)");
     QVERIFY(dir_.isValid());
     write_all(at("text.txt"), sample_text(1000));
   }
@@ -80,11 +84,13 @@ class TstCli : public QObject {
   void help() {
     const Result r = cli({"--help"});
     QCOMPARE(r.code, 0);
-    for (const char* sub : {"train", "eval", "inspect", "generate", "bench"}) QVERIFY2(r.out.contains(sub), sub);
+    for (const char* sub : {"train", "eval", "inspect", "generate", "bench"})
+      QVERIFY2(r.out.contains(sub), sub);
   }
 
   void trainWritesFiles() {
-    const Result r = cli({"train", "--preset", "tiny", "--steps", "30", "--out", "m.safetensors", "--log", "log.jsonl", "--quiet"});
+    const Result r = cli({"train", "--preset", "tiny", "--steps", "30", "--out", "m.safetensors",
+                          "--log", "log.jsonl", "--quiet"});
     QVERIFY2(r.code == 0, r.err.constData());
     QVERIFY(QFile::exists(at("m.safetensors")));
     QVERIFY(QFile::exists(at("m.train.safetensors")));
@@ -92,9 +98,11 @@ class TstCli : public QObject {
     QCOMPARE(lines.size(), 30);
     for (int i = 0; i < lines.size(); ++i) {
       const QJsonObject o = json_of(lines[i]);
-      for (const char* key : {"step", "loss", "ce", "aux", "lr", "tokens_per_s"}) QVERIFY2(o.contains(key), key);
+      for (const char* key : {"step", "loss", "ce", "aux", "lr", "tokens_per_s"})
+        QVERIFY2(o.contains(key), key);
       QCOMPARE(o["step"].toInt(), i + 1);
-      QVERIFY(std::isfinite(o["loss"].toDouble()) && o["tokens_per_s"].toDouble() > 0 && o["lr"].toDouble() > 0);
+      QVERIFY(std::isfinite(o["loss"].toDouble()) && o["tokens_per_s"].toDouble() > 0 &&
+              o["lr"].toDouble() > 0);
     }
   }
 
@@ -105,8 +113,10 @@ class TstCli : public QObject {
         {"eval", "--text", "text.txt", "--seq", "8"},  // no --checkpoint
         {"train", "--preset", "nosuch"},
         {"train", "--preset", "tiny", "--steps", "0"},
-        {"eval", "--checkpoint", "m.safetensors", "--text", "text.txt", "--seq", "8", "--random-layers", "9"},
-        {"eval", "--checkpoint", "m.safetensors", "--text", "text.txt", "--seq", "8", "--random-layers", "x"},
+        {"eval", "--checkpoint", "m.safetensors", "--text", "text.txt", "--seq", "8",
+         "--random-layers", "9"},
+        {"eval", "--checkpoint", "m.safetensors", "--text", "text.txt", "--seq", "8",
+         "--random-layers", "x"},
         {"frobnicate"}};
     for (const QStringList& args : cases) {
       const Result r = cli(args);
@@ -130,7 +140,8 @@ class TstCli : public QObject {
   }
 
   void evalJson() {
-    const Result r = cli({"eval", "--checkpoint", "m.safetensors", "--text", "text.txt", "--seq", "64", "--json"});
+    const Result r = cli(
+        {"eval", "--checkpoint", "m.safetensors", "--text", "text.txt", "--seq", "64", "--json"});
     QVERIFY2(r.code == 0, r.err.constData());
     const QJsonObject o = json_of(r.out);
     QVERIFY(std::isfinite(o["loss"].toDouble()) && o["loss"].toDouble() > 0);
@@ -169,11 +180,15 @@ class TstCli : public QObject {
   }
 
   void generate() {
-    const Result r = cli({"generate", "--checkpoint", "m.safetensors", "--prompt", "Hello", "--tokens", "20"});
+    const Result r =
+        cli({"generate", "--checkpoint", "m.safetensors", "--prompt", "Hello", "--tokens", "20"});
     QVERIFY2(r.code == 0, r.err.constData());
     QVERIFY(r.out.startsWith("Hello"));
     QCOMPARE(r.out.size(), qsizetype(5 + 20 + 1));  // prompt, 20 bytes, end of line
-    QCOMPARE(cli({"generate", "--checkpoint", "m.safetensors", "--prompt", "Hello", "--tokens", "20"}).out, r.out);
+    QCOMPARE(
+        cli({"generate", "--checkpoint", "m.safetensors", "--prompt", "Hello", "--tokens", "20"})
+            .out,
+        r.out);
   }
 
   void bench() {
@@ -185,7 +200,8 @@ class TstCli : public QObject {
   }
 
   void resume() {
-    Result r = cli({"train", "--preset", "tiny", "--steps", "40", "--stop-after", "20", "--out", "a.safetensors", "--quiet"});
+    Result r = cli({"train", "--preset", "tiny", "--steps", "40", "--stop-after", "20", "--out",
+                    "a.safetensors", "--quiet"});
     QVERIFY2(r.code == 0, r.err.constData());
     QCOMPARE(json_of(cli({"inspect", "a.safetensors", "--json"}).out)["step"].toInt(), 20);
     r = cli({"train", "--resume", "a.safetensors", "--out", "b.safetensors", "--quiet"});
@@ -197,23 +213,30 @@ class TstCli : public QObject {
     QVERIFY(b == read_all(at("c.safetensors")));
     QVERIFY(b != read_all(at("a.safetensors")));
     // Fixed settings cannot change on resume.
-    QCOMPARE(cli({"train", "--resume", "a.safetensors", "--batch", "4", "--out", "d.safetensors"}).code, 2);
+    QCOMPARE(
+        cli({"train", "--resume", "a.safetensors", "--batch", "4", "--out", "d.safetensors"}).code,
+        2);
   }
 
   void pythonReference() {
     if (run_program("/usr/bin/python3", {"-c", "import torch"}, dir_.path()).code != 0)
       QSKIP("/usr/bin/python3 has no torch");
-    const QString script = qEnvironmentVariable("UNIPOOL_SOURCE_DIR") + "/scripts/reference/unipool_ref.py";
+    const QString script =
+        qEnvironmentVariable("UNIPOOL_SOURCE_DIR") + "/scripts/reference/unipool_ref.py";
     QVERIFY2(QFile::exists(script), qPrintable(script));
     for (const char* seq : {"64", "100"}) {
-      const Result ref = run_program("/usr/bin/python3", {script, "eval", "--checkpoint", "m.safetensors", "--text",
-                                                          "text.txt", "--seq", seq}, dir_.path());
+      const Result ref = run_program(
+          "/usr/bin/python3",
+          {script, "eval", "--checkpoint", "m.safetensors", "--text", "text.txt", "--seq", seq},
+          dir_.path());
       QVERIFY2(ref.code == 0, ref.err.constData());
-      const Result ours = cli({"eval", "--checkpoint", "m.safetensors", "--text", "text.txt", "--seq", seq, "--json"});
+      const Result ours = cli(
+          {"eval", "--checkpoint", "m.safetensors", "--text", "text.txt", "--seq", seq, "--json"});
       QVERIFY2(ours.code == 0, ours.err.constData());
       const QJsonObject a = json_of(ref.out), b = json_of(ours.out);
       const double la = a["loss"].toDouble(), lb = b["loss"].toDouble();
-      QVERIFY2(std::abs(la - lb) <= 1e-5 * std::abs(la), qPrintable(QString("%1 vs %2").arg(la, 0, 'g', 12).arg(lb, 0, 'g', 12)));
+      QVERIFY2(std::abs(la - lb) <= 1e-5 * std::abs(la),
+               qPrintable(QString("%1 vs %2").arg(la, 0, 'g', 12).arg(lb, 0, 'g', 12)));
       QCOMPARE(b["n_targets"].toInt(), a["n_targets"].toInt());
       QCOMPARE(b["counts"].toArray(), a["counts"].toArray());
       QCOMPARE(b["router_c"].toDouble(), a["router_c"].toDouble());

@@ -1,9 +1,8 @@
 // Tests for the model config (JSON, validation, NormRouter constant, parameter counts), the
 // training options and learning-rate schedule, the presets and the routing summary figures.
-#include <QtTest>
-
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QtTest>
 #include <cmath>
 #include <functional>
 
@@ -64,13 +63,13 @@ int64_t spec_total(const ModelConfig& c) {
   const int64_t N = int64_t(c.n_layers / c.layers_per_group) * c.experts_per_group;
   int64_t total = V * d;  // embed.weight
   for (int l = 0; l < c.n_layers; ++l) {
-    total += d;                          // attn_norm
-    total += int64_t(c.n_heads) * hd * d;     // q_proj
+    total += d;                                   // attn_norm
+    total += int64_t(c.n_heads) * hd * d;         // q_proj
     total += 2 * int64_t(c.n_kv_heads) * hd * d;  // k_proj, v_proj
-    total += d * int64_t(c.n_heads) * hd;     // o_proj
-    total += d;                               // ffn_norm
-    total += int64_t(c.experts_per_group) * d;  // router.weight
-    if (c.router == "norm") total += 1;       // router.scale
+    total += d * int64_t(c.n_heads) * hd;         // o_proj
+    total += d;                                   // ffn_norm
+    total += int64_t(c.experts_per_group) * d;    // router.weight
+    if (c.router == "norm") total += 1;           // router.scale
   }
   total += 3 * N * c.expert_hidden * d;  // pool.w_gate, w_up, w_down
   total += d + V * d;                    // final_norm, lm_head
@@ -94,10 +93,11 @@ class TstConfig : public QObject {
     QVERIFY(back.renormalize_gates);
     // Every SPEC section 6 key is written, nothing else.
     const QJsonObject o = as_object(unipool::to_json(c));
-    const QStringList keys = {"vocab_size", "d_model", "n_layers", "n_heads", "n_kv_heads",
-                              "expert_hidden", "layers_per_group", "experts_per_group", "top_k",
-                              "router", "router_c", "renormalize_gates", "balance", "aux_coef",
-                              "z_coef", "rope_theta", "norm_eps", "max_seq_len"};
+    const QStringList keys = {
+        "vocab_size",    "d_model",           "n_layers",          "n_heads",  "n_kv_heads",
+        "expert_hidden", "layers_per_group",  "experts_per_group", "top_k",    "router",
+        "router_c",      "renormalize_gates", "balance",           "aux_coef", "z_coef",
+        "rope_theta",    "norm_eps",          "max_seq_len"};
     QCOMPARE(o.size(), keys.size());
     for (const QString& k : keys) QVERIFY2(o.contains(k), qPrintable(k));
     // A changed field makes configs unequal.
@@ -129,9 +129,9 @@ class TstConfig : public QObject {
     // Wrong JSON types: a string for an int, an int for a bool, a number for a string,
     // a fraction for an int.
     const std::vector<std::pair<const char*, QJsonValue>> wrong = {
-        {"d_model", QJsonValue("48")},        {"renormalize_gates", QJsonValue(1)},
-        {"router", QJsonValue(3)},            {"n_layers", QJsonValue(4.5)},
-        {"aux_coef", QJsonValue("0.01")},     {"balance", QJsonValue(true)}};
+        {"d_model", QJsonValue("48")},    {"renormalize_gates", QJsonValue(1)},
+        {"router", QJsonValue(3)},        {"n_layers", QJsonValue(4.5)},
+        {"aux_coef", QJsonValue("0.01")}, {"balance", QJsonValue(true)}};
     for (const auto& [key, value] : wrong) {
       o = good;
       o.insert(key, value);
@@ -158,13 +158,17 @@ class TstConfig : public QObject {
         {"aux_coef", [](ModelConfig& c) { c.aux_coef = -0.01; }},
         {"z_coef", [](ModelConfig& c) { c.z_coef = -1.0; }},
         {"n_layers", [](ModelConfig& c) { c.n_layers = 0; }},
-        {"d_model", [](ModelConfig& c) { c.d_model = 50; }},         // not a multiple of 6 heads
+        {"d_model", [](ModelConfig& c) { c.d_model = 50; }},  // not a multiple of 6 heads
         {"n_heads", [](ModelConfig& c) { c.n_heads = 0; }},
-        {"n_kv_heads", [](ModelConfig& c) { c.n_kv_heads = 4; }},    // 6 heads
+        {"n_kv_heads", [](ModelConfig& c) { c.n_kv_heads = 4; }},  // 6 heads
         {"n_kv_heads", [](ModelConfig& c) { c.n_kv_heads = 0; }},
-        {"d_model", [](ModelConfig& c) { c.d_model = 18; }},         // head dim 3 is odd
+        {"d_model", [](ModelConfig& c) { c.d_model = 18; }},  // head dim 3 is odd
         {"expert_hidden", [](ModelConfig& c) { c.expert_hidden = 0; }},
-        {"experts_per_group", [](ModelConfig& c) { c.experts_per_group = 0; c.top_k = 0; }},
+        {"experts_per_group",
+         [](ModelConfig& c) {
+           c.experts_per_group = 0;
+           c.top_k = 0;
+         }},
         {"router_c", [](ModelConfig& c) { c.router_c = -2.0; }},
         {"rope_theta", [](ModelConfig& c) { c.rope_theta = 0.0; }},
         {"norm_eps", [](ModelConfig& c) { c.norm_eps = 0.0; }},
@@ -177,7 +181,8 @@ class TstConfig : public QObject {
       const QString direct = config_error([&] { unipool::validate(c); });
       QVERIFY2(direct.contains(k.field), qPrintable(QString(k.field) + ": " + direct));
       if (std::isfinite(c.aux_coef)) {  // NaN cannot be written as JSON
-        const QString parsed = config_error([&] { unipool::config_from_json(unipool::to_json(c)); });
+        const QString parsed =
+            config_error([&] { unipool::config_from_json(unipool::to_json(c)); });
         QVERIFY2(parsed.contains(k.field), qPrintable(QString(k.field) + ": " + parsed));
       }
     }
@@ -186,9 +191,11 @@ class TstConfig : public QObject {
 
   void routerConstant() {
     // SPEC section 3 reference values, within 1%.
-    const struct { int mg, k; double c; } refs[] = {
-        {16, 1, 2.40}, {24, 1, 2.62}, {24, 2, 2.04}, {48, 1, 3.19},
-        {48, 2, 2.43}, {96, 1, 4.02}, {192, 1, 5.16}, {192, 2, 3.85}};
+    const struct {
+      int mg, k;
+      double c;
+    } refs[] = {{16, 1, 2.40}, {24, 1, 2.62}, {24, 2, 2.04},  {48, 1, 3.19},
+                {48, 2, 2.43}, {96, 1, 4.02}, {192, 1, 5.16}, {192, 2, 3.85}};
     for (const auto& r : refs) {
       const double c = unipool::norm_router_constant(r.mg, r.k);
       QVERIFY2(std::abs(c / r.c - 1.0) < 0.01,
@@ -202,7 +209,8 @@ class TstConfig : public QObject {
     QCOMPARE(unipool::norm_router_constant(1, 1), 1.0);
     // More selected entries make the selected norm larger, so c falls with k; with k = Mg the
     // norm is ||relu(x)|| / ||x|| <= 1, so c >= 1 (equality only if every x_i > 0).
-    const double c41 = unipool::norm_router_constant(4, 1), c42 = unipool::norm_router_constant(4, 2),
+    const double c41 = unipool::norm_router_constant(4, 1),
+                 c42 = unipool::norm_router_constant(4, 2),
                  c44 = unipool::norm_router_constant(4, 4);
     QVERIFY2(c41 > c42 && c42 > c44 && c44 > 1.0,
              qPrintable(QString("%1 %2 %3").arg(c41).arg(c42).arg(c44)));
@@ -259,7 +267,8 @@ class TstConfig : public QObject {
 
   void parameterTotal() {
     std::vector<ModelConfig> configs;
-    for (const std::string& name : unipool::preset_names()) configs.push_back(unipool::preset(name).model);
+    for (const std::string& name : unipool::preset_names())
+      configs.push_back(unipool::preset(name).model);
     configs.push_back(odd_config());
     ModelConfig soft = odd_config();
     soft.router = "softmax";  // no router.scale

@@ -1,9 +1,8 @@
 // Tests for the built-in synthetic corpus, user text loading and the train/valid split.
-#include <QtTest/QtTest>
-
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <QtTest/QtTest>
 #include <cctype>
 #include <chrono>
 
@@ -156,7 +155,8 @@ class TstCorpus : public QObject {
     const std::string prose = sample(0), arith = sample(1), code = sample(2);
     const std::string records = sample(3), dna = sample(4);
     QVERIFY(prose.find_first_of("0123456789{};=") == std::string::npos);
-    QVERIFY(prose.find(". ") != std::string::npos && std::isupper(static_cast<unsigned char>(prose[0])));
+    QVERIFY(prose.find(". ") != std::string::npos &&
+            std::isupper(static_cast<unsigned char>(prose[0])));
     QVERIFY(arith.find_first_not_of("0123456789+-*/=\n") == std::string::npos);
     QVERIFY(code.find("for (") != std::string::npos && code.find("if (") != std::string::npos);
     QVERIFY(code.find("\n  ") != std::string::npos && code.find(";\n") != std::string::npos);

@@ -3,7 +3,6 @@
 #include <torch/torch.h>
 
 #include <QtTest>
-
 #include <cmath>
 #include <set>
 
@@ -33,7 +32,8 @@ struct RefOut {
 };
 
 // SPEC sections 2-4, one piece at a time, no engine code: learned routing only.
-RefOut reference_forward(const ModelConfig& c, const unipool::ParamStore& p, const at::Tensor& tokens) {
+RefOut reference_forward(const ModelConfig& c, const unipool::ParamStore& p,
+                         const at::Tensor& tokens) {
   torch::NoGradGuard no_grad;
   const int64_t B = tokens.size(0), S = tokens.size(1), T = B * S, d = c.d_model;
   const int64_t H = c.n_heads, KV = c.n_kv_heads, hd = d / H, Mg = c.experts_per_group, k = c.top_k;
@@ -60,13 +60,15 @@ RefOut reference_forward(const ModelConfig& c, const unipool::ParamStore& p, con
     const std::string pre = "layers." + std::to_string(l) + ".";
     const at::Tensor h = rms(x, P(pre + "attn_norm.weight"), c.norm_eps);
     const at::Tensor q = rope(at::matmul(h, P(pre + "attn.q_proj.weight").t()).view({B, S, H, hd}));
-    const at::Tensor kk = rope(at::matmul(h, P(pre + "attn.k_proj.weight").t()).view({B, S, KV, hd}));
+    const at::Tensor kk =
+        rope(at::matmul(h, P(pre + "attn.k_proj.weight").t()).view({B, S, KV, hd}));
     const at::Tensor v = at::matmul(h, P(pre + "attn.v_proj.weight").t()).view({B, S, KV, hd});
     std::vector<at::Tensor> heads;
     for (int64_t j = 0; j < H; ++j) {
       const int64_t g = j / (H / KV);
-      const at::Tensor qj = q.select(2, j), kj = kk.select(2, g), vj = v.select(2, g);  // (B, S, hd)
-      at::Tensor sc = at::bmm(qj, kj.transpose(1, 2)) / std::sqrt(double(hd));      // (B, S, S)
+      const at::Tensor qj = q.select(2, j), kj = kk.select(2, g),
+                       vj = v.select(2, g);                                     // (B, S, hd)
+      at::Tensor sc = at::bmm(qj, kj.transpose(1, 2)) / std::sqrt(double(hd));  // (B, S, S)
       heads.push_back(at::bmm(at::softmax(sc.masked_fill(mask, -INFINITY), -1), vj));
     }
     x = x + at::matmul(at::cat(heads, 2), P(pre + "attn.o_proj.weight").t());
@@ -78,21 +80,24 @@ RefOut reference_forward(const ModelConfig& c, const unipool::ParamStore& p, con
     at::Tensor moe = at::zeros({T, d}, kF64);
     std::vector<double> counts(size_t(Mg), 0.0), mean_s(size_t(Mg), 0.0);
     for (int64_t t = 0; t < T; ++t) {
-      std::vector<double> zt(zv.begin() + t * Mg, zv.begin() + (t + 1) * Mg), s(static_cast<size_t>(Mg));
+      std::vector<double> zt(zv.begin() + t * Mg, zv.begin() + (t + 1) * Mg),
+          s(static_cast<size_t>(Mg));
       double n2 = 0, mx = -1e300, se = 0;
       for (double e : zt) n2 += e * e, mx = std::max(mx, e);
       for (double e : zt) se += std::exp(e - mx);
       z_sum += std::pow(mx + std::log(se), 2) / double(T) / L;
       for (int64_t i = 0; i < Mg; ++i)
-        s[size_t(i)] = c.router == "norm"
-                           ? scale * c.router_c * std::max(0.0, zt[size_t(i)] / (std::sqrt(n2) + 1e-8))
-                           : std::exp(zt[size_t(i)] - mx) / se;
+        s[size_t(i)] =
+            c.router == "norm"
+                ? scale * c.router_c * std::max(0.0, zt[size_t(i)] / (std::sqrt(n2) + 1e-8))
+                : std::exp(zt[size_t(i)] - mx) / se;
       const std::vector<int64_t> top = naive_topk(s, int(k));
       double sel = 0;
       for (int64_t e : top) sel += s[size_t(e)];
       for (int64_t j = 0; j < k; ++j) {
         const int64_t e = top[size_t(j)];
-        const double gate = c.renormalize_gates ? (sel > 0 ? s[size_t(e)] / sel : 0.0) : s[size_t(e)];
+        const double gate =
+            c.renormalize_gates ? (sel > 0 ? s[size_t(e)] / sel : 0.0) : s[size_t(e)];
         const int64_t global = int64_t(l / G) * Mg + e;
         moe[t] += gate * expert_dense(hf[t].unsqueeze(0), P("pool.w_gate"), P("pool.w_up"),
                                       P("pool.w_down"), global)[0];
@@ -112,13 +117,15 @@ RefOut reference_forward(const ModelConfig& c, const unipool::ParamStore& p, con
   out.logits = at::matmul(rms(x, P("final_norm.weight"), c.norm_eps), P("lm_head.weight").t());
   if (c.balance == "layer") {
     for (int l = 0; l < L; ++l)
-      for (int64_t i = 0; i < Mg; ++i) out.aux += c.aux_coef * Mg * f[size_t(l)][size_t(i)] * Pm[size_t(l)][size_t(i)] / L;
+      for (int64_t i = 0; i < Mg; ++i)
+        out.aux += c.aux_coef * Mg * f[size_t(l)][size_t(i)] * Pm[size_t(l)][size_t(i)] / L;
   } else if (c.balance == "pool") {
     const int groups = L / G;
     for (int g = 0; g < groups; ++g)
       for (int64_t i = 0; i < Mg; ++i) {
         double fb = 0, pb = 0;
-        for (int j = 0; j < G; ++j) fb += f[size_t(g * G + j)][size_t(i)] / G, pb += Pm[size_t(g * G + j)][size_t(i)] / G;
+        for (int j = 0; j < G; ++j)
+          fb += f[size_t(g * G + j)][size_t(i)] / G, pb += Pm[size_t(g * G + j)][size_t(i)] / G;
         out.aux += c.aux_coef * Mg * fb * pb / groups;
       }
   }
@@ -186,17 +193,20 @@ class TstDispatch : public QObject {
       const at::Tensor R = randn({T, d}, 9);
       (out * R).sum().backward();
       (dense * R).sum().backward();
-      for (size_t i = 0; i < in.size(); ++i) QVERIFY2(max_rel_diff(in[i].grad(), ref_in[i].grad()) < 1e-12, qPrintable(QString::number(i)));
+      for (size_t i = 0; i < in.size(); ++i)
+        QVERIFY2(max_rel_diff(in[i].grad(), ref_in[i].grad()) < 1e-12,
+                 qPrintable(QString::number(i)));
       for (int64_t e = 0; e < N; ++e) {
-        if (mask.select(1, e).sum().item<double>() == 0) QCOMPARE(in[2].grad()[e].abs().sum().item<double>(), 0.0);
+        if (mask.select(1, e).sum().item<double>() == 0)
+          QCOMPARE(in[2].grad()[e].abs().sum().item<double>(), 0.0);
       }
     }
   }
 
   void groupOwnership() {
     // vanilla (G=1), grouped (G=2), UniPool (G=L): layer l names only global experts of g(l).
-    const std::vector<ModelConfig> configs = {layout(3, 1, 3, 2, "softmax"), layout(4, 2, 3, 2, "norm"),
-                                              layout(3, 3, 5, 2, "norm")};
+    const std::vector<ModelConfig> configs = {
+        layout(3, 1, 3, 2, "softmax"), layout(4, 2, 3, 2, "norm"), layout(3, 3, 5, 2, "norm")};
     for (const ModelConfig& c : configs) {
       unipool::ParamStore p = lively_params(c, 3);
       const at::Tensor tokens = some_tokens(2, 12, 8);
@@ -217,9 +227,12 @@ class TstDispatch : public QObject {
       for (int g = 0; g < c.n_groups(); ++g) {
         unipool::ParamStore q = lively_params(c, 3);
         for (const char* w : {"pool.w_gate", "pool.w_up", "pool.w_down"})
-          q.get(w).narrow(0, int64_t(g) * Mg, Mg).add_(randn(q.get(w).narrow(0, 0, Mg).sizes(), 50 + g));
+          q.get(w)
+              .narrow(0, int64_t(g) * Mg, Mg)
+              .add_(randn(q.get(w).narrow(0, 0, Mg).sizes(), 50 + g));
         const unipool::ForwardResult out = unipool::forward(c, q, tokens, {});
-        for (int l = 0; l <= g * G; ++l) QVERIFY(at::equal(out.routes[size_t(l)].local, base.routes[size_t(l)].local));
+        for (int l = 0; l <= g * G; ++l)
+          QVERIFY(at::equal(out.routes[size_t(l)].local, base.routes[size_t(l)].local));
         QVERIFY(!at::allclose(out.logits, base.logits));
       }
     }
@@ -267,7 +280,8 @@ class TstDispatch : public QObject {
       for (int l = 0; l < c.n_layers; ++l) {
         QVERIFY2(to_ivec(out.routes[size_t(l)].local) == ref.local[size_t(l)], k.name);
         const auto g = to_vec(out.routes[size_t(l)].gates);
-        for (size_t i = 0; i < g.size(); ++i) QVERIFY(std::abs(g[i] - ref.gates[size_t(l)][i]) < 1e-12);
+        for (size_t i = 0; i < g.size(); ++i)
+          QVERIFY(std::abs(g[i] - ref.gates[size_t(l)][i]) < 1e-12);
       }
       if (c.z_coef > 0) QVERIFY(ref.z > 0);
       if (c.balance != "none" && c.aux_coef > 0) QVERIFY(ref.aux > 0);

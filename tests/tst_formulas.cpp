@@ -3,7 +3,6 @@
 #include <torch/torch.h>
 
 #include <QtTest>
-
 #include <cmath>
 
 #include "internal_util.h"
@@ -115,10 +114,11 @@ class TstFormulas : public QObject {
 
   void topKTies() {
     for (auto dtype : {at::kFloat, at::kDouble}) {
-      const at::Tensor s = at::tensor({1.0, 3.0, 3.0, 2.0,    //
-                                       0.0, 0.0, 0.0, 0.0,    //
-                                       5.0, 1.0, 5.0, 5.0,    //
-                                       -1.0, -1.0, 2.0, -1.0}, kF64)
+      const at::Tensor s = at::tensor({1.0, 3.0, 3.0, 2.0,  //
+                                       0.0, 0.0, 0.0, 0.0,  //
+                                       5.0, 1.0, 5.0, 5.0,  //
+                                       -1.0, -1.0, 2.0, -1.0},
+                                      kF64)
                                .view({4, 4})
                                .to(dtype);
       QCOMPARE(to_ivec(unipool::top_k_lowest_index(s, 2)),
@@ -133,7 +133,8 @@ class TstFormulas : public QObject {
       const auto got = to_ivec(unipool::top_k_lowest_index(s, k));
       const auto v = to_vec(s);
       for (int64_t t = 0; t < 300; ++t) {
-        const auto want = naive_topk(std::vector<double>(v.begin() + t * 7, v.begin() + t * 7 + 7), k);
+        const auto want =
+            naive_topk(std::vector<double>(v.begin() + t * 7, v.begin() + t * 7 + 7), k);
         for (int j = 0; j < k; ++j) QCOMPARE(got[size_t(t * k + j)], want[size_t(j)]);
       }
     }
@@ -177,7 +178,8 @@ class TstFormulas : public QObject {
         }
         // The random choice ignores the scores: it agrees with the learned top-1 about 1/Mg of
         // the time (500 of 3000; 3 sigma is about 60).
-        QVERIFY2(std::abs(double(same_as_learned) - T / 6.0) < 100, qPrintable(QString::number(same_as_learned)));
+        QVERIFY2(std::abs(double(same_as_learned) - T / 6.0) < 100,
+                 qPrintable(QString::number(same_as_learned)));
         // Deterministic for a seed, different for another.
         QVERIFY(at::equal(unipool::route_tokens(c, x, W, scale, true, 1234).local, r.local));
         QVERIFY(!at::equal(unipool::route_tokens(c, x, W, scale, true, 1235).local, r.local));
@@ -244,12 +246,14 @@ class TstFormulas : public QObject {
         cv[size_t(s * hd + i)] = std::cos(angle);
         sv[size_t(s * hd + i)] = std::sin(angle);
       }
-    const at::Tensor cos = at::tensor(cv, kF64).view({S, hd}), sin = at::tensor(sv, kF64).view({S, hd});
+    const at::Tensor cos = at::tensor(cv, kF64).view({S, hd}),
+                     sin = at::tensor(sv, kF64).view({S, hd});
     const auto [tc, ts] = unipool::rope_tables(S, hd, theta, at::kDouble);
     QVERIFY(max_rel_diff(tc, cos) < 1e-14);
     QVERIFY(max_rel_diff(ts, sin) < 1e-14);
     const auto [fc, fs] = unipool::rope_tables(S, hd, theta, at::kFloat);
-    QVERIFY(fc.scalar_type() == at::kFloat && max_rel_diff(fc, cos) < 1e-6 && max_rel_diff(fs, sin) < 1e-6);
+    QVERIFY(fc.scalar_type() == at::kFloat && max_rel_diff(fc, cos) < 1e-6 &&
+            max_rel_diff(fs, sin) < 1e-6);
 
     const at::Tensor x = randn({B, S, nh, hd}, 7);
     const at::Tensor y = unipool::rope(x, cos, sin);
@@ -304,7 +308,8 @@ class TstFormulas : public QObject {
         }
       // Float path agrees with the double one.
       QVERIFY(max_rel_diff(unipool::causal_gqa_attention(q.to(at::kFloat), k.to(at::kFloat),
-                                                         v.to(at::kFloat)), o) < 1e-5);
+                                                         v.to(at::kFloat)),
+                           o) < 1e-5);
     }
   }
 
@@ -365,13 +370,15 @@ class TstFormulas : public QObject {
     for (int i = 0; i < 3; ++i) engine.train_step();  // weights away from their init
     const int S = 8;
     const std::string text = unipool::generate_builtin_corpus(400, 3).text;
-    for (size_t n : {size_t(S + 1), size_t(2 * S), size_t(2 * S + 1), size_t(3 * S + 5), size_t(20 * S + 3)}) {
+    for (size_t n :
+         {size_t(S + 1), size_t(2 * S), size_t(2 * S + 1), size_t(3 * S + 5), size_t(20 * S + 3)}) {
       const unipool::EvalResult r = engine.evaluate(text.substr(0, n), S);
       QCOMPARE(r.n_targets, int64_t((n - 1) / S) * S);
       QCOMPARE(r.routing.tokens, r.n_targets);
     }
     QVERIFY_THROWS_EXCEPTION(std::exception, engine.evaluate(text.substr(0, S), S));
-    QCOMPARE(engine.evaluate(text.substr(0, 20 * S + 3), S, std::nullopt, 3).n_targets, int64_t(3 * S));
+    QCOMPARE(engine.evaluate(text.substr(0, 20 * S + 3), S, std::nullopt, 3).n_targets,
+             int64_t(3 * S));
 
     // The loss and counts again, from forward() in double on one window at a time.
     QTemporaryDir dir;
@@ -385,7 +392,8 @@ class TstFormulas : public QObject {
     std::vector<int64_t> counts(size_t(c.n_layers * c.experts_per_group), 0);
     for (int w = 0; w < 20; ++w) {
       at::Tensor tokens = at::empty({1, S}, at::TensorOptions().dtype(at::kLong));
-      for (int i = 0; i < S; ++i) tokens[0][i] = int64_t(static_cast<unsigned char>(t[size_t(w * S + i)]));
+      for (int i = 0; i < S; ++i)
+        tokens[0][i] = int64_t(static_cast<unsigned char>(t[size_t(w * S + i)]));
       const unipool::ForwardResult out = unipool::forward(c, p, tokens, unipool::RouteControl{});
       const auto logits = to_vec(out.logits);
       for (int i = 0; i < S; ++i) {
@@ -401,7 +409,8 @@ class TstFormulas : public QObject {
           counts[size_t(l * c.experts_per_group + e)] += out.routes[size_t(l)].counts[size_t(e)];
     }
     ce /= 20.0 * S;
-    QVERIFY2(std::abs(r.loss - ce) < 1e-5 * ce, qPrintable(QString("%1 vs %2").arg(r.loss).arg(ce)));
+    QVERIFY2(std::abs(r.loss - ce) < 1e-5 * ce,
+             qPrintable(QString("%1 vs %2").arg(r.loss).arg(ce)));
     QCOMPARE(r.routing.counts, counts);
   }
 

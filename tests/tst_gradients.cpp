@@ -5,7 +5,6 @@
 #include <torch/torch.h>
 
 #include <QtTest>
-
 #include <cmath>
 #include <functional>
 
@@ -25,7 +24,8 @@ constexpr double kRel = 1e-5;
 // covers the rounding error of (f(x+e) - f(x-e)) / 2e for |f| about `f_scale`.
 bool close(double analytic, double numeric, double f_scale) {
   const double floor = 20.0 * std::max(1.0, std::abs(f_scale)) * 2.2e-16 / kEps;
-  return std::abs(analytic - numeric) <= kRel * std::max(std::abs(analytic), std::abs(numeric)) + floor;
+  return std::abs(analytic - numeric) <=
+         kRel * std::max(std::abs(analytic), std::abs(numeric)) + floor;
 }
 
 double& entry(at::Tensor& t, int64_t i) { return t.data_ptr<double>()[i]; }
@@ -78,8 +78,12 @@ void check_op(const char* what, const std::function<at::Tensor(const std::vector
       entry(inputs[k], i) = orig;
       const double numeric = (fp - fm) / (2 * kEps);
       QVERIFY2(close(g[size_t(i)], numeric, fp),
-               qPrintable(QString("%1 input %2 entry %3: %4 vs %5").arg(what).arg(k).arg(i)
-                              .arg(g[size_t(i)]).arg(numeric)));
+               qPrintable(QString("%1 input %2 entry %3: %4 vs %5")
+                              .arg(what)
+                              .arg(k)
+                              .arg(i)
+                              .arg(g[size_t(i)])
+                              .arg(numeric)));
     }
   }
 }
@@ -99,7 +103,8 @@ Losses model_losses(const ModelConfig& c, const unipool::ParamStore& p, const at
   torch::NoGradGuard no_grad;
   const unipool::ForwardResult out = unipool::forward(c, p, tokens, control);
   Losses l;
-  l.ce = at::cross_entropy_loss(out.logits.reshape({-1, c.vocab_size}), targets.reshape({-1})).item<double>();
+  l.ce = at::cross_entropy_loss(out.logits.reshape({-1, c.vocab_size}), targets.reshape({-1}))
+             .item<double>();
   l.aux = out.aux.item<double>();
   l.z = out.z_loss.item<double>();
   for (const auto& r : out.routes) l.routes.push_back(r.local);
@@ -114,8 +119,9 @@ void check_model(const char* what, ModelConfig c, const std::vector<uint8_t>& ra
   const int64_t B = 2, S = 5;
   const at::Tensor tokens = at::randint(0, 256, {B, S}, at::make_generator<at::CPUGeneratorImpl>(3),
                                         at::TensorOptions().dtype(at::kLong));
-  const at::Tensor targets = at::randint(0, 256, {B, S}, at::make_generator<at::CPUGeneratorImpl>(4),
-                                         at::TensorOptions().dtype(at::kLong));
+  const at::Tensor targets =
+      at::randint(0, 256, {B, S}, at::make_generator<at::CPUGeneratorImpl>(4),
+                  at::TensorOptions().dtype(at::kLong));
   unipool::RouteControl control;
   control.random_layers = random_layers;
   control.random_seed = 5;
@@ -124,9 +130,11 @@ void check_model(const char* what, ModelConfig c, const std::vector<uint8_t>& ra
   std::vector<std::vector<at::Tensor>> grads(3);
   for (int part = 0; part < 3; ++part) {
     const unipool::ForwardResult out = unipool::forward(c, p, tokens, control);
-    const at::Tensor ce = at::cross_entropy_loss(out.logits.reshape({-1, c.vocab_size}), targets.reshape({-1}));
+    const at::Tensor ce =
+        at::cross_entropy_loss(out.logits.reshape({-1, c.vocab_size}), targets.reshape({-1}));
     const at::Tensor parts[3] = {ce, out.aux, out.z_loss};
-    QVERIFY2(parts[part].requires_grad(), qPrintable(QString("%1 part %2 has no graph").arg(what).arg(part)));
+    QVERIFY2(parts[part].requires_grad(),
+             qPrintable(QString("%1 part %2 has no graph").arg(what).arg(part)));
     for (size_t i = 0; i < p.size(); ++i) p.tensor(i).mutable_grad().reset();
     parts[part].backward();
     for (size_t i = 0; i < p.size(); ++i) {
@@ -151,7 +159,8 @@ void check_model(const char* what, ModelConfig c, const std::vector<uint8_t>& ra
       entry(t, i) = orig;
       bool flipped = false;  // a changed top-k choice makes the loss jump: not a gradient
       for (size_t l = 0; l < base.routes.size(); ++l)
-        flipped |= !at::equal(lp.routes[l], base.routes[l]) || !at::equal(lm.routes[l], base.routes[l]);
+        flipped |=
+            !at::equal(lp.routes[l], base.routes[l]) || !at::equal(lm.routes[l], base.routes[l]);
       if (flipped) {
         ++skipped;
         continue;
@@ -163,14 +172,20 @@ void check_model(const char* what, ModelConfig c, const std::vector<uint8_t>& ra
         const double a = grads[size_t(part)][ti].reshape(-1)[i].item<double>();
         QVERIFY2(close(a, num[part], scale[part]),
                  qPrintable(QString("%1: %2[%3] part %4 (0 ce, 1 aux, 2 z): analytic %5 numeric %6")
-                                .arg(what).arg(QString::fromStdString(p.name(ti))).arg(i).arg(part)
-                                .arg(a, 0, 'g', 10).arg(num[part], 0, 'g', 10)));
+                                .arg(what)
+                                .arg(QString::fromStdString(p.name(ti)))
+                                .arg(i)
+                                .arg(part)
+                                .arg(a, 0, 'g', 10)
+                                .arg(num[part], 0, 'g', 10)));
       }
       ++done;
       ++checked;
     }
-    QVERIFY2(done >= std::min<int64_t>(2, t.numel()), qPrintable(QString("%1: %2 could not be checked").arg(what)
-                                       .arg(QString::fromStdString(p.name(ti)))));
+    QVERIFY2(done >= std::min<int64_t>(2, t.numel()),
+             qPrintable(QString("%1: %2 could not be checked")
+                            .arg(what)
+                            .arg(QString::fromStdString(p.name(ti)))));
   }
   QVERIFY(skipped <= checked / 4);
 }
@@ -188,8 +203,10 @@ class TstGradients : public QObject {
     auto ref = [eps](const std::vector<at::Tensor>& in) {
       return in[0] * at::rsqrt(in[0].pow(2).mean(-1, true) + eps) * in[1];
     };
-    check_op("rms_norm", [eps](const std::vector<at::Tensor>& in) { return unipool::rms_norm(in[0], in[1], eps); },
-             {randn({2, 3, 6}, 1) * 2.0, randn({6}, 2)}, ref);
+    check_op(
+        "rms_norm",
+        [eps](const std::vector<at::Tensor>& in) { return unipool::rms_norm(in[0], in[1], eps); },
+        {randn({2, 3, 6}, 1) * 2.0, randn({6}, 2)}, ref);
   }
 
   void rope() {
@@ -198,8 +215,12 @@ class TstGradients : public QObject {
       const at::Tensor x = in[0].transpose(1, 2);  // (B, nh, S, hd)
       return x * cos + rotate_half(x) * sin;
     };
-    check_op("rope", [cos = cos, sin = sin](const std::vector<at::Tensor>& in) { return unipool::rope(in[0], cos, sin); },
-             {randn({2, 5, 3, 6}, 3)}, ref);
+    check_op(
+        "rope",
+        [cos = cos, sin = sin](const std::vector<at::Tensor>& in) {
+          return unipool::rope(in[0], cos, sin);
+        },
+        {randn({2, 5, 3, 6}, 3)}, ref);
   }
 
   void attention() {
@@ -207,14 +228,18 @@ class TstGradients : public QObject {
       const int64_t B = 2, H = 4, S = 5, hd = 3;
       auto ref = [H, KV](const std::vector<at::Tensor>& in) {
         const int64_t S = in[0].size(2);
-        const at::Tensor k = in[1].repeat_interleave(H / KV, 1), v = in[2].repeat_interleave(H / KV, 1);
+        const at::Tensor k = in[1].repeat_interleave(H / KV, 1),
+                         v = in[2].repeat_interleave(H / KV, 1);
         at::Tensor s = at::matmul(in[0], k.transpose(-1, -2)) / std::sqrt(double(in[0].size(3)));
         const at::Tensor mask = at::ones({S, S}, at::TensorOptions().dtype(at::kBool)).triu(1);
         return at::matmul(at::softmax(s.masked_fill(mask, -INFINITY), -1), v);
       };
-      check_op("attention",
-               [](const std::vector<at::Tensor>& in) { return unipool::causal_gqa_attention(in[0], in[1], in[2]); },
-               {randn({B, H, S, hd}, 4), randn({B, KV, S, hd}, 5), randn({B, KV, S, hd}, 6)}, ref);
+      check_op(
+          "attention",
+          [](const std::vector<at::Tensor>& in) {
+            return unipool::causal_gqa_attention(in[0], in[1], in[2]);
+          },
+          {randn({B, H, S, hd}, 4), randn({B, KV, S, hd}, 5), randn({B, KV, S, hd}, 6)}, ref);
     }
   }
 
@@ -226,17 +251,19 @@ class TstGradients : public QObject {
       int64_t off = 0;
       for (size_t e = 0; e < counts.size(); ++e) {
         const at::Tensor x = in[0].narrow(0, off, counts[e]);
-        const at::Tensor a = at::silu(at::mm(x, in[1][int64_t(e)].t())) * at::mm(x, in[2][int64_t(e)].t());
+        const at::Tensor a =
+            at::silu(at::mm(x, in[1][int64_t(e)].t())) * at::mm(x, in[2][int64_t(e)].t());
         rows.push_back(at::mm(a, in[3][int64_t(e)].t()));
         off += counts[e];
       }
       return at::cat(rows, 0);
     };
-    check_op("pool_experts",
-             [counts](const std::vector<at::Tensor>& in) {
-               return unipool::pool_experts(in[0], counts, in[1], in[2], in[3]);
-             },
-             {randn({A, d}, 7), randn({N, h, d}, 8), randn({N, h, d}, 9), randn({N, d, h}, 10)}, ref);
+    check_op(
+        "pool_experts",
+        [counts](const std::vector<at::Tensor>& in) {
+          return unipool::pool_experts(in[0], counts, in[1], in[2], in[3]);
+        },
+        {randn({A, d}, 7), randn({N, h, d}, 8), randn({N, h, d}, 9), randn({N, d, h}, 10)}, ref);
   }
 
   void unipoolNormRouter() {

@@ -1,8 +1,7 @@
 // Tests for the strict safetensors reader and the atomic writer.
-#include <QtTest/QtTest>
-
 #include <sys/stat.h>
 
+#include <QtTest/QtTest>
 #include <cstring>
 #include <optional>
 #include <random>
@@ -84,10 +83,14 @@ class TstSafetensors : public QObject {
 
   void roundTripMemory() {
     const std::vector<TensorRecord> in = {
-        make("layer.0.weight", DType::F32, {2, 3}), make("bf", DType::BF16, {4}, 9),
-        make("scalar", DType::I64, {}, 3),          make("empty", DType::U8, {0}),
-        make("mask", DType::BOOL, {3}),             make("f64", DType::F64, {1, 1, 2}),
-        make("i8", DType::I8, {5}),                 make("empty2", DType::F16, {0, 4}),
+        make("layer.0.weight", DType::F32, {2, 3}),
+        make("bf", DType::BF16, {4}, 9),
+        make("scalar", DType::I64, {}, 3),
+        make("empty", DType::U8, {0}),
+        make("mask", DType::BOOL, {3}),
+        make("f64", DType::F64, {1, 1, 2}),
+        make("i8", DType::I8, {5}),
+        make("empty2", DType::F16, {0, 4}),
         make("i32", DType::I32, {2}),
     };
     const std::map<std::string, std::string> meta = {{"format", "pt"}, {"step", "12"}};
@@ -130,8 +133,8 @@ class TstSafetensors : public QObject {
     QVERIFY(f.metadata.empty());
     QCOMPARE(f.tensors.size(), size_t{1});
     expect_same(f.tensors[0], v2[0]);
-    const QStringList left = QDir(dir.path()).entryList(QDir::AllEntries | QDir::Hidden |
-                                                        QDir::NoDotAndDotDot);
+    const QStringList left =
+        QDir(dir.path()).entryList(QDir::AllEntries | QDir::Hidden | QDir::NoDotAndDotDot);
     QCOMPARE(left, QStringList{"model.safetensors"});
   }
 
@@ -216,23 +219,18 @@ class TstSafetensors : public QObject {
     row("offsets negative", raw("{\"a\":" + entry("[-4,0]") + "}", 4), offs_msg);
     row("offsets float", raw("{\"a\":" + entry("[0,4.0]") + "}", 4), offs_msg);
     row("begin after end", raw("{\"a\":" + entry("[4,0]") + "}", 4), "begin 4 > end 0");
-    row("end beyond buffer", raw("{\"a\":" + entry("[4,8]") + "}", 4),
-        "is beyond the data buffer");
-    row("length mismatch",
-        raw(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", 4),
+    row("end beyond buffer", raw("{\"a\":" + entry("[4,8]") + "}", 4), "is beyond the data buffer");
+    row("length mismatch", raw(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", 4),
         "does not match shape and dtype");
     row("overlap", raw("{\"a\":" + e4 + ",\"b\":" + entry("[2,6]") + "}", 8), "overlaps");
-    row("hole", raw("{\"a\":" + e4 + ",\"b\":" + entry("[8,12]") + "}", 12),
-        "hole of 4 bytes");
+    row("hole", raw("{\"a\":" + e4 + ",\"b\":" + entry("[8,12]") + "}", 12), "hole of 4 bytes");
     row("trailing data", raw("{\"a\":" + e4 + "}", 8), "4 trailing bytes");
     row("data without tensors", raw("{}", 4), "trailing bytes");
-    row("duplicate tensor", raw("{\"a\":" + e4 + ",\"a\":" + e4 + "}", 4),
-        "duplicate key \"a\"");
+    row("duplicate tensor", raw("{\"a\":" + e4 + ",\"a\":" + e4 + "}", 4), "duplicate key \"a\"");
     row("duplicate entry key",
         raw(R"({"a":{"dtype":"F32","dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 4),
         "duplicate key \"dtype\"");
-    row("metadata not object", raw(R"({"__metadata__":"x"})", 0),
-        "__metadata__ must be an object");
+    row("metadata not object", raw(R"({"__metadata__":"x"})", 0), "__metadata__ must be an object");
     row("metadata value", raw(R"({"__metadata__":{"k":1}})", 0),
         "__metadata__ value for \"k\" must be a string");
     row("empty name", raw("{\"\":" + e4 + "}", 4), "empty tensor name");
@@ -354,8 +352,8 @@ class TstSafetensors : public QObject {
     QVERIFY2(msg.contains("rename failed"), qPrintable(msg));
     QVERIFY(QFileInfo(dir.filePath("target")).isDir());
     QVERIFY(QFileInfo::exists(dir.filePath("target/keep")));
-    const QStringList left = QDir(dir.path()).entryList(QDir::AllEntries | QDir::Hidden |
-                                                        QDir::NoDotAndDotDot);
+    const QStringList left =
+        QDir(dir.path()).entryList(QDir::AllEntries | QDir::Hidden | QDir::NoDotAndDotDot);
     QCOMPARE(left, QStringList{"target"});  // the temporary file was removed
   }
 
@@ -387,12 +385,25 @@ class TstSafetensors : public QObject {
     std::vector<TensorRecord> ts = {make("a", DType::F32, {2})};
     std::map<std::string, std::string> meta;
     switch (which) {
-      case 0: ts.push_back(make("a", DType::U8, {1})); break;
-      case 1: ts[0].bytes.resize(3); break;
-      case 2: ts[0].name = "__metadata__"; break;
-      case 3: ts[0].name.clear(); break;
-      case 4: ts[0].shape = {-2, -1}; ts[0].bytes.resize(8); break;
-      default: meta["k"] = "\xff\xfe"; break;
+      case 0:
+        ts.push_back(make("a", DType::U8, {1}));
+        break;
+      case 1:
+        ts[0].bytes.resize(3);
+        break;
+      case 2:
+        ts[0].name = "__metadata__";
+        break;
+      case 3:
+        ts[0].name.clear();
+        break;
+      case 4:
+        ts[0].shape = {-2, -1};
+        ts[0].bytes.resize(8);
+        break;
+      default:
+        meta["k"] = "\xff\xfe";
+        break;
     }
     try {
       unipool::serialize_safetensors(meta, ts);

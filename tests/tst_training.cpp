@@ -1,16 +1,14 @@
 // Training through the public Engine API: the loss falls, runs are reproducible, resuming equals
 // an uninterrupted run, pool resizing keeps what it should, and the run-time settings act.
-#include <QtTest>
-
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <cstdio>
-
 #include <QFile>
 #include <QTemporaryDir>
+#include <QtTest>
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <set>
@@ -24,7 +22,8 @@ using unipool::StepMetrics;
 
 namespace {
 
-std::unique_ptr<Engine> tiny(int total_steps, uint64_t seed = 1234, unipool::ModelConfig* model = nullptr) {
+std::unique_ptr<Engine> tiny(int total_steps, uint64_t seed = 1234,
+                             unipool::ModelConfig* model = nullptr) {
   unipool::Preset p = unipool::preset("tiny");
   p.train.total_steps = total_steps;
   p.train.seed = seed;
@@ -87,7 +86,8 @@ void expect_rows_kept(const std::string& before, const std::string& after,
     const std::string name = "layers." + std::to_string(l) + ".router.weight";
     for (size_t j = 0; j < keep_per_layer[l].size(); ++j) {
       QVERIFY(row(ma, name, int64_t(j)) == row(mb, name, keep_per_layer[l][j]));
-      QVERIFY(row(ta, "exp_avg." + name, int64_t(j)) == row(tb, "exp_avg." + name, keep_per_layer[l][j]));
+      QVERIFY(row(ta, "exp_avg." + name, int64_t(j)) ==
+              row(tb, "exp_avg." + name, keep_per_layer[l][j]));
     }
   }
 }
@@ -95,11 +95,14 @@ void expect_rows_kept(const std::string& before, const std::string& after,
 void expect_pool_shapes(const std::string& path, int mg) {
   const unipool::CheckpointInfo info = unipool::inspect_checkpoint(path);
   QCOMPARE(info.config.experts_per_group, mg);
-  const int64_t N = int64_t(info.config.n_groups()) * mg, d = info.config.d_model, h = info.config.expert_hidden;
+  const int64_t N = int64_t(info.config.n_groups()) * mg, d = info.config.d_model,
+                h = info.config.expert_hidden;
   for (const auto& t : info.tensors) {
-    if (t.name == "pool.w_gate" || t.name == "pool.w_up") QCOMPARE(t.shape, (std::vector<int64_t>{N, h, d}));
+    if (t.name == "pool.w_gate" || t.name == "pool.w_up")
+      QCOMPARE(t.shape, (std::vector<int64_t>{N, h, d}));
     if (t.name == "pool.w_down") QCOMPARE(t.shape, (std::vector<int64_t>{N, d, h}));
-    if (t.name.find("router.weight") != std::string::npos) QCOMPARE(t.shape, (std::vector<int64_t>{mg, d}));
+    if (t.name.find("router.weight") != std::string::npos)
+      QCOMPARE(t.shape, (std::vector<int64_t>{mg, d}));
   }
 }
 
@@ -150,7 +153,8 @@ class TstTraining : public QObject {
     }
     double last = 0;
     for (int i = 140; i < 150; ++i) last += ce[size_t(i)] / 10;
-    QVERIFY2(last <= ce[0] - 1.0, qPrintable(QString("first %1, last ten %2").arg(ce[0]).arg(last)));
+    QVERIFY2(last <= ce[0] - 1.0,
+             qPrintable(QString("first %1, last ten %2").arg(ce[0]).arg(last)));
     QVERIFY(e->evaluate_validation(8).loss < valid_before - 0.5);
   }
 
@@ -206,7 +210,8 @@ class TstTraining : public QObject {
       QVERIFY(m.applied && std::isfinite(m.loss));
       for (double& v : load) v *= 0.9;
       for (int l = 0; l < 2; ++l)
-        for (int i = 0; i < m.routing.experts_per_group; ++i) load[size_t(i)] += double(m.routing.count(l, i));
+        for (int i = 0; i < m.routing.experts_per_group; ++i)
+          load[size_t(i)] += double(m.routing.count(l, i));
     };
     for (int i = 0; i < 6; ++i) step();
     e->save(path("s0.safetensors"));
@@ -221,7 +226,8 @@ class TstTraining : public QObject {
     QCOMPARE(e->step(), int64_t(6));
     e->save(path("s1.safetensors"));
     expect_pool_shapes(path("s1.safetensors"), 12);
-    expect_rows_kept(path("s0.safetensors"), path("s1.safetensors"), {{0, 1, 2, 3, 4, 5, 6, 7}, {0, 1, 2, 3, 4, 5, 6, 7}},
+    expect_rows_kept(path("s0.safetensors"), path("s1.safetensors"),
+                     {{0, 1, 2, 3, 4, 5, 6, 7}, {0, 1, 2, 3, 4, 5, 6, 7}},
                      {0, 1, 2, 3, 4, 5, 6, 7});
     // A split expert is a near copy of its source; its moments start at zero.
     const auto m1 = unipool::read_safetensors(path("s1.safetensors"));
@@ -247,7 +253,8 @@ class TstTraining : public QObject {
     std::vector<int64_t> kept;
     double kept_min = 1e300, removed_max = -1;
     for (int i = 0; i < 12; ++i) {
-      const bool gone = std::find(shrink.removed.begin(), shrink.removed.end(), i) != shrink.removed.end();
+      const bool gone =
+          std::find(shrink.removed.begin(), shrink.removed.end(), i) != shrink.removed.end();
       if (gone) {
         removed_max = std::max(removed_max, load[size_t(i)]);
       } else {
@@ -255,7 +262,8 @@ class TstTraining : public QObject {
         kept_min = std::min(kept_min, load[size_t(i)]);
       }
     }
-    QVERIFY2(removed_max <= kept_min + 1e-9, qPrintable(QString("%1 > %2").arg(removed_max).arg(kept_min)));
+    QVERIFY2(removed_max <= kept_min + 1e-9,
+             qPrintable(QString("%1 > %2").arg(removed_max).arg(kept_min)));
     QCOMPARE(e->step(), int64_t(10));
     e->save(path("s3.safetensors"));
     expect_pool_shapes(path("s3.safetensors"), 6);
@@ -268,12 +276,13 @@ class TstTraining : public QObject {
     QCOMPARE(named.removed, std::vector<int>{2});
     e->save(path("s5.safetensors"));
     expect_pool_shapes(path("s5.safetensors"), 5);
-    expect_rows_kept(path("s4.safetensors"), path("s5.safetensors"), {{0, 1, 3, 4, 5}, {0, 1, 3, 4, 5}}, {0, 1, 3, 4, 5});
+    expect_rows_kept(path("s4.safetensors"), path("s5.safetensors"),
+                     {{0, 1, 3, 4, 5}, {0, 1, 3, 4, 5}}, {0, 1, 3, 4, 5});
     train_finite(*e, 2);
     // Bad requests change nothing.
-    QVERIFY_THROWS_EXCEPTION(std::invalid_argument, e->resize_pool(3, {0}));     // 2 must be named
-    QVERIFY_THROWS_EXCEPTION(std::invalid_argument, e->resize_pool(6, {1}));     // not shrinking
-    QVERIFY_THROWS_EXCEPTION(std::invalid_argument, e->resize_pool(4, {9}));     // no expert 9
+    QVERIFY_THROWS_EXCEPTION(std::invalid_argument, e->resize_pool(3, {0}));  // 2 must be named
+    QVERIFY_THROWS_EXCEPTION(std::invalid_argument, e->resize_pool(6, {1}));  // not shrinking
+    QVERIFY_THROWS_EXCEPTION(std::invalid_argument, e->resize_pool(4, {9}));  // no expert 9
     QVERIFY_THROWS_EXCEPTION(std::invalid_argument, e->resize_pool(0));
     QCOMPARE(e->config().experts_per_group, 5);
     QCOMPARE(e->step(), int64_t(14));
@@ -287,7 +296,8 @@ class TstTraining : public QObject {
     auto e = tiny(100, 1234, &c);
     train_finite(*e, 3);
     QTemporaryDir dir;
-    const std::string before = dir.filePath("b.safetensors").toStdString(), after = dir.filePath("a.safetensors").toStdString();
+    const std::string before = dir.filePath("b.safetensors").toStdString(),
+                      after = dir.filePath("a.safetensors").toStdString();
     e->save(before);
     QVERIFY_THROWS_EXCEPTION(std::invalid_argument, e->resize_pool(3, {0, 1}));  // both from pool 0
     const unipool::ResizeReport r = e->resize_pool(3, {1, 6});
@@ -313,13 +323,15 @@ class TstTraining : public QObject {
     // quantile about 30).
     double chi2 = 0;
     const double expect = double(both.n_targets) / 8;
-    for (int64_t c : layer_counts(both.routing, 0)) chi2 += (double(c) - expect) * (double(c) - expect) / expect;
+    for (int64_t c : layer_counts(both.routing, 0))
+      chi2 += (double(c) - expect) * (double(c) - expect) / expect;
     QVERIFY2(chi2 < 30, qPrintable(QString::number(chi2)));
 
     e->set_random_layers({false, true});
     QCOMPARE(e->random_layers(), (std::vector<bool>{false, true}));
     const unipool::EvalResult second = e->evaluate(text, 64);
-    QCOMPARE(layer_counts(second.routing, 0), layer_counts(learned.routing, 0));  // before the switch
+    QCOMPARE(layer_counts(second.routing, 0),
+             layer_counts(learned.routing, 0));  // before the switch
     QVERIFY(layer_counts(second.routing, 1) != layer_counts(learned.routing, 1));
     const unipool::EvalResult overridden = e->evaluate(text, 64, std::vector<bool>{false, false});
     QCOMPARE(overridden.loss, learned.loss);

@@ -2,10 +2,10 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
-#include <vector>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "commands.h"
 #include "unipool/bench.h"
@@ -97,9 +97,10 @@ int run_bench(const BenchArgs& a) {
   std::printf("training:   %8.0f tokens/s  (%.1f ms/step, batch %d x seq %d, %d thread%s)\n",
               train_tps, 1000.0 * with_stats, a.batch, a.seq, a.threads, a.threads > 1 ? "s" : "");
   std::printf("            %.1f ms of CPU time per step (all threads)\n", 1000.0 * median(cpu_on));
-  std::printf("statistics: %.2f%% of a step timed inside it; %+.1f%% step-time difference on/off "
-              "(%.0f tokens/s without)\n",
-              100.0 * median(stats_share), overhead, tokens / without_stats);
+  std::printf(
+      "statistics: %.2f%% of a step timed inside it; %+.1f%% step-time difference on/off "
+      "(%.0f tokens/s without)\n",
+      100.0 * median(stats_share), overhead, tokens / without_stats);
   std::printf("inference:  %8.0f tokens/s\n", tokens / infer_s);
   std::printf("MFU:        %.1f%% of the %.0f GFLOP/s GEMM rate (%.2f MFLOP per training token)\n",
               100.0 * mfu, gemm, flops / 1e6);
@@ -113,10 +114,13 @@ Runner register_bench(CLI::App& app) {
   auto a = std::make_shared<BenchArgs>();
   CLI::App* cmd = app.add_subcommand("bench", "Measure training and inference tokens/s");
   auto* p = cmd->add_option("--preset", a->preset, "Preset")->check(CLI::IsMember(preset_names()));
-  cmd->add_option("--config", a->config, "Model config JSON")->check(CLI::ExistingFile)->excludes(p);
+  cmd->add_option("--config", a->config, "Model config JSON")
+      ->check(CLI::ExistingFile)
+      ->excludes(p);
   cmd->add_option("--batch", a->batch, "Sequences per step")->check(CLI::Range(1, 65536));
   cmd->add_option("--seq", a->seq, "Bytes per sequence")->check(CLI::Range(1, 1 << 20));
-  cmd->add_option("--steps", a->steps, "Timed steps with statistics (and as many without)")->check(CLI::Range(1, 100000));
+  cmd->add_option("--steps", a->steps, "Timed steps with statistics (and as many without)")
+      ->check(CLI::Range(1, 100000));
   cmd->add_option("--warmup", a->warmup, "Untimed steps first")->check(CLI::Range(0, 100000));
   cmd->add_option("--threads", a->threads, "CPU threads")->check(CLI::Range(1, 256));
   cmd->add_flag("--json", a->json, "Print JSON");

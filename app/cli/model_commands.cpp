@@ -93,7 +93,8 @@ int run_inspect(const InspectArgs& a) {
   const ParamCounts p = count_parameters(info.config);
   if (a.json) {
     nlohmann::json tensors = nlohmann::json::array();
-    for (const auto& t : info.tensors) tensors.push_back({{"name", t.name}, {"dtype", t.dtype}, {"shape", t.shape}});
+    for (const auto& t : info.tensors)
+      tensors.push_back({{"name", t.name}, {"dtype", t.dtype}, {"shape", t.shape}});
     nlohmann::json j = {{"config", nlohmann::json::parse(to_json(info.config))},
                         {"step", info.step},
                         {"has_train_state", info.has_train_state},
@@ -110,8 +111,9 @@ int run_inspect(const InspectArgs& a) {
   std::printf("%s: step %lld%s\n", a.checkpoint.c_str(), (long long)info.step,
               info.has_train_state ? " (training state present)" : "");
   std::printf("config: %s\n", to_json(c).c_str());
-  std::printf("layout: %d layers, %d pool(s) of %d experts (layers_per_group %d), top-%d, %s router\n",
-              c.n_layers, c.n_groups(), c.experts_per_group, c.layers_per_group, c.top_k, c.router.c_str());
+  std::printf(
+      "layout: %d layers, %d pool(s) of %d experts (layers_per_group %d), top-%d, %s router\n",
+      c.n_layers, c.n_groups(), c.experts_per_group, c.layers_per_group, c.top_k, c.router.c_str());
   std::printf("parameters: %lld total, %lld active per token\n", (long long)p.total,
               (long long)p.active_per_token);
   std::printf("expert budget: %lld = %.1f%% of the matching vanilla MoE (8 experts x %d layers)\n",
@@ -119,7 +121,8 @@ int run_inspect(const InspectArgs& a) {
   std::printf("\n%-34s %-5s %s\n", "tensor", "dtype", "shape");
   for (const auto& t : info.tensors) {
     std::string shape;
-    for (size_t i = 0; i < t.shape.size(); ++i) shape += (i ? " x " : "") + std::to_string(t.shape[i]);
+    for (size_t i = 0; i < t.shape.size(); ++i)
+      shape += (i ? " x " : "") + std::to_string(t.shape[i]);
     std::printf("%-34s %-5s %s\n", t.name.c_str(), t.dtype.c_str(), shape.c_str());
   }
   return 0;
@@ -142,10 +145,13 @@ int run_generate(const GenerateArgs& a) {
 Runner register_eval(CLI::App& app) {
   auto a = std::make_shared<EvalArgs>();
   CLI::App* cmd = app.add_subcommand("eval", "Evaluate a checkpoint on a text (SPEC section 7)");
-  cmd->add_option("--checkpoint", a->checkpoint, "Model .safetensors")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--checkpoint", a->checkpoint, "Model .safetensors")
+      ->required()
+      ->check(CLI::ExistingFile);
   cmd->add_option("--text", a->text, "Text file")->required()->check(CLI::ExistingFile);
   cmd->add_option("--seq", a->seq, "Window length S")->required()->check(CLI::Range(1, 1 << 20));
-  cmd->add_option("--random-layers", a->random, "Comma-separated layers to route at random, e.g. 3,4,5");
+  cmd->add_option("--random-layers", a->random,
+                  "Comma-separated layers to route at random, e.g. 3,4,5");
   cmd->add_option("--threads", a->threads, "CPU threads")->check(CLI::Range(1, 256));
   cmd->add_flag("--json", a->json, "Print JSON: loss, n_targets, counts (L x Mg), router_c");
   return [a] { return run_eval(*a); };
@@ -154,7 +160,9 @@ Runner register_eval(CLI::App& app) {
 Runner register_inspect(CLI::App& app) {
   auto a = std::make_shared<InspectArgs>();
   CLI::App* cmd = app.add_subcommand("inspect", "Show a checkpoint's config, sizes and tensors");
-  cmd->add_option("checkpoint", a->checkpoint, "Model .safetensors")->required()->check(CLI::ExistingFile);
+  cmd->add_option("checkpoint", a->checkpoint, "Model .safetensors")
+      ->required()
+      ->check(CLI::ExistingFile);
   cmd->add_flag("--json", a->json, "Print JSON");
   return [a] { return run_inspect(*a); };
 }
@@ -162,11 +170,15 @@ Runner register_inspect(CLI::App& app) {
 Runner register_generate(CLI::App& app) {
   auto a = std::make_shared<GenerateArgs>();
   CLI::App* cmd = app.add_subcommand("generate", "Continue a prompt with a trained model");
-  cmd->add_option("--checkpoint", a->checkpoint, "Model .safetensors")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--checkpoint", a->checkpoint, "Model .safetensors")
+      ->required()
+      ->check(CLI::ExistingFile);
   cmd->add_option("--prompt", a->prompt, "Text to continue")->required();
   cmd->add_option("--tokens", a->options.tokens, "Bytes to generate")->check(CLI::Range(0, 100000));
-  cmd->add_option("--temperature", a->options.temperature, "0 = greedy")->check(CLI::Range(0.0, 100.0));
-  cmd->add_option("--top-k", a->options.top_k, "Sample from the k likeliest bytes (0 = all)")->check(CLI::Range(0, 256));
+  cmd->add_option("--temperature", a->options.temperature, "0 = greedy")
+      ->check(CLI::Range(0.0, 100.0));
+  cmd->add_option("--top-k", a->options.top_k, "Sample from the k likeliest bytes (0 = all)")
+      ->check(CLI::Range(0, 256));
   cmd->add_option("--seed", a->options.seed, "Sampling seed");
   cmd->add_option("--threads", a->threads, "CPU threads")->check(CLI::Range(1, 256));
   return [a] { return run_generate(*a); };

@@ -1,8 +1,8 @@
 // `unipool train`: trains a preset or a config, with progress lines, a JSON log, Ctrl-C safety.
 #include <atomic>
 #include <chrono>
-#include <csignal>
 #include <cmath>
+#include <csignal>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -23,17 +23,26 @@ std::string format_duration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "?";
   const int s = int(seconds + 0.5);
   char buf[32];
-  if (s >= 3600) std::snprintf(buf, sizeof buf, "%dh%02dm", s / 3600, (s / 60) % 60);
-  else if (s >= 60) std::snprintf(buf, sizeof buf, "%dm%02ds", s / 60, s % 60);
-  else std::snprintf(buf, sizeof buf, "%ds", s);
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%dh%02dm", s / 3600, (s / 60) % 60);
+  else if (s >= 60)
+    std::snprintf(buf, sizeof buf, "%dm%02ds", s / 60, s % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%ds", s);
   return buf;
 }
 
 nlohmann::json metrics_json(const StepMetrics& m) {
-  nlohmann::json j = {{"step", m.step},         {"loss", m.loss}, {"ce", m.ce},
-                      {"aux", m.aux},           {"z_loss", m.z_loss}, {"lr", m.lr},
-                      {"grad_norm", m.grad_norm}, {"applied", m.applied},
-                      {"seconds", m.seconds},   {"tokens_per_s", m.tokens_per_s}};
+  nlohmann::json j = {{"step", m.step},
+                      {"loss", m.loss},
+                      {"ce", m.ce},
+                      {"aux", m.aux},
+                      {"z_loss", m.z_loss},
+                      {"lr", m.lr},
+                      {"grad_norm", m.grad_norm},
+                      {"applied", m.applied},
+                      {"seconds", m.seconds},
+                      {"tokens_per_s", m.tokens_per_s}};
   if (!m.routing.empty()) {
     const RoutingSummary s = summarize(m.routing);
     j["imbalance"] = s.imbalance;
@@ -91,11 +100,12 @@ int run_train(const TrainArgs& a) {
   }
   const ModelConfig& c = engine->config();
   if (!a.quiet) {
-    std::cout << "training " << (a.resume.empty() ? (a.preset.empty() ? "config" : a.preset) : a.resume)
-              << ": " << c.n_layers << " layers, " << c.n_groups() << " pool(s) of "
-              << c.experts_per_group << " experts, top-" << c.top_k << ", router " << c.router
-              << ", balance " << c.balance << "; batch " << engine->options().batch << " x seq "
-              << engine->options().seq << "; data "
+    std::cout << "training "
+              << (a.resume.empty() ? (a.preset.empty() ? "config" : a.preset) : a.resume) << ": "
+              << c.n_layers << " layers, " << c.n_groups() << " pool(s) of " << c.experts_per_group
+              << " experts, top-" << c.top_k << ", router " << c.router << ", balance " << c.balance
+              << "; batch " << engine->options().batch << " x seq " << engine->options().seq
+              << "; data "
               << (engine->data().path.empty() ? "built-in corpus" : engine->data().path)
               << "; from step " << engine->step() << " to " << stop << "\n";
   }
@@ -108,7 +118,8 @@ int run_train(const TrainArgs& a) {
   int status = 0;
   while (engine->step() < stop && !g_interrupted) {
     const StepMetrics m = engine->train_step();
-    smoothed_rate = smoothed_rate == 0 ? m.tokens_per_s : 0.9 * smoothed_rate + 0.1 * m.tokens_per_s;
+    smoothed_rate =
+        smoothed_rate == 0 ? m.tokens_per_s : 0.9 * smoothed_rate + 0.1 * m.tokens_per_s;
     if (log) log << metrics_json(m).dump() << "\n";
     if (!m.applied) {
       std::cerr << "warning: step " << m.step + 1 << " had a non-finite loss or gradient ("
@@ -122,7 +133,8 @@ int run_train(const TrainArgs& a) {
     }
     bad_steps = 0;
     if (!a.quiet && (m.step % a.every == 0 || m.step == stop || m.step == first + 1)) {
-      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const double elapsed =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       const double eta = elapsed / double(m.step - first) * double(stop - m.step);
       char line[256];
       std::snprintf(line, sizeof line,
@@ -157,14 +169,19 @@ Runner register_train(CLI::App& app) {
   a->cmd = cmd;
   std::string presets;
   for (const auto& n : preset_names()) presets += (presets.empty() ? "" : ", ") + n;
-  auto* p = cmd->add_option("--preset", a->preset, "Preset: " + presets)->check(CLI::IsMember(preset_names()));
-  auto* c = cmd->add_option("--config", a->config, "Model config JSON (SPEC section 6 keys)")->check(CLI::ExistingFile);
-  auto* r = cmd->add_option("--resume", a->resume, "Continue from CKPT and its .train.safetensors")->check(CLI::ExistingFile);
+  auto* p = cmd->add_option("--preset", a->preset, "Preset: " + presets)
+                ->check(CLI::IsMember(preset_names()));
+  auto* c = cmd->add_option("--config", a->config, "Model config JSON (SPEC section 6 keys)")
+                ->check(CLI::ExistingFile);
+  auto* r = cmd->add_option("--resume", a->resume, "Continue from CKPT and its .train.safetensors")
+                ->check(CLI::ExistingFile);
   p->excludes(c);
   r->excludes(p);
   r->excludes(c);
-  cmd->add_option("--data", a->data, "Text file or folder of .txt files (default: built-in corpus)");
-  cmd->add_option("--steps", a->steps, "Total steps of the schedule")->check(CLI::Range(1, 1 << 30));
+  cmd->add_option("--data", a->data,
+                  "Text file or folder of .txt files (default: built-in corpus)");
+  cmd->add_option("--steps", a->steps, "Total steps of the schedule")
+      ->check(CLI::Range(1, 1 << 30));
   cmd->add_option("--batch", a->batch, "Sequences per step")->check(CLI::Range(1, 65536));
   cmd->add_option("--seq", a->seq, "Bytes per sequence")->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--lr", a->lr, "Peak learning rate")->check(CLI::Range(0.0, 10.0));
@@ -172,9 +189,11 @@ Runner register_train(CLI::App& app) {
   cmd->add_option("--seed", a->seed, "Seed for weights, data order and random routing");
   cmd->add_option("--out", a->out, "Save the checkpoint here at the end (and on Ctrl-C)");
   cmd->add_option("--log", a->log, "Append one JSON line of metrics per step");
-  cmd->add_option("--stop-after", a->stop_after, "Stop at this step (the schedule still spans --steps)")
+  cmd->add_option("--stop-after", a->stop_after,
+                  "Stop at this step (the schedule still spans --steps)")
       ->check(CLI::Range(1, 1 << 30));
-  cmd->add_option("--every", a->every, "Print a progress line every N steps")->check(CLI::Range(1, 1 << 30));
+  cmd->add_option("--every", a->every, "Print a progress line every N steps")
+      ->check(CLI::Range(1, 1 << 30));
   cmd->add_flag("--quiet", a->quiet, "No progress output");
   return [a] { return run_train(*a); };
 }

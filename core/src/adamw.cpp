@@ -32,8 +32,8 @@ void AdamW::update(ParamStore& params, const AdamWSettings& s, int64_t step) {
     const at::Tensor gc = g.contiguous();
     if (p.scalar_type() == at::kFloat) {
       cpu::adamw(p.data_ptr<float>(), gc.data_ptr<float>(), m.data_ptr<float>(),
-                 v.data_ptr<float>(), p.numel(), float(s.beta1), float(s.beta2),
-                 float(s.lr / bc1), float(1.0 / std::sqrt(bc2)), float(s.eps), float(decay));
+                 v.data_ptr<float>(), p.numel(), float(s.beta1), float(s.beta2), float(s.lr / bc1),
+                 float(1.0 / std::sqrt(bc2)), float(s.eps), float(decay));
       continue;
     }
     AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "adamw", [&] {

@@ -37,8 +37,8 @@ std::vector<Block> causal_blocks(int64_t S) {
 // One batch's block of probabilities (rows x width), softmax or its backward, in place.
 // Float goes to the vectorised loops; other types (the double-precision tests) run plainly.
 template <bool kBackward>
-void softmax_rows(float* p, float* dp, int64_t rows, int64_t width, int64_t rep,
-                  int64_t first_pos, double scale) {
+void softmax_rows(float* p, float* dp, int64_t rows, int64_t width, int64_t rep, int64_t first_pos,
+                  double scale) {
   if (kBackward) {
     cpu::softmax_backward_block(p, dp, rows, width, rep, first_pos, float(scale));
   } else {
@@ -80,8 +80,8 @@ void block_softmax(const at::Tensor& p, const at::Tensor& dp, int64_t rep, int64
     scalar_t* dpp = kBackward ? dp.data_ptr<scalar_t>() : nullptr;
     at::parallel_for(0, BK, 1, [&](int64_t begin, int64_t end) {
       for (int64_t b = begin; b < end; ++b) {
-        softmax_rows<kBackward>(pp + b * rows * width, dpp ? dpp + b * rows * width : nullptr,
-                                rows, width, rep, first_pos, scale);
+        softmax_rows<kBackward>(pp + b * rows * width, dpp ? dpp + b * rows * width : nullptr, rows,
+                                width, rep, first_pos, scale);
       }
     });
   });

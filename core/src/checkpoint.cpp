@@ -54,7 +54,8 @@ at::Tensor from_record(const std::string& file, const TensorRecord& r,
     std::memcpy(dst, r.bytes.data(), size_t(n) * sizeof(float));
   } else if (r.dtype == DType::BF16) {
     for (int64_t i = 0; i < n; ++i) {  // bf16 is the top half of an f32
-      uint32_t bits = uint32_t(r.bytes[size_t(2 * i)]) | (uint32_t(r.bytes[size_t(2 * i + 1)]) << 8);
+      uint32_t bits =
+          uint32_t(r.bytes[size_t(2 * i)]) | (uint32_t(r.bytes[size_t(2 * i + 1)]) << 8);
       bits <<= 16;
       std::memcpy(dst + i, &bits, sizeof(float));
     }
@@ -100,10 +101,12 @@ int64_t parse_step(const std::string& file, const std::string& text) {
 ModelConfig parse_model_metadata(const SafetensorsFile& f, const std::string& file, int64_t* step) {
   const std::string& format = meta(f, file, "format");
   if (format != "unipool") {
-    throw CheckpointError(file + ": not a UniPool model file (metadata format is '" + format + "')");
+    throw CheckpointError(file + ": not a UniPool model file (metadata format is '" + format +
+                          "')");
   }
   if (meta(f, file, "format_version") != "1") {
-    throw CheckpointError(file + ": unsupported format_version '" + meta(f, file, "format_version") + "'");
+    throw CheckpointError(file + ": unsupported format_version '" +
+                          meta(f, file, "format_version") + "'");
   }
   if (meta(f, file, "tokenizer") != "bytes") {
     throw CheckpointError(file + ": unsupported tokenizer '" + meta(f, file, "tokenizer") + "'");
@@ -161,18 +164,21 @@ CheckpointInfo inspect_checkpoint(const std::string& path) {
 void Engine::save(const std::string& path) const {
   const Impl& m = *impl_;
   std::vector<TensorRecord> model;
-  for (size_t i = 0; i < m.params.size(); ++i) model.push_back(to_record(m.params.name(i), m.params.tensor(i)));
-  const std::map<std::string, std::string> model_meta = {
-      {"format", "unipool"},        {"format_version", "1"},
-      {"config", to_json(m.config)}, {"step", std::to_string(m.step)},
-      {"tokenizer", "bytes"}};
+  for (size_t i = 0; i < m.params.size(); ++i)
+    model.push_back(to_record(m.params.name(i), m.params.tensor(i)));
+  const std::map<std::string, std::string> model_meta = {{"format", "unipool"},
+                                                         {"format_version", "1"},
+                                                         {"config", to_json(m.config)},
+                                                         {"step", std::to_string(m.step)},
+                                                         {"tokenizer", "bytes"}};
 
   std::vector<TensorRecord> state;
   auto& self = const_cast<Impl&>(m);  // moments are created lazily; creating zeros is harmless
   for (size_t i = 0; i < m.params.size(); ++i) {
     const std::string& name = m.params.name(i);
     state.push_back(to_record("exp_avg." + name, self.optimizer.exp_avg(name, m.params.tensor(i))));
-    state.push_back(to_record("exp_avg_sq." + name, self.optimizer.exp_avg_sq(name, m.params.tensor(i))));
+    state.push_back(
+        to_record("exp_avg_sq." + name, self.optimizer.exp_avg_sq(name, m.params.tensor(i))));
   }
   state.push_back(to_record_f64("recent_load", m.recent_load));
   std::string random;
@@ -181,9 +187,8 @@ void Engine::save(const std::string& path) const {
                                {"builtin_bytes", m.data.builtin_bytes},
                                {"builtin_seed", m.data.builtin_seed}};
   const std::map<std::string, std::string> state_meta = {
-      {"format", kTrainFormat},          {"format_version", "1"},
-      {"step", std::to_string(m.step)},  {"options", to_json(m.options)},
-      {"data", data.dump()},             {"random_layers", random}};
+      {"format", kTrainFormat},        {"format_version", "1"}, {"step", std::to_string(m.step)},
+      {"options", to_json(m.options)}, {"data", data.dump()},   {"random_layers", random}};
   // The model file is written last: a crash in between leaves an old model with a newer
   // state, which open() detects through the step numbers.
   write_safetensors_atomic(train_state_path(path), state_meta, state);
@@ -237,20 +242,24 @@ std::unique_ptr<Engine> Engine::open(const std::string& path, bool resume,
       const TensorRecord* r = s.find(prefix + name);
       if (!r) throw CheckpointError(state_path + ": tensor '" + prefix + name + "' is missing");
       at::Tensor t = from_record(state_path, *r, shape);
-      (prefix == "exp_avg." ? m->optimizer.first_moments() : m->optimizer.second_moments())[name] = t;
+      (prefix == "exp_avg." ? m->optimizer.first_moments() : m->optimizer.second_moments())[name] =
+          t;
     }
   }
   const TensorRecord* load = s.find("recent_load");
-  if (!load || load->dtype != DType::F64 || load->shape != std::vector<int64_t>{int64_t(m->recent_load.size())}) {
+  if (!load || load->dtype != DType::F64 ||
+      load->shape != std::vector<int64_t>{int64_t(m->recent_load.size())}) {
     throw CheckpointError(state_path + ": tensor 'recent_load' is missing or malformed");
   }
   std::memcpy(m->recent_load.data(), load->bytes.data(), load->bytes.size());
   if (data) m->data = *data;
-  if (m->options.seq > m->config.max_seq_len) throw CheckpointError(state_path + ": seq exceeds max_seq_len");
+  if (m->options.seq > m->config.max_seq_len)
+    throw CheckpointError(state_path + ": seq exceeds max_seq_len");
   try {
     m->load_data();
   } catch (const std::exception& e) {
-    throw CheckpointError(std::string("cannot resume: the training data failed to load: ") + e.what());
+    throw CheckpointError(std::string("cannot resume: the training data failed to load: ") +
+                          e.what());
   }
   return std::unique_ptr<Engine>(new Engine(std::move(m)));
 }

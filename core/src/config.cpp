@@ -12,9 +12,7 @@ namespace unipool {
 using nlohmann::json;
 
 bool ModelConfig::operator==(const ModelConfig& o) const { return to_json(*this) == to_json(o); }
-bool TrainOptions::operator==(const TrainOptions& o) const {
-  return to_json(*this) == to_json(o);
-}
+bool TrainOptions::operator==(const TrainOptions& o) const { return to_json(*this) == to_json(o); }
 
 namespace {
 
@@ -68,8 +66,8 @@ json parse_object(const std::string& text, const char* what) {
 }  // namespace
 
 void validate(const ModelConfig& c) {
-  require(c.vocab_size == 256, "vocab_size must be 256 (byte-level tokenizer), got " +
-                                   std::to_string(c.vocab_size));
+  require(c.vocab_size == 256,
+          "vocab_size must be 256 (byte-level tokenizer), got " + std::to_string(c.vocab_size));
   require_int_range("d_model", c.d_model, 2, 16384);
   require_int_range("n_layers", c.n_layers, 1, 512);
   require_int_range("n_heads", c.n_heads, 1, 1024);
@@ -123,10 +121,10 @@ std::string to_json(const ModelConfig& c) {
 ModelConfig config_from_json(const std::string& text) {
   const json j = parse_object(text, "config");
   static const std::vector<std::string> known = {
-      "vocab_size",    "d_model", "n_layers",          "n_heads",  "n_kv_heads", "expert_hidden",
-      "layers_per_group", "experts_per_group", "top_k", "router",   "router_c",
-      "renormalize_gates", "balance", "aux_coef", "z_coef", "rope_theta", "norm_eps",
-      "max_seq_len"};
+      "vocab_size",    "d_model",           "n_layers",          "n_heads",  "n_kv_heads",
+      "expert_hidden", "layers_per_group",  "experts_per_group", "top_k",    "router",
+      "router_c",      "renormalize_gates", "balance",           "aux_coef", "z_coef",
+      "rope_theta",    "norm_eps",          "max_seq_len"};
   for (const auto& item : j.items()) {
     require(std::find(known.begin(), known.end(), item.key()) != known.end(),
             "unknown config key '" + item.key() + "'");
@@ -193,8 +191,8 @@ void refresh_router_constant(ModelConfig& c) {
 ParamCounts count_parameters(const ModelConfig& c) {
   const int64_t d = c.d_model, hd = c.head_dim(), h = c.expert_hidden, L = c.n_layers;
   const int64_t attn = d * c.n_heads * hd * 2 + d * c.n_kv_heads * hd * 2;
-  const int64_t per_layer = attn + 2 * d + int64_t(c.experts_per_group) * d +
-                            (c.router == "norm" ? 1 : 0);
+  const int64_t per_layer =
+      attn + 2 * d + int64_t(c.experts_per_group) * d + (c.router == "norm" ? 1 : 0);
   const int64_t expert_one = 3 * d * h;
   ParamCounts p;
   p.expert = int64_t(c.n_experts()) * expert_one;
@@ -236,7 +234,8 @@ TrainOptions train_options_from_json(const std::string& text) {
   o.grad_clip = field<double>(j, "grad_clip");
   o.batch = field<int>(j, "batch");
   o.seq = field<int>(j, "seq");
-  require(j.contains("seed") && j.at("seed").is_number_unsigned(), "seed must be an unsigned integer");
+  require(j.contains("seed") && j.at("seed").is_number_unsigned(),
+          "seed must be an unsigned integer");
   o.seed = j.at("seed").get<uint64_t>();
   o.valid_fraction = field<double>(j, "valid_fraction");
   validate(o);

@@ -55,27 +55,27 @@ void append_uint(std::string& out, uint64_t v) {
 
 // ---- prose: a small grammar over word lists -------------------------------------------------
 
-const char* const kDeterminers[] = {"the", "a", "every", "this", "that", "my", "our", "one", "some",
-                                    "no"};
-const char* const kAdjectives[] = {
-    "old",   "quiet", "bright", "small",  "heavy",   "green", "clever", "tired", "ancient",
-    "empty", "warm",  "strange", "gentle", "broken", "golden", "young", "narrow", "distant"};
+const char* const kDeterminers[] = {"the", "a",   "every", "this", "that",
+                                    "my",  "our", "one",   "some", "no"};
+const char* const kAdjectives[] = {"old",    "quiet",  "bright",  "small", "heavy",  "green",
+                                   "clever", "tired",  "ancient", "empty", "warm",   "strange",
+                                   "gentle", "broken", "golden",  "young", "narrow", "distant"};
 const char* const kNouns[] = {
     "river",  "garden", "teacher", "window", "village", "horse",  "letter", "mountain", "child",
     "market", "storm",  "bridge",  "doctor", "kitchen", "forest", "song",   "ship",     "lamp",
     "farmer", "city",   "island",  "book",   "painter", "road",   "castle", "bird"};
 // {past, base} so statements and questions can share one list.
 const char* const kVerbs[][2] = {
-    {"found", "find"},     {"watched", "watch"},   {"carried", "carry"}, {"painted", "paint"},
-    {"followed", "follow"}, {"opened", "open"},    {"built", "build"},   {"crossed", "cross"},
-    {"remembered", "remember"}, {"visited", "visit"}, {"sold", "sell"},  {"heard", "hear"},
-    {"loved", "love"},     {"cleaned", "clean"},   {"saw", "see"},       {"left", "leave"}};
-const char* const kAdverbs[] = {"slowly", "quickly", "quietly", "never", "often", "finally",
-                                "almost", "gladly"};
-const char* const kPrepositions[] = {"near", "behind", "under", "across", "beside", "beyond",
-                                     "inside", "along"};
-const char* const kNames[] = {"Anna", "Tomas", "Mira", "Jonah", "Elena", "Oskar", "Lena",
-                              "Victor", "Ruth", "Samuel"};
+    {"found", "find"},          {"watched", "watch"}, {"carried", "carry"}, {"painted", "paint"},
+    {"followed", "follow"},     {"opened", "open"},   {"built", "build"},   {"crossed", "cross"},
+    {"remembered", "remember"}, {"visited", "visit"}, {"sold", "sell"},     {"heard", "hear"},
+    {"loved", "love"},          {"cleaned", "clean"}, {"saw", "see"},       {"left", "leave"}};
+const char* const kAdverbs[] = {"slowly", "quickly", "quietly", "never",
+                                "often",  "finally", "almost",  "gladly"};
+const char* const kPrepositions[] = {"near",   "behind", "under",  "across",
+                                     "beside", "beyond", "inside", "along"};
+const char* const kNames[] = {"Anna",  "Tomas", "Mira",   "Jonah", "Elena",
+                              "Oskar", "Lena",  "Victor", "Ruth",  "Samuel"};
 const char* const kConnectives[] = {", and ", ", but ", " while ", " because ", ", so "};
 
 void noun_phrase(Rng& rng, std::string& out) {
@@ -134,7 +134,7 @@ void prose_unit(Rng& rng, std::string& out) {
   }
   char& first = out[start];
   if (first >= 'a' && first <= 'z') first = static_cast<char>(first - 'a' + 'A');
-  out += rng.percent(15) ? '\n' : ' ';                     // occasional paragraph break
+  out += rng.percent(15) ? '\n' : ' ';  // occasional paragraph break
 }
 
 // ---- arithmetic: one correct equation per line ----------------------------------------------
@@ -178,8 +178,8 @@ void arithmetic_unit(Rng& rng, std::string& out) {
 // ---- code: C-like statements and small blocks -----------------------------------------------
 
 const char* const kVars[] = {"i", "n", "x", "y", "count", "total", "idx", "sum", "len", "acc"};
-const char* const kFuncs[] = {"compute", "update", "print_value", "max", "min", "push", "reset",
-                              "load_row", "hash"};
+const char* const kFuncs[] = {"compute", "update", "print_value", "max", "min",
+                              "push",    "reset",  "load_row",    "hash"};
 const char* const kArrays[] = {"data", "buf", "items", "weights", "table"};
 const char* const kOps[] = {"+", "-", "*", "/", "%", "^", "&"};
 const char* const kCmps[] = {"<", ">", "<=", ">=", "==", "!="};
@@ -190,7 +190,11 @@ void code_unit(Rng& rng, std::string& out) {
   const char* arr = rng.pick(kArrays);
   const char* f = rng.pick(kFuncs);
   const uint64_t k = rng.below(rng.percent(50) ? 10 : 256);
-  const std::string ks = [&] { std::string s; append_uint(s, k); return s; }();
+  const std::string ks = [&] {
+    std::string s;
+    append_uint(s, k);
+    return s;
+  }();
   switch (rng.below(7)) {
     case 0:
       out += std::string("int ") + v + " = " + ks + ";\n";
@@ -206,8 +210,8 @@ void code_unit(Rng& rng, std::string& out) {
              "[j] " + rng.pick(kOps) + " " + ks + ";\n}\n";
       break;
     case 4:
-      out += std::string("if (") + v + " " + rng.pick(kCmps) + " " + ks + ") {\n  " + w +
-             " = " + f + "(" + v + ");\n} else {\n  " + w + " += 1;\n}\n";
+      out += std::string("if (") + v + " " + rng.pick(kCmps) + " " + ks + ") {\n  " + w + " = " +
+             f + "(" + v + ");\n} else {\n  " + w + " += 1;\n}\n";
       break;
     case 5:
       out += std::string("for (int j = 0; j < ") + ks + "; j++) {\n  if (" + arr + "[j] " +
@@ -221,10 +225,10 @@ void code_unit(Rng& rng, std::string& out) {
 
 // ---- records: JSON-ish or key=value lines ---------------------------------------------------
 
-const char* const kPeople[] = {"Mara", "Jonas", "Ines", "Piotr", "Aiko", "Luca", "Noor", "Sven",
-                               "Zofia", "Omar", "Lea", "Hugo", "Yara", "Felix", "Ada", "Ravi"};
-const char* const kCities[] = {"Lyon", "Oslo", "Porto", "Kyoto", "Graz", "Quito", "Lagos", "Perth",
-                               "Turin", "Malmo", "Hanoi", "Leeds", "Cusco", "Riga"};
+const char* const kPeople[] = {"Mara",  "Jonas", "Ines", "Piotr", "Aiko", "Luca",  "Noor", "Sven",
+                               "Zofia", "Omar",  "Lea",  "Hugo",  "Yara", "Felix", "Ada",  "Ravi"};
+const char* const kCities[] = {"Lyon",  "Oslo",  "Porto", "Kyoto", "Graz",  "Quito", "Lagos",
+                               "Perth", "Turin", "Malmo", "Hanoi", "Leeds", "Cusco", "Riga"};
 
 void append_score(Rng& rng, std::string& out) {
   const uint32_t hundredths = rng.below(100);
@@ -288,8 +292,8 @@ void append_document(int domain, Rng& rng, std::string& out) {
 std::string read_whole_file(const fs::path& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) {
-    throw DataError(path.string() + ": cannot read file: " +
-                    std::generic_category().message(errno));
+    throw DataError(path.string() +
+                    ": cannot read file: " + std::generic_category().message(errno));
   }
   std::string text;
   char buf[1 << 16];
@@ -404,13 +408,12 @@ TrainValidSplit split_train_valid(const LabelledText& all, double valid_fraction
   const size_t n_train = n - n_valid;
   if (n_train < min_bytes || n_valid < min_bytes) {
     // Smallest total whose both parts reach min_bytes (up to rounding).
-    const double need = std::ceil(static_cast<double>(min_bytes) /
-                                  std::min(valid_fraction, 1.0 - valid_fraction));
+    const double need =
+        std::ceil(static_cast<double>(min_bytes) / std::min(valid_fraction, 1.0 - valid_fraction));
     throw DataError("text is too short to split: " + std::to_string(n) + " bytes give " +
                     std::to_string(n_train) + " training and " + std::to_string(n_valid) +
-                    " validation bytes, but each part needs at least " +
-                    std::to_string(min_bytes) + " bytes (about " +
-                    std::to_string(static_cast<uint64_t>(need)) +
+                    " validation bytes, but each part needs at least " + std::to_string(min_bytes) +
+                    " bytes (about " + std::to_string(static_cast<uint64_t>(need)) +
                     " bytes in total at valid_fraction " + frac.str() + ")");
   }
   TrainValidSplit s;

@@ -15,14 +15,14 @@ void silu_mul_backward(const float* da, float* g, float* u, int64_t n);
 // One block of causal attention probabilities, p: (rows, width) contiguous. Row r is query
 // position first_pos + r / rep (rep query heads per position); it may see keys
 // [0, min(pos + 1, width)). In place: softmax(p * scale) over those, zeros after.
-void causal_softmax_block(float* p, int64_t rows, int64_t width, int64_t rep,
-                          int64_t first_pos, float scale);
+void causal_softmax_block(float* p, int64_t rows, int64_t width, int64_t rep, int64_t first_pos,
+                          float scale);
 // dp <- p * (dp - rowsum(p * dp)) * scale over the same visible entries, zeros after.
-void softmax_backward_block(const float* p, float* dp, int64_t rows, int64_t width,
-                            int64_t rep, int64_t first_pos, float scale);
+void softmax_backward_block(const float* p, float* dp, int64_t rows, int64_t width, int64_t rep,
+                            int64_t first_pos, float scale);
 // One AdamW step over n values (decoupled decay factor `decay` = 1 - lr * wd).
-void adamw(float* param, const float* grad, float* m, float* v, int64_t n, float beta1,
-           float beta2, float step_size, float inv_sqrt_bc2, float eps, float decay);
+void adamw(float* param, const float* grad, float* m, float* v, int64_t n, float beta1, float beta2,
+           float step_size, float inv_sqrt_bc2, float eps, float decay);
 // RMSNorm rows of x (rows x d): y = x * rstd * w, rstd = 1 / sqrt(mean(x^2) + eps).
 void rms_norm_forward(const float* x, const float* w, float* y, float* rstd, int64_t rows,
                       int64_t d, float eps);

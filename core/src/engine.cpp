@@ -38,8 +38,8 @@ void set_compute_threads(int threads) {
 void Engine::Impl::load_data() {
   constexpr int64_t kMaxBuiltinBytes = int64_t(1) << 30;
   if (data.path.empty() && (data.builtin_bytes < 1 || data.builtin_bytes > kMaxBuiltinBytes)) {
-    throw DataError("builtin_bytes must be in [1, " + std::to_string(kMaxBuiltinBytes) +
-                    "], got " + std::to_string(data.builtin_bytes));
+    throw DataError("builtin_bytes must be in [1, " + std::to_string(kMaxBuiltinBytes) + "], got " +
+                    std::to_string(data.builtin_bytes));
   }
   LabelledText all = data.path.empty()
                          ? generate_builtin_corpus(size_t(data.builtin_bytes), data.builtin_seed)
@@ -72,11 +72,12 @@ at::Tensor Engine::Impl::sample_batch(int64_t at_step, std::vector<uint8_t>* dom
   int64_t* bp = batch.data_ptr<int64_t>();
   if (domains) domains->resize(size_t(B * (S1 - 1)));
   for (int64_t b = 0; b < B; ++b) {
-    const int64_t start = int64_t(hash_u64(options.seed, kSaltBatch, uint64_t(at_step), uint64_t(b)) %
-                                  uint64_t(span));
+    const int64_t start = int64_t(
+        hash_u64(options.seed, kSaltBatch, uint64_t(at_step), uint64_t(b)) % uint64_t(span));
     for (int64_t j = 0; j < S1; ++j) {
       bp[b * S1 + j] = static_cast<unsigned char>(train.text[size_t(start + j)]);
-      if (domains && j < S1 - 1) (*domains)[size_t(b * (S1 - 1) + j)] = train.domain[size_t(start + j)];
+      if (domains && j < S1 - 1)
+        (*domains)[size_t(b * (S1 - 1) + j)] = train.domain[size_t(start + j)];
     }
   }
   return batch;
@@ -161,8 +162,8 @@ StepMetrics Engine::train_step() {
   for (size_t i = 0; i < m.params.size(); ++i) m.params.tensor(i).mutable_grad().reset();
   if (m.collect_stats) {
     const auto stats_start = std::chrono::steady_clock::now();
-    metrics.routing = collect_routing(c, out.routes, domains.data(),
-                                      int(m.train.domain_names.size()));
+    metrics.routing =
+        collect_routing(c, out.routes, domains.data(), int(m.train.domain_names.size()));
     metrics.stats_seconds =
         out.stats_seconds +
         std::chrono::duration<double>(std::chrono::steady_clock::now() - stats_start).count();

@@ -59,9 +59,9 @@ void swiglu_backward_inplace(const at::Tensor& da, at::Tensor& g, at::Tensor& u)
 // expert's weights). The MoE block makes ~1,300 such small GEMMs per training step of the
 // default preset; for float they go straight to the BLAS LibTorch loaded (OpenBLAS), skipping
 // at::mm's per-call dispatch and checks. Anything else takes at::mm_out / addmm_.
-using SgemmFn = void (*)(const char*, const char*, const int*, const int*, const int*,
-                         const float*, const float*, const int*, const float*, const int*,
-                         const float*, float*, const int*);
+using SgemmFn = void (*)(const char*, const char*, const int*, const int*, const int*, const float*,
+                         const float*, const int*, const float*, const int*, const float*, float*,
+                         const int*);
 
 SgemmFn blas_sgemm() {
   static const SgemmFn fn = reinterpret_cast<SgemmFn>(dlsym(RTLD_DEFAULT, "sgemm_"));
@@ -87,14 +87,14 @@ void gemm_into(at::Tensor out, const at::Tensor& a, const at::Tensor& b, float b
   char ta, tb;
   int lda, ldb;
   const SgemmFn sgemm = blas_sgemm();
-  if (sgemm && out.scalar_type() == at::kFloat && out.stride(1) == 1 && blas_operand(a, &ta, &lda) &&
-      blas_operand(b, &tb, &ldb)) {
+  if (sgemm && out.scalar_type() == at::kFloat && out.stride(1) == 1 &&
+      blas_operand(a, &ta, &lda) && blas_operand(b, &tb, &ldb)) {
     // Row-major C = A @ B is column-major C^T = B^T @ A^T: swap the operands.
     const int M = int(out.size(0)), N = int(out.size(1)), K = int(a.size(1));
     const int ldc = int(out.stride(0));
     const float alpha = 1.0f;
-    sgemm(&tb, &ta, &N, &M, &K, &alpha, b.data_ptr<float>(), &ldb, a.data_ptr<float>(), &lda,
-          &beta, out.data_ptr<float>(), &ldc);
+    sgemm(&tb, &ta, &N, &M, &K, &alpha, b.data_ptr<float>(), &ldb, a.data_ptr<float>(), &lda, &beta,
+          out.data_ptr<float>(), &ldc);
     return;
   }
   if (beta == 0.0f) {
@@ -148,7 +148,7 @@ at::Tensor experts_backward(const at::Tensor& dy, const at::Tensor& x,
   swiglu_forward(g, u, act);
   at::Tensor da = at::empty({A, h}, x.options());
   for_each_expert(counts, [&](int64_t e, int64_t o, int64_t c) {
-    gemm_into(da.narrow(0, o, c), dy.narrow(0, o, c), w.down[e], 0.0f);             // (c, h)
+    gemm_into(da.narrow(0, o, c), dy.narrow(0, o, c), w.down[e], 0.0f);        // (c, h)
     gemm_into(dw.down[e], dy.narrow(0, o, c).t(), act.narrow(0, o, c), 1.0f);  // (d, h)
   });
   swiglu_backward_inplace(da, g, u);  // g <- d(gate projection), u <- d(up projection)
@@ -312,16 +312,16 @@ struct MoeExpertsFn : public torch::autograd::Function<MoeExpertsFn> {
 }  // namespace
 
 at::Tensor pool_experts(const at::Tensor& x_sorted, const std::vector<int64_t>& counts,
-                        const at::Tensor& w_gate, const at::Tensor& w_up,
-                        const at::Tensor& w_down, bool accumulate_into_grad) {
+                        const at::Tensor& w_gate, const at::Tensor& w_up, const at::Tensor& w_down,
+                        bool accumulate_into_grad) {
   TORCH_CHECK(int64_t(counts.size()) == w_gate.size(0), "pool_experts: one count per expert");
   return PoolExpertsFn::apply(x_sorted, w_gate, w_up, w_down, counts, accumulate_into_grad);
 }
 
-at::Tensor moe_experts(const at::Tensor& x, const at::Tensor& gates_sorted,
-                       const at::Tensor& token, const std::vector<int64_t>& counts,
-                       int64_t top_k, const at::Tensor& w_gate, const at::Tensor& w_up,
-                       const at::Tensor& w_down, bool accumulate_into_grad) {
+at::Tensor moe_experts(const at::Tensor& x, const at::Tensor& gates_sorted, const at::Tensor& token,
+                       const std::vector<int64_t>& counts, int64_t top_k, const at::Tensor& w_gate,
+                       const at::Tensor& w_up, const at::Tensor& w_down,
+                       bool accumulate_into_grad) {
   TORCH_CHECK(int64_t(counts.size()) == w_gate.size(0), "moe_experts: one count per expert");
   TORCH_CHECK(token.numel() == x.size(0) * top_k, "moe_experts: need top_k rows per token");
   return MoeExpertsFn::apply(x, gates_sorted, w_gate, w_up, w_down, token, counts, top_k,

@@ -40,20 +40,22 @@ EvalResult evaluate_impl(const Engine::Impl& m, const std::string& text, const u
   for (int64_t w0 = 0; w0 < windows; w0 += kEvalBatch) {
     const int64_t b = std::min(kEvalBatch, windows - w0);
     std::vector<at::Tensor> rows;
-    for (int64_t w = w0; w < w0 + b; ++w) rows.push_back(bytes_to_tokens(text, size_t(w * seq), size_t(seq + 1)));
+    for (int64_t w = w0; w < w0 + b; ++w)
+      rows.push_back(bytes_to_tokens(text, size_t(w * seq), size_t(seq + 1)));
     const at::Tensor batch = at::stack(rows);  // (b, S+1)
     RouteControl control = m.route_control(kSaltEvalRouting, random, true);
     control.random_seed = hash_u64(control.random_seed, uint64_t(w0));
     const ForwardResult out = forward(m.config, m.params, batch.narrow(1, 0, seq), control);
     ce_sum += at::cross_entropy_loss(out.logits.reshape({-1, m.config.vocab_size}),
-                                batch.narrow(1, 1, seq).reshape({-1}), {}, at::Reduction::Sum)
+                                     batch.narrow(1, 1, seq).reshape({-1}), {}, at::Reduction::Sum)
                   .item<double>();
     if (domains) {
       batch_domains.clear();
       for (int64_t w = w0; w < w0 + b; ++w)
         batch_domains.insert(batch_domains.end(), domains + w * seq, domains + w * seq + seq);
     }
-    result.routing.add(collect_routing(m.config, out.routes, domains ? batch_domains.data() : nullptr,
+    result.routing.add(collect_routing(m.config, out.routes,
+                                       domains ? batch_domains.data() : nullptr,
                                        int(m.train.domain_names.size())));
   }
   result.n_targets = windows * seq;
@@ -83,7 +85,8 @@ TokenRoutes Engine::routes(const std::string& text_in) const {
   torch::NoGradGuard no_grad;
   const int64_t T = int64_t(text.size());
   const at::Tensor tokens = bytes_to_tokens(text, 0, size_t(T)).unsqueeze(0);  // (1, T)
-  const ForwardResult out = forward(c, m.params, tokens, m.route_control(kSaltEvalRouting, std::nullopt, false));
+  const ForwardResult out =
+      forward(c, m.params, tokens, m.route_control(kSaltEvalRouting, std::nullopt, false));
   TokenRoutes r;
   r.n_layers = c.n_layers;
   r.top_k = c.top_k;
@@ -168,7 +171,9 @@ at::Tensor flat_experts(const ParamStore& p) {  // (N, 3*h*d)
   const at::Tensor& g = p.get("pool.w_gate");
   const int64_t N = g.size(0);
   return at::cat({g.reshape({N, -1}), p.get("pool.w_up").reshape({N, -1}),
-                  p.get("pool.w_down").reshape({N, -1})}, 1).to(at::kDouble);
+                  p.get("pool.w_down").reshape({N, -1})},
+                 1)
+      .to(at::kDouble);
 }
 }  // namespace
 

@@ -154,9 +154,10 @@ ForwardResult forward(const ModelConfig& c, const ParamStore& params, const at::
     const at::Tensor q = rope_grouped(
         at::mm(h, params.get(p + "attn.q_proj.weight").t()).view({B, S, H, hd}), cos, sin,
         rep);  // (B, KV, S, rep, hd)
-    const at::Tensor k = rope_grouped(
-        at::mm(h, params.get(p + "attn.k_proj.weight").t()).view({B, S, KV, hd}), cos, sin, 1)
-                             .view({B, KV, S, hd});
+    const at::Tensor k =
+        rope_grouped(at::mm(h, params.get(p + "attn.k_proj.weight").t()).view({B, S, KV, hd}), cos,
+                     sin, 1)
+            .view({B, KV, S, hd});
     const at::Tensor v = at::mm(h, params.get(p + "attn.v_proj.weight").t())
                              .view({B, S, KV, hd})
                              .transpose(1, 2);  // (B, KV, S, hd)
@@ -167,8 +168,7 @@ ForwardResult forward(const ModelConfig& c, const ParamStore& params, const at::
     // MoE block.
     const at::Tensor hf = rms_norm(x, params.get(p + "ffn_norm.weight"), c.norm_eps).view({T, d});
     const bool random = !control.random_layers.empty() && control.random_layers[size_t(l)];
-    const at::Tensor scale =
-        c.router == "norm" ? params.get(p + "router.scale") : at::Tensor();
+    const at::Tensor scale = c.router == "norm" ? params.get(p + "router.scale") : at::Tensor();
     RouterOutput r = route_tokens(c, hf, params.get(p + "router.weight"), scale, random,
                                   hash_u64(control.random_seed, uint64_t(l)));
     const at::Tensor global_ids = r.local + int64_t(c.group_of_layer(l)) * Mg;
@@ -192,8 +192,8 @@ ForwardResult forward(const ModelConfig& c, const ParamStore& params, const at::
       std::vector<double> fraction(static_cast<size_t>(Mg));  // counts are constants: no gradient
       for (size_t i = 0; i < fraction.size(); ++i)
         fraction[i] = double(route.counts[i]) / double(T * c.top_k);
-      f.push_back(at::tensor(fraction, at::TensorOptions().dtype(at::kDouble))
-                      .to(embed.scalar_type()));
+      f.push_back(
+          at::tensor(fraction, at::TensorOptions().dtype(at::kDouble)).to(embed.scalar_type()));
       P.push_back(r.scores.mean(0));
     }
     if (c.z_coef > 0.0) z_total = z_total + r.logits.logsumexp(1).pow(2).mean();

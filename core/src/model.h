@@ -52,16 +52,16 @@ struct RouteControl {
 };
 
 struct LayerRoute {
-  at::Tensor local;              // (T, k) int64: chosen local experts
-  at::Tensor gates;              // (T, k): gates applied, detached
-  std::vector<int64_t> counts;   // (Mg): choices per local expert
-  double entropy_sum = 0.0;      // sum over tokens of the normalised router entropy
+  at::Tensor local;             // (T, k) int64: chosen local experts
+  at::Tensor gates;             // (T, k): gates applied, detached
+  std::vector<int64_t> counts;  // (Mg): choices per local expert
+  double entropy_sum = 0.0;     // sum over tokens of the normalised router entropy
 };
 
 struct ForwardResult {
-  at::Tensor logits;  // (B, S, V)
-  at::Tensor aux;     // scalar balance loss (0 when balance = none)
-  at::Tensor z_loss;  // scalar
+  at::Tensor logits;               // (B, S, V)
+  at::Tensor aux;                  // scalar balance loss (0 when balance = none)
+  at::Tensor z_loss;               // scalar
   std::vector<LayerRoute> routes;  // (L)
   double stats_seconds = 0.0;      // time spent on statistics-only work (router entropy)
 };

@@ -1,11 +1,11 @@
 #include "ops.h"
 
-#include "cpu_kernels.h"
-
 #include <ATen/Parallel.h>
 
 #include <cmath>
 #include <limits>
+
+#include "cpu_kernels.h"
 
 namespace unipool {
 
@@ -27,23 +27,24 @@ struct RmsNormFn : public torch::autograd::Function<RmsNormFn> {
     if (x.scalar_type() == at::kFloat) {
       cpu::rms_norm_forward(x.data_ptr<float>(), w.data_ptr<float>(), y.data_ptr<float>(),
                             rstd.data_ptr<float>(), rows, d, float(eps));
-    } else AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rms_norm_fwd", [&] {
-      const scalar_t* xp = x.data_ptr<scalar_t>();
-      const scalar_t* wp = w.data_ptr<scalar_t>();
-      scalar_t* yp = y.data_ptr<scalar_t>();
-      scalar_t* rp = rstd.data_ptr<scalar_t>();
-      at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {
-        for (int64_t r = begin; r < end; ++r) {
-          const scalar_t* xr = xp + r * d;
-          scalar_t* yr = yp + r * d;
-          scalar_t ss = 0;
-          for (int64_t i = 0; i < d; ++i) ss += xr[i] * xr[i];
-          const scalar_t inv = scalar_t(1) / std::sqrt(ss / scalar_t(d) + scalar_t(eps));
-          rp[r] = inv;
-          for (int64_t i = 0; i < d; ++i) yr[i] = xr[i] * inv * wp[i];
-        }
+    } else
+      AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rms_norm_fwd", [&] {
+        const scalar_t* xp = x.data_ptr<scalar_t>();
+        const scalar_t* wp = w.data_ptr<scalar_t>();
+        scalar_t* yp = y.data_ptr<scalar_t>();
+        scalar_t* rp = rstd.data_ptr<scalar_t>();
+        at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {
+          for (int64_t r = begin; r < end; ++r) {
+            const scalar_t* xr = xp + r * d;
+            scalar_t* yr = yp + r * d;
+            scalar_t ss = 0;
+            for (int64_t i = 0; i < d; ++i) ss += xr[i] * xr[i];
+            const scalar_t inv = scalar_t(1) / std::sqrt(ss / scalar_t(d) + scalar_t(eps));
+            rp[r] = inv;
+            for (int64_t i = 0; i < d; ++i) yr[i] = xr[i] * inv * wp[i];
+          }
+        });
       });
-    });
     ctx->save_for_backward({x, w, rstd});
     return y;
   }
@@ -57,33 +58,34 @@ struct RmsNormFn : public torch::autograd::Function<RmsNormFn> {
     at::Tensor dw = at::zeros_like(w);
     if (x.scalar_type() == at::kFloat) {
       cpu::rms_norm_backward(x.data_ptr<float>(), w.data_ptr<float>(), rstd.data_ptr<float>(),
-                             dy.data_ptr<float>(), dx.data_ptr<float>(), dw.data_ptr<float>(),
-                             rows, d);
-    } else AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rms_norm_bwd", [&] {
-      const scalar_t* xp = x.data_ptr<scalar_t>();
-      const scalar_t* wp = w.data_ptr<scalar_t>();
-      const scalar_t* rp = rstd.data_ptr<scalar_t>();
-      const scalar_t* gp = dy.data_ptr<scalar_t>();
-      scalar_t* dxp = dx.data_ptr<scalar_t>();
-      scalar_t* dwp = dw.data_ptr<scalar_t>();
-      at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {
-        for (int64_t r = begin; r < end; ++r) {
+                             dy.data_ptr<float>(), dx.data_ptr<float>(), dw.data_ptr<float>(), rows,
+                             d);
+    } else
+      AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rms_norm_bwd", [&] {
+        const scalar_t* xp = x.data_ptr<scalar_t>();
+        const scalar_t* wp = w.data_ptr<scalar_t>();
+        const scalar_t* rp = rstd.data_ptr<scalar_t>();
+        const scalar_t* gp = dy.data_ptr<scalar_t>();
+        scalar_t* dxp = dx.data_ptr<scalar_t>();
+        scalar_t* dwp = dw.data_ptr<scalar_t>();
+        at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {
+          for (int64_t r = begin; r < end; ++r) {
+            const scalar_t *xr = xp + r * d, *gr = gp + r * d;
+            const scalar_t inv = rp[r];
+            scalar_t dot = 0;  // sum_i dy_i * w_i * xhat_i
+            for (int64_t i = 0; i < d; ++i) dot += gr[i] * wp[i] * xr[i] * inv;
+            const scalar_t mean_dot = dot / scalar_t(d);
+            scalar_t* dxr = dxp + r * d;
+            for (int64_t i = 0; i < d; ++i) dxr[i] = inv * (gr[i] * wp[i] - xr[i] * inv * mean_dot);
+          }
+        });
+        // The weight gradient is a reduction over rows: kept serial so the sum order is fixed.
+        for (int64_t r = 0; r < rows; ++r) {
           const scalar_t *xr = xp + r * d, *gr = gp + r * d;
           const scalar_t inv = rp[r];
-          scalar_t dot = 0;  // sum_i dy_i * w_i * xhat_i
-          for (int64_t i = 0; i < d; ++i) dot += gr[i] * wp[i] * xr[i] * inv;
-          const scalar_t mean_dot = dot / scalar_t(d);
-          scalar_t* dxr = dxp + r * d;
-          for (int64_t i = 0; i < d; ++i) dxr[i] = inv * (gr[i] * wp[i] - xr[i] * inv * mean_dot);
+          for (int64_t i = 0; i < d; ++i) dwp[i] += gr[i] * xr[i] * inv;
         }
       });
-      // The weight gradient is a reduction over rows: kept serial so the sum order is fixed.
-      for (int64_t r = 0; r < rows; ++r) {
-        const scalar_t *xr = xp + r * d, *gr = gp + r * d;
-        const scalar_t inv = rp[r];
-        for (int64_t i = 0; i < d; ++i) dwp[i] += gr[i] * xr[i] * inv;
-      }
-    });
     return {dx.view(grads[0].sizes()), dw, at::Tensor()};
   }
 };
@@ -94,9 +96,8 @@ struct RmsNormFn : public torch::autograd::Function<RmsNormFn> {
 //   y1 = x1*c - x2*s,  y2 = x2*c + x1*s   (rotate-half, c and s of pair i)
 // and its transpose for backward: dx1 = dy1*c + dy2*s,  dx2 = dy2*c - dy1*s.
 template <bool kInverse>
-void rope_apply(const at::Tensor& in, at::Tensor& out, const at::Tensor& cos,
-                const at::Tensor& sin, bool in_is_bsh, int64_t B, int64_t S, int64_t nh,
-                int64_t group) {
+void rope_apply(const at::Tensor& in, at::Tensor& out, const at::Tensor& cos, const at::Tensor& sin,
+                bool in_is_bsh, int64_t B, int64_t S, int64_t nh, int64_t group) {
   const int64_t hd = in.size(-1), half = hd / 2;
   AT_DISPATCH_FLOATING_TYPES(in.scalar_type(), "rope", [&] {
     const scalar_t* ip = in.data_ptr<scalar_t>();
@@ -108,7 +109,7 @@ void rope_apply(const at::Tensor& in, at::Tensor& out, const at::Tensor& cos,
         const scalar_t *c = cp + s * hd, *sn = sp + s * hd;
         for (int64_t h = 0; h < nh; ++h) {
           const int64_t bsh = ((b * S + s) * nh + h) * hd;  // (B, S, nh, hd) offset
-          const int64_t g = h / group, r = h % group;    // (B, nh/group, S, group, hd) offset
+          const int64_t g = h / group, r = h % group;       // (B, nh/group, S, group, hd) offset
           const int64_t bhs = (((b * (nh / group) + g) * S + s) * group + r) * hd;
           const scalar_t* x = ip + (in_is_bsh ? bsh : bhs);
           scalar_t* y = op + (in_is_bsh ? bhs : bsh);
@@ -159,7 +160,6 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   return RmsNormFn::apply(x, weight, eps);
 }
 
-
 at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
   const auto s = x.sizes();
   return RopeFn::apply(x, cos, sin, int64_t(1)).view({s[0], s[2], s[1], s[3]});
@@ -198,6 +198,5 @@ std::pair<at::Tensor, at::Tensor> rope_tables_uncached(int64_t seq, int64_t head
   const at::Tensor full = at::cat({angle, angle}, 1);                       // (S, hd)
   return {full.cos().to(dtype), full.sin().to(dtype)};
 }
-
 
 }  // namespace unipool

@@ -21,17 +21,17 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
 // through autograd like any other input; with accumulate_into_grad (the training step), the
 // backward adds them straight into the leaf tensors' .grad and autograd sees none.
 at::Tensor pool_experts(const at::Tensor& x_sorted, const std::vector<int64_t>& counts,
-                        const at::Tensor& w_gate, const at::Tensor& w_up,
-                        const at::Tensor& w_down, bool accumulate_into_grad = false);
+                        const at::Tensor& w_gate, const at::Tensor& w_up, const at::Tensor& w_down,
+                        bool accumulate_into_grad = false);
 
 // The whole MoE block after routing: gathers each token's row for each of its top_k experts,
 // runs the experts, and sums the gate-weighted outputs back per token.
 // x: (T, d); token: (A = T * top_k) int64, the token of each expert-sorted row;
 // gates_sorted: (A) the gate of each sorted row; counts as in pool_experts -> (T, d).
-at::Tensor moe_experts(const at::Tensor& x, const at::Tensor& gates_sorted,
-                       const at::Tensor& token, const std::vector<int64_t>& counts,
-                       int64_t top_k, const at::Tensor& w_gate, const at::Tensor& w_up,
-                       const at::Tensor& w_down, bool accumulate_into_grad = false);
+at::Tensor moe_experts(const at::Tensor& x, const at::Tensor& gates_sorted, const at::Tensor& token,
+                       const std::vector<int64_t>& counts, int64_t top_k, const at::Tensor& w_gate,
+                       const at::Tensor& w_up, const at::Tensor& w_down,
+                       bool accumulate_into_grad = false);
 
 // RoPE, rotate-half convention (SPEC section 2), fused with the move of heads in front of
 // positions: x: (B, S, heads, hd) -> (B, heads, S, hd); cos, sin: (S, hd).

@@ -65,9 +65,10 @@ ResizeReport Engine::resize_pool(int new_mg, const std::vector<int>& drop) {
     for (int i = 0; i < old_mg; ++i)
       load[size_t(l / G) * size_t(old_mg) + size_t(i)] += m.recent_load[size_t(l * old_mg + i)];
 
-  std::vector<int64_t> global_rows;       // new global expert -> old global expert
+  std::vector<int64_t> global_rows;  // new global expert -> old global expert
   std::vector<bool> global_fresh;
-  std::vector<std::vector<int64_t>> local_rows(static_cast<size_t>(groups));  // per pool: new local -> old local
+  std::vector<std::vector<int64_t>> local_rows(
+      static_cast<size_t>(groups));  // per pool: new local -> old local
   std::vector<std::vector<bool>> local_fresh(static_cast<size_t>(groups));
   std::set<int> named(drop.begin(), drop.end());
   if (named.size() != drop.size()) throw std::invalid_argument("an expert is named twice");
@@ -78,7 +79,8 @@ ResizeReport Engine::resize_pool(int new_mg, const std::vector<int>& drop) {
     }
   }
   for (int g = 0; g < groups; ++g) {
-    std::vector<int64_t> order(static_cast<size_t>(old_mg));  // local experts, busiest first (stable)
+    std::vector<int64_t> order(
+        static_cast<size_t>(old_mg));  // local experts, busiest first (stable)
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
       return load[size_t(g * old_mg + a)] > load[size_t(g * old_mg + b)];
@@ -91,7 +93,8 @@ ResizeReport Engine::resize_pool(int new_mg, const std::vector<int>& drop) {
       for (int j = 0; j < new_mg - old_mg; ++j) {
         rows.push_back(order[size_t(j % old_mg)]);
         fresh.push_back(true);
-        report.split.push_back({g * new_mg + old_mg + j, g * old_mg + int(order[size_t(j % old_mg)])});
+        report.split.push_back(
+            {g * new_mg + old_mg + j, g * old_mg + int(order[size_t(j % old_mg)])});
       }
     } else {
       std::set<int64_t> removed;
@@ -131,11 +134,14 @@ ResizeReport Engine::resize_pool(int new_mg, const std::vector<int>& drop) {
     at::Tensor updated = remap_rows(p, rows, fresh, &noise, false);
     auto& moments1 = m.optimizer.first_moments();
     auto& moments2 = m.optimizer.second_moments();
-    if (moments1.count(name)) moments1[name] = remap_rows(moments1[name], rows, fresh, nullptr, true);
-    if (moments2.count(name)) moments2[name] = remap_rows(moments2[name], rows, fresh, nullptr, true);
+    if (moments1.count(name))
+      moments1[name] = remap_rows(moments1[name], rows, fresh, nullptr, true);
+    if (moments2.count(name))
+      moments2[name] = remap_rows(moments2[name], rows, fresh, nullptr, true);
     p = updated.requires_grad_(true);
   };
-  for (const char* name : {"pool.w_gate", "pool.w_up", "pool.w_down"}) remap_param(name, global_rows, global_fresh);
+  for (const char* name : {"pool.w_gate", "pool.w_up", "pool.w_down"})
+    remap_param(name, global_rows, global_fresh);
   std::vector<double> new_load(static_cast<size_t>(c.n_layers) * size_t(new_mg), 0.0);
   for (int l = 0; l < c.n_layers; ++l) {
     const int g = l / G;
@@ -143,7 +149,8 @@ ResizeReport Engine::resize_pool(int new_mg, const std::vector<int>& drop) {
                 local_fresh[size_t(g)]);
     for (int i = 0; i < new_mg; ++i) {
       if (!local_fresh[size_t(g)][size_t(i)])
-        new_load[size_t(l * new_mg + i)] = m.recent_load[size_t(l * old_mg + local_rows[size_t(g)][size_t(i)])];
+        new_load[size_t(l * new_mg + i)] =
+            m.recent_load[size_t(l * old_mg + local_rows[size_t(g)][size_t(i)])];
     }
   }
   m.recent_load = std::move(new_load);

@@ -65,7 +65,7 @@ RouterOutput route_tokens(const ModelConfig& c, const at::Tensor& x, const at::T
     r.scores = at::softmax(r.logits, 1);
   }
   const at::Tensor top = top_k_lowest_index(r.scores, c.top_k);  // (T, k)
-  at::Tensor learned = r.scores.gather(1, top);                    // (T, k) differentiable
+  at::Tensor learned = r.scores.gather(1, top);                  // (T, k) differentiable
   // clamp: all-zero NormRouter scores would give 0/0; their gates stay 0 instead.
   if (c.renormalize_gates) learned = learned / learned.sum(1, true).clamp_min(1e-30);
   if (!random) {
@@ -89,7 +89,8 @@ at::Tensor balance_loss(const ModelConfig& c, const std::vector<at::Tensor>& f,
     for (size_t l = 0; l < P.size(); ++l) total = total + mg * (f[l] * P[l]).sum();
     return total * (c.aux_coef / double(P.size()));
   }
-  // Pool balance (paper Eqs. 4-6): average f and P over each group's layers, then Mg * <fbar, Pbar>.
+  // Pool balance (paper Eqs. 4-6): average f and P over each group's layers, then Mg * <fbar,
+  // Pbar>.
   const int G = c.layers_per_group, groups = c.n_groups();
   at::Tensor total = at::zeros({}, options);
   for (int g = 0; g < groups; ++g) {

@@ -8,12 +8,11 @@
 #include <atomic>
 #include <cerrno>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <system_error>
 #include <tuple>
 #include <utility>
-
-#include <nlohmann/json.hpp>
 
 namespace unipool {
 namespace {
@@ -34,9 +33,9 @@ struct DTypeInfo {
 };
 
 constexpr DTypeInfo kDTypes[] = {
-    {DType::F32, "F32", 4}, {DType::F64, "F64", 8}, {DType::BF16, "BF16", 2},
-    {DType::F16, "F16", 2}, {DType::I64, "I64", 8}, {DType::I32, "I32", 4},
-    {DType::I16, "I16", 2}, {DType::I8, "I8", 1},   {DType::U8, "U8", 1},
+    {DType::F32, "F32", 4},   {DType::F64, "F64", 8}, {DType::BF16, "BF16", 2},
+    {DType::F16, "F16", 2},   {DType::I64, "I64", 8}, {DType::I32, "I32", 4},
+    {DType::I16, "I16", 2},   {DType::I8, "I8", 1},   {DType::U8, "U8", 1},
     {DType::BOOL, "BOOL", 1},
 };
 
@@ -87,7 +86,8 @@ class HeaderScreen : public nlohmann::json_sax<json> {
     return true;
   }
 
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& ex) override {
+  bool parse_error(std::size_t, const std::string&,
+                   const nlohmann::detail::exception& ex) override {
     error = std::string("header is not valid JSON (") + ex.what() + ")";
     return false;
   }
@@ -176,12 +176,12 @@ Pending parse_entry(const std::string& what, const std::string& name, const json
   if (!offs.is_array() || offs.size() != 2) fail(what, t + offs_msg);
   if (!as_index(offs[0], &p.begin) || !as_index(offs[1], &p.end)) fail(what, t + offs_msg);
   if (p.begin > p.end) {
-    fail(what, t + ": data_offsets begin " + std::to_string(p.begin) + " > end " +
-                   std::to_string(p.end));
+    fail(what,
+         t + ": data_offsets begin " + std::to_string(p.begin) + " > end " + std::to_string(p.end));
   }
   if (p.end > data_size) {
-    fail(what, t + ": data_offsets end " + std::to_string(p.end) +
-                   " is beyond the data buffer (" + std::to_string(data_size) + " bytes)");
+    fail(what, t + ": data_offsets end " + std::to_string(p.end) + " is beyond the data buffer (" +
+                   std::to_string(data_size) + " bytes)");
   }
   if (p.end - p.begin != static_cast<uint64_t>(nbytes)) {
     fail(what, t + ": byte length " + std::to_string(p.end - p.begin) +
@@ -249,8 +249,8 @@ SafetensorsFile parse_checked(const uint8_t* data, size_t size, const std::strin
     const std::string t = "tensor " + quote(p.record.name);
     if (p.begin < cursor) fail(what, t + " overlaps tensor " + quote(*prev));
     if (p.begin > cursor) {
-      fail(what, "hole of " + std::to_string(p.begin - cursor) +
-                     " bytes in the data buffer before " + t);
+      fail(what,
+           "hole of " + std::to_string(p.begin - cursor) + " bytes in the data buffer before " + t);
     }
     cursor = p.end;
     prev = &p.record.name;

@@ -93,10 +93,10 @@ RoutingSummary summarize(const RoutingCounts& c) {
 }
 
 std::string to_json(const RoutingSummary& s) {
-  nlohmann::json j = {{"imbalance", s.imbalance},       {"cv", s.cv},
-                      {"load_entropy", s.load_entropy}, {"dead_experts", s.dead_experts},
+  nlohmann::json j = {{"imbalance", s.imbalance},           {"cv", s.cv},
+                      {"load_entropy", s.load_entropy},     {"dead_experts", s.dead_experts},
                       {"router_entropy", s.router_entropy}, {"reuse", s.reuse},
-                      {"pool_load", s.pool_load},       {"layer_imbalance", s.layer_imbalance}};
+                      {"pool_load", s.pool_load},           {"layer_imbalance", s.layer_imbalance}};
   return j.dump();
 }
 

@@ -50,7 +50,6 @@ struct TrainValidSplit {
 // The last `valid_fraction` (rounded to the nearest byte) of the bytes become validation.
 // DataError if valid_fraction is not in (0, 1), or if either part would be shorter than
 // min_bytes; the message says how many bytes are needed.
-TrainValidSplit split_train_valid(const LabelledText& all, double valid_fraction,
-                                  size_t min_bytes);
+TrainValidSplit split_train_valid(const LabelledText& all, double valid_fraction, size_t min_bytes);
 
 }  // namespace unipool

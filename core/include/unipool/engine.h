@@ -39,11 +39,11 @@ struct StepMetrics {
   bool applied = true;  // false: loss or gradient not finite, the update was skipped
   double seconds = 0, tokens_per_s = 0;
   double stats_seconds = 0;  // part of `seconds` spent collecting the routing statistics
-  RoutingCounts routing;  // this step's routing; empty when statistics are off
+  RoutingCounts routing;     // this step's routing; empty when statistics are off
 };
 
 struct EvalResult {
-  double loss = 0;      // mean CE over all targets (SPEC section 7)
+  double loss = 0;  // mean CE over all targets (SPEC section 7)
   int64_t n_targets = 0;
   RoutingCounts routing;
 };
@@ -60,8 +60,8 @@ struct TokenRoutes {
 
 struct ResizeReport {
   int old_experts_per_group = 0, new_experts_per_group = 0;
-  std::vector<int> removed;                  // global ids (old numbering) that were dropped
-  std::vector<std::pair<int, int>> split;    // (new global id, global id it was copied from)
+  std::vector<int> removed;                // global ids (old numbering) that were dropped
+  std::vector<std::pair<int, int>> split;  // (new global id, global id it was copied from)
 };
 
 struct GenerateOptions {
@@ -115,10 +115,10 @@ class Engine {
   void set_learning_rate(double peak_lr);  // the schedule's peak; warm-up and cosine keep going
   void set_total_steps(int total_steps);   // the schedule's length
   void set_aux_coef(double aux_coef);
-  void set_top_k(int top_k);               // recomputes the NormRouter constant
+  void set_top_k(int top_k);                                // recomputes the NormRouter constant
   void set_random_layers(const std::vector<bool>& random);  // (L), training and evaluation
   const std::vector<bool>& random_layers() const;
-  void set_collect_stats(bool on);         // per-step RoutingCounts in StepMetrics
+  void set_collect_stats(bool on);  // per-step RoutingCounts in StepMetrics
   // Grow or shrink every pool (UniPool and grouped modes). When shrinking, `drop` names the
   // global experts to remove (the same number from each pool); empty = the least loaded.
   ResizeReport resize_pool(int new_experts_per_group, const std::vector<int>& drop = {});

@@ -13,12 +13,12 @@ struct RoutingCounts {
   int layers_per_group = 1;
   int experts_per_group = 0;  // Mg
   int top_k = 1;
-  int n_domains = 0;          // domains of the labelled corpus, 0 when unknown
-  int64_t tokens = 0;         // T: tokens routed by every layer
-  std::vector<int64_t> counts;      // (L, Mg): choices of local expert i by layer l
-  std::vector<double> gate_sum;     // (L, Mg): sum of gates given to local expert i
-  std::vector<double> entropy_sum;  // (L): sum over tokens of normalised router entropy
-  double reuse_sum = 0.0;           // sum over tokens of distinct experts / (L * top_k)
+  int n_domains = 0;                   // domains of the labelled corpus, 0 when unknown
+  int64_t tokens = 0;                  // T: tokens routed by every layer
+  std::vector<int64_t> counts;         // (L, Mg): choices of local expert i by layer l
+  std::vector<double> gate_sum;        // (L, Mg): sum of gates given to local expert i
+  std::vector<double> entropy_sum;     // (L): sum over tokens of normalised router entropy
+  double reuse_sum = 0.0;              // sum over tokens of distinct experts / (L * top_k)
   std::vector<int64_t> domain_counts;  // (D, L, Mg): choices by tokens of each domain
   std::vector<int64_t> domain_tokens;  // (D): tokens of each domain
 
@@ -42,12 +42,12 @@ struct RoutingSummary {
   std::vector<double> gate_mass;  // (L, Mg): sum of gates / T
   std::vector<double> pool_load;  // (N): per global expert, summed over the layers reaching it
   std::vector<double> layer_imbalance;  // (L): max_i load / (1/Mg); 1 is perfect
-  double imbalance = 0.0;          // of the pool load, per pool, worst pool
-  double cv = 0.0;                 // coefficient of variation of the pool counts
-  double load_entropy = 0.0;       // H(pool load) / log(Mg), averaged over pools
-  int dead_experts = 0;            // global experts no token reached in the window
-  double router_entropy = 0.0;     // mean normalised router entropy over layers and tokens
-  double reuse = 0.0;              // mean over tokens of distinct experts / (L * top_k)
+  double imbalance = 0.0;               // of the pool load, per pool, worst pool
+  double cv = 0.0;                      // coefficient of variation of the pool counts
+  double load_entropy = 0.0;            // H(pool load) / log(Mg), averaged over pools
+  int dead_experts = 0;                 // global experts no token reached in the window
+  double router_entropy = 0.0;          // mean normalised router entropy over layers and tokens
+  double reuse = 0.0;                   // mean over tokens of distinct experts / (L * top_k)
 };
 
 RoutingSummary summarize(const RoutingCounts& counts);
