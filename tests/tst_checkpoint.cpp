@@ -17,6 +17,7 @@
 #include <limits>
 #include <memory>
 
+#include "memory_cap.h"
 #include "unipool/corpus.h"
 #include "unipool/engine.h"
 #include "unipool/safetensors.h"
@@ -115,23 +116,6 @@ QByteArray edit_header(const QByteArray& file, const std::function<void(QJsonObj
   return out + text + file.mid(8 + qsizetype(n));
 }
 
-// Caps this process's address space while alive, so that a reader that trusts a crafted size
-// fails with bad_alloc instead of taking the machine's memory (an engine bug seen here).
-struct MemoryCap {
-  rlimit old{};
-  explicit MemoryCap(rlim_t extra) {  // on top of what is mapped now (sanitizers map a lot)
-    getrlimit(RLIMIT_AS, &old);
-    rlim_t pages = 0;
-    if (FILE* f = std::fopen("/proc/self/statm", "r")) {
-      if (std::fscanf(f, "%lu", &pages) != 1) pages = 0;
-      std::fclose(f);
-    }
-    rlimit cap = old;
-    cap.rlim_cur = std::min<rlim_t>(pages * rlim_t(sysconf(_SC_PAGESIZE)) + extra, old.rlim_max);
-    setrlimit(RLIMIT_AS, &cap);
-  }
-  ~MemoryCap() { setrlimit(RLIMIT_AS, &old); }
-};
 
 }  // namespace
 

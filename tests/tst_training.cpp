@@ -13,6 +13,7 @@
 #include <memory>
 #include <set>
 
+#include "memory_cap.h"
 #include "unipool/corpus.h"
 #include "unipool/engine.h"
 #include "unipool/safetensors.h"
@@ -115,23 +116,6 @@ void train_finite(Engine& e, int steps) {
   QCOMPARE(e.step(), start + steps);
 }
 
-// Caps this process's address space while alive: a corpus size that is not checked must end in
-// bad_alloc here, not in the machine running out of memory.
-struct MemoryCap {
-  rlimit old{};
-  explicit MemoryCap(rlim_t extra) {  // on top of what is mapped now (sanitizers map a lot)
-    getrlimit(RLIMIT_AS, &old);
-    rlim_t pages = 0;
-    if (FILE* f = std::fopen("/proc/self/statm", "r")) {
-      if (std::fscanf(f, "%lu", &pages) != 1) pages = 0;
-      std::fclose(f);
-    }
-    rlimit cap = old;
-    cap.rlim_cur = std::min<rlim_t>(pages * rlim_t(sysconf(_SC_PAGESIZE)) + extra, old.rlim_max);
-    setrlimit(RLIMIT_AS, &cap);
-  }
-  ~MemoryCap() { setrlimit(RLIMIT_AS, &old); }
-};
 
 }  // namespace
 
