@@ -1,11 +1,13 @@
 // Checkpoints (SPEC section 6): the model file and the training state beside it.
 // Reading trusts nothing: the safetensors layer checks the container, this file checks the
 // metadata, the config's ranges, every tensor's name, dtype, shape and values.
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "engine_impl.h"
+#include "rng.h"
 #include "unipool/safetensors.h"
 
 namespace unipool {
@@ -92,8 +94,9 @@ int64_t parse_step(const std::string& file, const std::string& text) {
     step = std::stoll(text, &used);
   } catch (const std::exception&) {
   }
-  if (used != text.size() || step < 0) {
-    throw CheckpointError(file + ": metadata 'step' is not a non-negative integer: '" + text + "'");
+  constexpr int64_t kMaxStep = int64_t(1) << 40;  // far beyond any run; step + 1 cannot overflow
+  if (used != text.size() || step < 0 || step > kMaxStep) {
+    throw CheckpointError(file + ": metadata 'step' is not an integer in [0, 2^40]: '" + text + "'");
   }
   return step;
 }
@@ -112,6 +115,11 @@ ModelConfig parse_model_metadata(const SafetensorsFile& f, const std::string& fi
     throw CheckpointError(file + ": unsupported tokenizer '" + meta(f, file, "tokenizer") + "'");
   }
   *step = parse_step(file, meta(f, file, "step"));
+  // SPEC section 3 stores router_c so that a checkpoint reads back exactly: never recompute it.
+  const auto raw = nlohmann::json::parse(meta(f, file, "config"), nullptr, false);
+  if (raw.is_object() && !raw.contains("router_c")) {
+    throw CheckpointError(file + ": bad config: router_c is missing");
+  }
   try {
     return config_from_json(meta(f, file, "config"));
   } catch (const ConfigError& e) {
@@ -135,6 +143,22 @@ ParamStore load_params(const SafetensorsFile& f, const std::string& file, const 
     }
   }
   return store;
+}
+
+// A deterministic id of the model's bytes (so identical saves stay byte-identical).
+std::string content_id(const std::vector<TensorRecord>& tensors) {
+  uint64_t h = 0x6A09E667F3BCC909ull;
+  for (const auto& t : tensors) {
+    h = hash_u64(h, std::hash<std::string>{}(t.name), t.bytes.size());
+    uint64_t word = 0;
+    for (size_t i = 0; i + 8 <= t.bytes.size(); i += 8) {
+      std::memcpy(&word, t.bytes.data() + i, 8);
+      h = splitmix64(h ^ word);
+    }
+  }
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(h));
+  return text;
 }
 
 }  // namespace
@@ -163,6 +187,13 @@ CheckpointInfo inspect_checkpoint(const std::string& path) {
 
 void Engine::save(const std::string& path) const {
   const Impl& m = *impl_;
+  for (size_t i = 0; i < m.params.size(); ++i) {
+    // Never replace a good checkpoint with a broken model.
+    if (!at::isfinite(m.params.tensor(i).detach()).all().item<bool>()) {
+      throw CheckpointError("refusing to save " + path + ": parameter '" + m.params.name(i) +
+                            "' has NaN or infinite values");
+    }
+  }
   std::vector<TensorRecord> model;
   for (size_t i = 0; i < m.params.size(); ++i)
     model.push_back(to_record(m.params.name(i), m.params.tensor(i)));
@@ -170,7 +201,8 @@ void Engine::save(const std::string& path) const {
                                                          {"format_version", "1"},
                                                          {"config", to_json(m.config)},
                                                          {"step", std::to_string(m.step)},
-                                                         {"tokenizer", "bytes"}};
+                                                         {"tokenizer", "bytes"},
+                                                         {"save_id", content_id(model)}};
 
   std::vector<TensorRecord> state;
   auto& self = const_cast<Impl&>(m);  // moments are created lazily; creating zeros is harmless
@@ -188,16 +220,17 @@ void Engine::save(const std::string& path) const {
                                {"builtin_seed", m.data.builtin_seed}};
   const std::map<std::string, std::string> state_meta = {
       {"format", kTrainFormat},        {"format_version", "1"}, {"step", std::to_string(m.step)},
-      {"options", to_json(m.options)}, {"data", data.dump()},   {"random_layers", random}};
+      {"options", to_json(m.options)}, {"data", data.dump()},   {"random_layers", random},
+      {"save_id", model_meta.at("save_id")}};
   // The model file is written last: a crash in between leaves an old model with a newer
-  // state, which open() detects through the step numbers.
+  // state, which open() refuses to resume (save ids differ) while the model stays readable.
   write_safetensors_atomic(train_state_path(path), state_meta, state);
   write_safetensors_atomic(path, model_meta, model);
 }
 
 std::unique_ptr<Engine> Engine::open(const std::string& path, bool resume,
                                      const std::optional<DataSpec>& data, int threads) {
-  set_compute_threads(threads);
+  if (threads > 0) set_compute_threads(threads);
   auto m = std::make_unique<Impl>();
   const SafetensorsFile f = read_file(path);
   m->config = parse_model_metadata(f, path, &m->step);
@@ -217,8 +250,19 @@ std::unique_ptr<Engine> Engine::open(const std::string& path, bool resume,
   if (meta(s, state_path, "format") != kTrainFormat) {
     throw CheckpointError(state_path + ": not a UniPool training state");
   }
+  if (meta(s, state_path, "format_version") != "1") {
+    throw CheckpointError(state_path + ": unsupported format_version '" +
+                          meta(s, state_path, "format_version") + "'");
+  }
+
   if (parse_step(state_path, meta(s, state_path, "step")) != m->step) {
     throw CheckpointError(state_path + ": its step does not match the model file's");
+  }
+  // Both files carry the model's content id: a state from another save of the same step (the
+  // two renames of save() are not one atomic step) is never paired with this model.
+  const auto model_id = f.metadata.find("save_id");
+  if (model_id == f.metadata.end() || model_id->second != meta(s, state_path, "save_id")) {
+    throw CheckpointError(state_path + ": this training state was not saved with " + path);
   }
   try {
     m->options = train_options_from_json(meta(s, state_path, "options"));
@@ -242,6 +286,9 @@ std::unique_ptr<Engine> Engine::open(const std::string& path, bool resume,
       const TensorRecord* r = s.find(prefix + name);
       if (!r) throw CheckpointError(state_path + ": tensor '" + prefix + name + "' is missing");
       at::Tensor t = from_record(state_path, *r, shape);
+      if (prefix == "exp_avg_sq." && (t < 0).any().item<bool>()) {
+        throw CheckpointError(state_path + ": tensor '" + prefix + name + "' has negative values");
+      }
       (prefix == "exp_avg." ? m->optimizer.first_moments() : m->optimizer.second_moments())[name] =
           t;
     }
@@ -252,6 +299,17 @@ std::unique_ptr<Engine> Engine::open(const std::string& path, bool resume,
     throw CheckpointError(state_path + ": tensor 'recent_load' is missing or malformed");
   }
   std::memcpy(m->recent_load.data(), load->bytes.data(), load->bytes.size());
+  for (double v : m->recent_load) {
+    if (!std::isfinite(v) || v < 0) {
+      throw CheckpointError(state_path + ": tensor 'recent_load' has negative or non-finite values");
+    }
+  }
+  for (const auto& r : s.tensors) {
+    const bool known = r.name == "recent_load" ||
+                       (r.name.rfind("exp_avg.", 0) == 0 && m->params.contains(r.name.substr(8))) ||
+                       (r.name.rfind("exp_avg_sq.", 0) == 0 && m->params.contains(r.name.substr(11)));
+    if (!known) throw CheckpointError(state_path + ": unexpected tensor '" + r.name + "'");
+  }
   if (data) m->data = *data;
   if (m->options.seq > m->config.max_seq_len)
     throw CheckpointError(state_path + ": seq exceeds max_seq_len");

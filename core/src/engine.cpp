@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <cmath>
 
 #include "engine_impl.h"
@@ -41,6 +42,8 @@ void Engine::Impl::load_data() {
     throw DataError("builtin_bytes must be in [1, " + std::to_string(kMaxBuiltinBytes) + "], got " +
                     std::to_string(data.builtin_bytes));
   }
+  // Stored absolute, so a resumed run finds its text from any working directory.
+  if (!data.path.empty()) data.path = std::filesystem::absolute(data.path).lexically_normal().string();
   LabelledText all = data.path.empty()
                          ? generate_builtin_corpus(size_t(data.builtin_bytes), data.builtin_seed)
                          : load_text_path(data.path);
@@ -98,7 +101,7 @@ Engine::Engine(const ModelConfig& config, const TrainOptions& options, const Dat
     throw ConfigError("sequence length " + std::to_string(options.seq) +
                       " exceeds the model's max_seq_len " + std::to_string(config.max_seq_len));
   }
-  set_compute_threads(threads);
+  if (threads > 0) set_compute_threads(threads);
   Impl& m = *impl_;
   m.config = config;
   m.options = options;
@@ -120,6 +123,9 @@ const std::vector<bool>& Engine::random_layers() const { return impl_->random_la
 
 StepMetrics Engine::train_step() {
   Impl& m = *impl_;
+  if (m.train.text.size() < size_t(m.options.seq) + 1) {
+    throw DataError("no training text: open the model with a data source, or resume it");
+  }
   const auto start = std::chrono::steady_clock::now();
   const ModelConfig& c = m.config;
   std::vector<uint8_t> domains;

@@ -33,7 +33,7 @@ struct DataSpec {
 };
 
 struct StepMetrics {
-  int64_t step = 0;  // steps completed, this one included
+  int64_t step = 0;  // steps completed (this one included when applied)
   double loss = 0, ce = 0, aux = 0, z_loss = 0;
   double lr = 0, grad_norm = 0;
   bool applied = true;  // false: loss or gradient not finite, the update was skipped
@@ -91,13 +91,15 @@ std::string train_state_path(const std::string& model_path);
 class Engine {
  public:
   // A new model with fresh weights. Throws ConfigError or DataError on bad input.
+  // threads > 0 calls set_compute_threads(threads), which is process-wide: an engine opened
+  // on another thread (say, to inspect a file) should pass 0 to leave the setting alone.
   Engine(const ModelConfig& config, const TrainOptions& options, const DataSpec& data,
-         int threads = 1);
+         int threads = 0);
   // A saved model. With `resume`, the training state beside it is loaded too (optimizer,
   // step, options, data source); `data` overrides the data source when set.
   static std::unique_ptr<Engine> open(const std::string& path, bool resume,
                                       const std::optional<DataSpec>& data = std::nullopt,
-                                      int threads = 1);
+                                      int threads = 0);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -148,7 +150,8 @@ class Engine {
   std::unique_ptr<Impl> impl_;
 };
 
-// Sets LibTorch's and OpenBLAS's thread counts (results are deterministic per count).
+// Sets the process's compute threads: OpenBLAS gets `threads`, LibTorch's own pool 1 (the two
+// pools fight otherwise). Process-wide; results are deterministic per count.
 void set_compute_threads(int threads);
 
 }  // namespace unipool
