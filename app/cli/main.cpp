@@ -1,5 +1,6 @@
 // unipool: train, evaluate, inspect, sample and benchmark UniPool models without a GUI.
-// Exit codes: 0 success, 1 a file or run failed (the message says why), 2 bad arguments.
+// Exit codes: 0 success, 1 a file or run failed (the message says why), 2 bad arguments,
+// 130 training stopped by Ctrl-C (after saving --out).
 #include <iostream>
 #include <map>
 

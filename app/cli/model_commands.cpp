@@ -1,4 +1,5 @@
 // `unipool eval`, `unipool inspect` and `unipool generate`: commands over a saved model.
+#include <cmath>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -62,6 +63,10 @@ int run_eval(const EvalArgs& a) {
   const std::string text = read_file_bytes(a.text);
   std::optional<std::vector<bool>> random;
   if (!a.random.empty()) random = parse_layer_list(a.random, engine->config().n_layers);
+  if (a.seq > engine->config().max_seq_len) {
+    throw CLI::ValidationError("--seq " + std::to_string(a.seq) + " exceeds the model's max_seq_len " +
+                               std::to_string(engine->config().max_seq_len));
+  }
   const EvalResult r = engine->evaluate(text, a.seq, random);
   const RoutingSummary s = summarize(r.routing);
   if (a.json) {
@@ -135,6 +140,9 @@ struct GenerateArgs {
 };
 
 int run_generate(const GenerateArgs& a) {
+  if (!std::isfinite(a.options.temperature)) {
+    throw CLI::ValidationError("--temperature must be a finite number");
+  }
   auto engine = Engine::open(a.checkpoint, false, std::nullopt, a.threads);
   std::cout << a.prompt << engine->generate(a.prompt, a.options) << std::endl;
   return 0;
@@ -179,7 +187,7 @@ Runner register_generate(CLI::App& app) {
       ->check(CLI::Range(0.0, 100.0));
   cmd->add_option("--top-k", a->options.top_k, "Sample from the k likeliest bytes (0 = all)")
       ->check(CLI::Range(0, 256));
-  cmd->add_option("--seed", a->options.seed, "Sampling seed");
+  cmd->add_option("--seed", a->options.seed, "Sampling seed")->check(CLI::NonNegativeNumber);
   cmd->add_option("--threads", a->threads, "CPU threads")->check(CLI::Range(1, 256));
   return [a] { return run_generate(*a); };
 }

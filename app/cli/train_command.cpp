@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <unistd.h>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -81,6 +83,10 @@ std::unique_ptr<Engine> build_engine(const TrainArgs& a) {
   }
   Preset p = preset(a.preset.empty() ? "default" : a.preset);
   if (!a.config.empty()) p.model = config_from_json(read_file_bytes(a.config));
+  if (a.given("--seq") && a.seq > p.model.max_seq_len) {
+    throw CLI::ValidationError("--seq " + std::to_string(a.seq) + " exceeds the model's max_seq_len " +
+                               std::to_string(p.model.max_seq_len));
+  }
   if (a.given("--steps")) p.train.total_steps = a.steps;
   if (a.given("--batch")) p.train.batch = a.batch;
   if (a.given("--seq")) p.train.seq = a.seq;
@@ -89,7 +95,19 @@ std::unique_ptr<Engine> build_engine(const TrainArgs& a) {
   return std::make_unique<Engine>(p.model, p.train, data.value_or(DataSpec{}), a.threads);
 }
 
+// Fails before training, not after it, when --out cannot be written.
+void check_writable_output(const std::string& out) {
+  if (out.empty()) return;
+  const std::filesystem::path dir = std::filesystem::absolute(out).parent_path();
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec) || access(dir.c_str(), W_OK) != 0) {
+    throw std::runtime_error("cannot write --out " + out + ": " + dir.string() +
+                             " is not a writable directory");
+  }
+}
+
 int run_train(const TrainArgs& a) {
+  check_writable_output(a.out);
   std::unique_ptr<Engine> engine = build_engine(a);
   const int64_t total = engine->options().total_steps;
   const int64_t stop = a.stop_after > 0 ? std::min<int64_t>(a.stop_after, total) : total;
@@ -113,7 +131,6 @@ int run_train(const TrainArgs& a) {
   auto previous = std::signal(SIGINT, on_interrupt);
   const auto start = std::chrono::steady_clock::now();
   const int64_t first = engine->step();
-  int bad_steps = 0;
   double smoothed_rate = 0;
   int status = 0;
   while (engine->step() < stop && !g_interrupted) {
@@ -122,16 +139,12 @@ int run_train(const TrainArgs& a) {
         smoothed_rate == 0 ? m.tokens_per_s : 0.9 * smoothed_rate + 0.1 * m.tokens_per_s;
     if (log) log << metrics_json(m).dump() << "\n";
     if (!m.applied) {
-      std::cerr << "warning: step " << m.step + 1 << " had a non-finite loss or gradient ("
-                << m.loss << "); the update was skipped\n";
-      if (++bad_steps >= 5) {
-        std::cerr << "error: 5 non-finite steps in a row; stopping with the last good weights\n";
-        status = 1;
-        break;
-      }
-      continue;
+      // Retrying would redo the same batch and routing (both are functions of the step).
+      std::cerr << "error: step " << m.step + 1 << " had a non-finite loss or gradient (loss "
+                << m.loss << "); stopping with the last good weights (try a lower --lr)\n";
+      status = 1;
+      break;
     }
-    bad_steps = 0;
     if (!a.quiet && (m.step % a.every == 0 || m.step == stop || m.step == first + 1)) {
       const double elapsed =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -144,19 +157,20 @@ int run_train(const TrainArgs& a) {
       std::cout << line << std::endl;
     }
   }
-  std::signal(SIGINT, previous);
   if (g_interrupted) std::cout << "interrupted at step " << engine->step() << "\n";
-  if (!a.quiet && engine->step() > 0) {
+  // Save first, with Ctrl-C still caught: a second Ctrl-C must not lose the run.
+  if (!a.out.empty()) {
+    engine->save(a.out);
+    if (!a.quiet) std::cout << "saved " << a.out << " (and " << train_state_path(a.out) << ")\n";
+  }
+  std::signal(SIGINT, previous);
+  if (!a.quiet && !g_interrupted && engine->step() > 0) {
     try {
       const EvalResult v = engine->evaluate_validation(32);
       std::printf("validation: ce %.4f over %lld bytes\n", v.loss, (long long)v.n_targets);
     } catch (const std::exception& e) {
       std::cerr << "warning: no validation loss: " << e.what() << "\n";
     }
-  }
-  if (!a.out.empty()) {
-    engine->save(a.out);
-    if (!a.quiet) std::cout << "saved " << a.out << " (and " << train_state_path(a.out) << ")\n";
   }
   return g_interrupted ? 130 : status;
 }
@@ -186,7 +200,8 @@ Runner register_train(CLI::App& app) {
   cmd->add_option("--seq", a->seq, "Bytes per sequence")->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--lr", a->lr, "Peak learning rate")->check(CLI::Range(0.0, 10.0));
   cmd->add_option("--threads", a->threads, "CPU threads")->check(CLI::Range(1, 256));
-  cmd->add_option("--seed", a->seed, "Seed for weights, data order and random routing");
+  cmd->add_option("--seed", a->seed, "Seed for weights, data order and random routing")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--out", a->out, "Save the checkpoint here at the end (and on Ctrl-C)");
   cmd->add_option("--log", a->log, "Append one JSON line of metrics per step");
   cmd->add_option("--stop-after", a->stop_after,

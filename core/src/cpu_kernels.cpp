@@ -21,7 +21,9 @@ UNIPOOL_DECLARE(avx2)
 UNIPOOL_DECLARE(base)
 
 namespace {
-const bool kHasAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+// GCC asks for __builtin_cpu_init() before __builtin_cpu_supports() in static initialisers.
+const bool kHasAvx2 = (__builtin_cpu_init(), __builtin_cpu_supports("avx2") &&
+                                                 __builtin_cpu_supports("fma"));
 }  // namespace
 
 #define UNIPOOL_DISPATCH(fn, ...) return kHasAvx2 ? avx2::fn(__VA_ARGS__) : base::fn(__VA_ARGS__)

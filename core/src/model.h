@@ -46,7 +46,7 @@ struct RouteControl {
   std::vector<uint8_t> random_layers;  // (L) 1 = random; empty = none
   uint64_t random_seed = 0;            // draws are hash(random_seed, layer, token)
   bool with_entropy = false;           // also sum the router entropy (statistics)
-  // Pool gradients go straight into the pool tensors' .grad (see pool_experts); for
+  // Pool gradients go straight into the pool tensors' .grad (see moe_experts in ops.h); for
   // loss.backward() only, not for torch::autograd::grad().
   bool accumulate_pool_grads = false;
 };

@@ -2,7 +2,7 @@
 //
 // Every pool of the model changes from Mg to Mg' experts. Growing splits the busiest experts:
 // a new expert is a copy of one plus small noise, and every router row that pointed at the
-// source is copied (with the same small noise, so the twins can drift apart). Shrinking drops
+// source is copied plus its own small noise, so the twins can drift apart. Shrinking drops
 // the least-loaded experts or the ones named. Surviving rows keep their AdamW moments; new rows
 // start with zero moments; the NormRouter constant is recomputed for the new Mg.
 #include <algorithm>

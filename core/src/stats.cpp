@@ -26,7 +26,7 @@ void RoutingCounts::add(const RoutingCounts& o) {
     return;
   }
   if (o.n_layers != n_layers || o.experts_per_group != experts_per_group ||
-      o.layers_per_group != layers_per_group || o.n_domains != n_domains) {
+      o.layers_per_group != layers_per_group || o.n_domains != n_domains || o.top_k != top_k) {
     throw std::invalid_argument("RoutingCounts::add: windows of different shapes");
   }
   tokens += o.tokens;
@@ -49,7 +49,12 @@ RoutingSummary summarize(const RoutingCounts& c) {
   s.gate_mass.assign(cells, 0.0);
   s.pool_load.assign(size_t(s.n_experts), 0.0);
   s.layer_imbalance.assign(size_t(L), 0.0);
-  if (c.tokens <= 0 || L == 0 || Mg == 0) return s;
+  if (c.tokens <= 0 || L <= 0 || Mg <= 0) return s;
+  // A hand-made or deserialised window must be self-consistent before we index into it.
+  if (G <= 0 || L % G != 0 || c.top_k <= 0 || c.counts.size() != cells ||
+      c.gate_sum.size() != cells || c.entropy_sum.size() != size_t(L)) {
+    throw std::invalid_argument("summarize: RoutingCounts sizes do not match its shape");
+  }
   const double T = double(c.tokens), choices = T * c.top_k;
 
   std::vector<double> pool_counts(static_cast<size_t>(s.n_experts), 0.0);

@@ -7,7 +7,8 @@ namespace unipool {
 
 // Matrix-multiply FLOPs of one forward pass per token at sequence length `seq`: projections,
 // router, top_k experts, lm_head, and attention scores and values over the full S x S square
-// (the engine computes the whole square and masks it).
+// (the usual convention; the engine itself skips most of the masked half, so its MFU counts
+// somewhat more work than it does).
 double forward_flops_per_token(const ModelConfig& config, int seq);
 // Training = forward + backward = 3 x forward, the usual MFU convention.
 inline double training_flops_per_token(const ModelConfig& config, int seq) {
