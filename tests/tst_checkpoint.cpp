@@ -386,6 +386,48 @@ class TstCheckpoint : public QObject {
     QVERIFY2(msg.contains(QString::fromStdString(good.tensors[0].name)), qPrintable(msg));
   }
 
+  void badTrainStateValues() {
+    // Values that would poison training later: negative second moments (sqrt of them is NaN),
+    // a negative recent load, a state from another save, an unknown tensor.
+    const std::string p = path("values.safetensors");
+    const SafetensorsFile good = unipool::read_safetensors(unipool::train_state_path(model_));
+    write_all(p, read_all(model_));
+    auto set_first_float = [](unipool::TensorRecord& r, float v) {
+      std::memcpy(r.bytes.data(), &v, sizeof v);
+    };
+    auto set_first_double = [](unipool::TensorRecord& r, double v) {
+      std::memcpy(r.bytes.data(), &v, sizeof v);
+    };
+    struct Case {
+      const char* want;
+      std::function<void(SafetensorsFile&)> corrupt;
+    };
+    const std::vector<Case> cases = {
+        {"negative values",
+         [&](SafetensorsFile& f) {
+           for (auto& r : f.tensors)
+             if (r.name.rfind("exp_avg_sq.", 0) == 0) return set_first_float(r, -1.0f);
+         }},
+        {"recent_load",
+         [&](SafetensorsFile& f) {
+           for (auto& r : f.tensors)
+             if (r.name == "recent_load") return set_first_double(r, -3.0);
+         }},
+        {"not saved with", [](SafetensorsFile& f) { f.metadata["save_id"] = "0123456789abcdef"; }},
+        {"unexpected tensor", [](SafetensorsFile& f) {
+           unipool::TensorRecord extra = f.tensors.back();
+           extra.name = "exp_avg.no_such_parameter";
+           f.tensors.push_back(extra);
+         }}};
+    for (const Case& c : cases) {
+      SafetensorsFile f = good;
+      c.corrupt(f);
+      write_file(unipool::train_state_path(p), f);
+      const QString msg = error_of([&] { Engine::open(p, true); });
+      QVERIFY2(msg.contains(c.want), qPrintable(QString(c.want) + " -> " + msg));
+    }
+  }
+
   void headerFuzz() {
     // Random byte changes in the length field and the header: a clean error or a good load,
     // nothing else.

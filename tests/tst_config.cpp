@@ -372,6 +372,39 @@ class TstConfig : public QObject {
     QCOMPARE(s.reuse, 0.75);
   }
 
+  void countsShapeChecks() {
+    // Windows of different top_k do not add up (their loads would exceed 1), and a window whose
+    // vectors do not match its shape is refused rather than read out of bounds.
+    unipool::RoutingCounts a(2, 2, 4, 1), b(2, 2, 4, 2);
+    a.tokens = b.tokens = 3;
+    bool threw = false;
+    try {
+      a.add(b);
+    } catch (const std::invalid_argument&) {
+      threw = true;
+    }
+    QVERIFY(threw);
+    unipool::RoutingCounts bad(2, 2, 4, 1);
+    bad.tokens = 5;
+    bad.counts.pop_back();
+    threw = false;
+    try {
+      unipool::summarize(bad);
+    } catch (const std::invalid_argument&) {
+      threw = true;
+    }
+    QVERIFY(threw);
+    unipool::RoutingCounts zero_group(2, 0, 4, 1);
+    zero_group.tokens = 5;
+    threw = false;
+    try {
+      unipool::summarize(zero_group);
+    } catch (const std::invalid_argument&) {
+      threw = true;
+    }
+    QVERIFY(threw);
+  }
+
   void summaryGeneral() {
     // Two pools of 3 experts (4 layers, 2 per group), top-2, counts from a formula; compare with
     // loops written from SPEC section 5.

@@ -372,6 +372,29 @@ class TstTraining : public QObject {
     QCOMPARE(b->config().top_k, 2);
   }
 
+  void openedModelNeedsData() {
+    // A model opened without its training state has no text: a clear DataError, then training
+    // works once a data source is given.
+    QTemporaryDir dir;
+    const std::string path = dir.filePath("m.safetensors").toStdString();
+    const unipool::Preset p = unipool::preset("tiny");
+    {
+      Engine e(p.model, p.train, unipool::DataSpec{});
+      e.train_step();
+      e.save(path);
+    }
+    auto bare = Engine::open(path, false);
+    QString msg = "no error";
+    try {
+      bare->train_step();
+    } catch (const unipool::DataError& e) {
+      msg = e.what();
+    }
+    QVERIFY2(msg.contains("no training text"), qPrintable(msg));
+    auto fed = Engine::open(path, false, unipool::DataSpec{});
+    QVERIFY(fed->train_step().applied);
+  }
+
   void badDataSpec() {
     // "Throws ConfigError or DataError on bad input" (engine.h), naming the bad field.
     const unipool::Preset p = unipool::preset("tiny");
