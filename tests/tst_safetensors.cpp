@@ -430,6 +430,19 @@ class TstSafetensors : public QObject {
     } catch (const FormatError& e) {
       QVERIFY2(QString(e.what()).contains("not a regular file"), e.what());
     }
+    // A huge sparse file is refused by its size, before anything is allocated for it.
+    const QString huge = dir.filePath("huge.safetensors");
+    {
+      QFile f(huge);
+      QVERIFY(f.open(QIODevice::WriteOnly));
+      QVERIFY(f.resize(qint64(20) << 30));
+    }
+    try {
+      unipool::read_safetensors(huge.toStdString());
+      QFAIL("expected FormatError");
+    } catch (const FormatError& e) {
+      QVERIFY2(QString(e.what()).contains("larger than the 16 GiB limit"), e.what());
+    }
   }
 };
 

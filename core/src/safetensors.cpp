@@ -329,6 +329,12 @@ SafetensorsFile read_safetensors(const std::string& path) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) fail(path, "cannot stat file: " + errno_text(errno));
   if (!S_ISREG(st.st_mode)) fail(path, "not a regular file");
+  // The whole file is read into memory: refuse sizes no UniPool model has rather than let a
+  // huge (possibly sparse) file exhaust memory. The paper's smallest scale is ~3 GiB in F32.
+  constexpr int64_t kMaxFileBytes = int64_t(16) << 30;
+  if (st.st_size > kMaxFileBytes) {
+    fail(path, "file of " + std::to_string(st.st_size) + " bytes is larger than the 16 GiB limit");
+  }
   std::vector<uint8_t> buf(static_cast<size_t>(st.st_size));
   size_t got = 0;
   while (got < buf.size()) {
