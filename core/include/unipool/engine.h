@@ -96,7 +96,9 @@ class Engine {
   Engine(const ModelConfig& config, const TrainOptions& options, const DataSpec& data,
          int threads = 0);
   // A saved model. With `resume`, the training state beside it is loaded too (optimizer,
-  // step, options, data source); `data` overrides the data source when set.
+  // step, options, data source); `data` overrides the data source when set. Without `resume`
+  // the engine keeps the file's step but starts with default TrainOptions, fresh optimizer
+  // moments and no training text unless `data` is given (train_step() then throws DataError).
   static std::unique_ptr<Engine> open(const std::string& path, bool resume,
                                       const std::optional<DataSpec>& data = std::nullopt,
                                       int threads = 0);
@@ -104,6 +106,8 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
+  // The references below stay valid but change with the setters: read them on the engine's
+  // thread, or copy them there before handing them to another thread.
   const ModelConfig& config() const;
   const TrainOptions& options() const;
   const DataSpec& data() const;
