@@ -17,6 +17,7 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
 // x_sorted go to global expert e, where o_e is the sum of the earlier counts.
 // x_sorted: (A, d); counts: N entries summing to A; w_gate, w_up: (N, h, d); w_down: (N, d, h)
 // returns (A, d): w_down[e] @ (silu(w_gate[e] @ x) * (w_up[e] @ x)) for each row.
+// The experts alone, for the tests and as a building block; the model calls moe_experts.
 // The pool tensors are shared by all layers of a group. By default their gradients flow back
 // through autograd like any other input; with accumulate_into_grad (the training step), the
 // backward adds them straight into the leaf tensors' .grad and autograd sees none.
