@@ -375,34 +375,24 @@ class TstConfig : public QObject {
   void countsShapeChecks() {
     // Windows of different top_k do not add up (their loads would exceed 1), and a window whose
     // vectors do not match its shape is refused rather than read out of bounds.
+    auto rejects = [](const std::function<void()>& fn) {
+      try {
+        fn();
+      } catch (const std::invalid_argument&) {
+        return true;
+      }
+      return false;
+    };
     unipool::RoutingCounts a(2, 2, 4, 1), b(2, 2, 4, 2);
     a.tokens = b.tokens = 3;
-    bool threw = false;
-    try {
-      a.add(b);
-    } catch (const std::invalid_argument&) {
-      threw = true;
-    }
-    QVERIFY(threw);
-    unipool::RoutingCounts bad(2, 2, 4, 1);
-    bad.tokens = 5;
-    bad.counts.pop_back();
-    threw = false;
-    try {
-      unipool::summarize(bad);
-    } catch (const std::invalid_argument&) {
-      threw = true;
-    }
-    QVERIFY(threw);
+    QVERIFY(rejects([&] { a.add(b); }));
+    unipool::RoutingCounts short_counts(2, 2, 4, 1);
+    short_counts.tokens = 5;
+    short_counts.counts.pop_back();
+    QVERIFY(rejects([&] { unipool::summarize(short_counts); }));
     unipool::RoutingCounts zero_group(2, 0, 4, 1);
     zero_group.tokens = 5;
-    threw = false;
-    try {
-      unipool::summarize(zero_group);
-    } catch (const std::invalid_argument&) {
-      threw = true;
-    }
-    QVERIFY(threw);
+    QVERIFY(rejects([&] { unipool::summarize(zero_group); }));
   }
 
   void summaryGeneral() {
