@@ -15,7 +15,6 @@ namespace unipool::cpu {
   void rms_norm_forward(const float*, const float*, float*, float*, int64_t, int64_t, float);    \
   void rms_norm_backward(const float*, const float*, const float*, const float*, float*, float*, \
                          int64_t, int64_t);                                                      \
-  void scale(float*, int64_t, float);                                                            \
   }
 UNIPOOL_DECLARE(avx2)
 UNIPOOL_DECLARE(base)
@@ -55,6 +54,5 @@ void rms_norm_backward(const float* x, const float* w, const float* rstd, const 
                        float* dx, float* dw, int64_t rows, int64_t d) {
   UNIPOOL_DISPATCH(rms_norm_backward, x, w, rstd, dy, dx, dw, rows, d);
 }
-void scale(float* x, int64_t n, float factor) { UNIPOOL_DISPATCH(scale, x, n, factor); }
 
 }  // namespace unipool::cpu

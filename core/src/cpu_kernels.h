@@ -31,7 +31,5 @@ void rms_norm_backward(const float* x, const float* w, const float* rstd, const 
                        float* dx, float* dw, int64_t rows, int64_t d);
 // Sum of squares, accumulated in double.
 double sum_squares(const float* x, int64_t n);
-// In-place x *= factor.
-void scale(float* x, int64_t n, float factor);
 
 }  // namespace unipool::cpu

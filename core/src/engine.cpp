@@ -204,9 +204,8 @@ void Engine::set_aux_coef(double aux_coef) {
 void Engine::set_top_k(int top_k) {
   ModelConfig c = impl_->config;
   c.top_k = top_k;
-  if (top_k < 1 || top_k > c.experts_per_group) validate(c);  // throws with the range
+  validate(c);  // the range check names top_k; router_c is still the old, valid one here
   refresh_router_constant(c);
-  validate(c);
   impl_->config = c;
 }
 
