@@ -116,7 +116,6 @@ void train_finite(Engine& e, int steps) {
   QCOMPARE(e.step(), start + steps);
 }
 
-
 }  // namespace
 
 class TstTraining : public QObject {
@@ -370,6 +369,46 @@ class TstTraining : public QObject {
     QVERIFY_THROWS_EXCEPTION(unipool::ConfigError, b->set_top_k(9));
     QVERIFY_THROWS_EXCEPTION(unipool::ConfigError, b->set_top_k(0));
     QCOMPARE(b->config().top_k, 2);
+  }
+
+  void expertInspection() {
+    // expert_norms and expert_similarity against the pool tensors read back from a checkpoint.
+    QTemporaryDir dir;
+    const std::string path = dir.filePath("m.safetensors").toStdString();
+    const unipool::Preset p = unipool::preset("tiny");
+    Engine e(p.model, p.train, unipool::DataSpec{});
+    e.train_step();
+    e.save(path);
+    const unipool::SafetensorsFile f = unipool::read_safetensors(path);
+    const int N = e.config().n_experts();
+    std::vector<std::vector<double>> flat(static_cast<size_t>(N));
+    for (const char* name : {"pool.w_gate", "pool.w_up", "pool.w_down"}) {
+      const unipool::TensorRecord* r = f.find(name);
+      QVERIFY(r);
+      const size_t per = size_t(r->numel()) / size_t(N);
+      for (int n = 0; n < N; ++n)
+        for (size_t i = 0; i < per; ++i) {
+          float v;
+          std::memcpy(&v, r->bytes.data() + (size_t(n) * per + i) * 4, 4);
+          flat[size_t(n)].push_back(v);
+        }
+    }
+    const std::vector<double> norms = e.expert_norms(), sim = e.expert_similarity();
+    QCOMPARE(int(norms.size()), N);
+    QCOMPARE(int(sim.size()), N * N);
+    for (int a = 0; a < N; ++a) {
+      double na = 0;
+      for (double v : flat[size_t(a)]) na += v * v;
+      QVERIFY(std::abs(norms[size_t(a)] - std::sqrt(na)) < 1e-9 * (1 + std::sqrt(na)));
+      for (int b = 0; b < N; ++b) {
+        double dot = 0, nb = 0;
+        for (size_t i = 0; i < flat[size_t(a)].size(); ++i) {
+          dot += flat[size_t(a)][i] * flat[size_t(b)][i];
+          nb += flat[size_t(b)][i] * flat[size_t(b)][i];
+        }
+        QVERIFY(std::abs(sim[size_t(a * N + b)] - dot / std::sqrt(na * nb)) < 1e-9);
+      }
+    }
   }
 
   void openedModelNeedsData() {

@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <filesystem>
 #include <cmath>
+#include <filesystem>
 
 #include "engine_impl.h"
 #include "rng.h"
@@ -43,7 +43,8 @@ void Engine::Impl::load_data() {
                     std::to_string(data.builtin_bytes));
   }
   // Stored absolute, so a resumed run finds its text from any working directory.
-  if (!data.path.empty()) data.path = std::filesystem::absolute(data.path).lexically_normal().string();
+  if (!data.path.empty())
+    data.path = std::filesystem::absolute(data.path).lexically_normal().string();
   LabelledText all = data.path.empty()
                          ? generate_builtin_corpus(size_t(data.builtin_bytes), data.builtin_seed)
                          : load_text_path(data.path);
