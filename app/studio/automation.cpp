@@ -1,0 +1,244 @@
+#include "automation.h"
+
+#include <qcustomplot.h>
+
+#include <QApplication>
+#include <QFile>
+#include <QPixmap>
+#include <QTabWidget>
+#include <QTimer>
+#include <cstdio>
+
+#include "controls_panel.h"
+#include "loss_curves_view.h"
+#include "main_window.h"
+#include "pool_balance_view.h"
+#include "routing_heatmap_view.h"
+#include "run_session.h"
+#include "token_inspector_view.h"
+
+namespace unipool::studio {
+
+namespace {
+
+// Resident memory of this process in MiB, from /proc (Linux only; 0 elsewhere).
+double resident_mib() {
+  QFile status(QStringLiteral("/proc/self/status"));
+  if (!status.open(QIODevice::ReadOnly)) return 0;
+  for (const QByteArray& line : status.readAll().split('\n')) {
+    if (line.startsWith("VmRSS:"))
+      return line.mid(6).trimmed().split(' ').first().toDouble() / 1024;
+  }
+  return 0;
+}
+
+}  // namespace
+
+void addAutomationOptions(QCommandLineParser& p) {
+  p.addOption({QStringLiteral("preset"), QStringLiteral("Start a new run from preset <name>."),
+               QStringLiteral("name")});
+  p.addOption({QStringLiteral("open"), QStringLiteral("Open checkpoint <file> (resumes it)."),
+               QStringLiteral("file")});
+  p.addOption({QStringLiteral("train-steps"), QStringLiteral("Train <n> steps, then pause."),
+               QStringLiteral("n")});
+  p.addOption({QStringLiteral("screenshot"),
+               QStringLiteral("After training, save a picture of the whole window to <file>."),
+               QStringLiteral("file")});
+  p.addOption({QStringLiteral("tab"),
+               QStringLiteral("Show tab <name> (routing, tokens, domains, compare, checkpoint)."),
+               QStringLiteral("name")});
+  p.addOption({QStringLiteral("measure-fps"),
+               QStringLiteral("Measure repaint rate and training speed for <s> seconds each."),
+               QStringLiteral("s")});
+  p.addOption({QStringLiteral("simulate-hour"),
+               QStringLiteral("Fill the history with an hour of steps and report memory.")});
+  p.addOption({QStringLiteral("quit"), QStringLiteral("Exit when done (0 on success).")});
+}
+
+Automation::Automation(MainWindow* window) : QObject(window), window_(window) {}
+
+bool Automation::configure(const QCommandLineParser& p, QString* error) {
+  if (p.isSet(QStringLiteral("preset"))) {
+    preset_ = p.value(QStringLiteral("preset"));
+    bool known = false;
+    for (const auto& n : preset_names()) known |= QString::fromStdString(n) == preset_;
+    if (!known) {
+      *error = QStringLiteral("unknown preset '%1'").arg(preset_);
+      return false;
+    }
+  }
+  open_ = p.value(QStringLiteral("open"));
+  screenshot_ = p.value(QStringLiteral("screenshot"));
+  tab_ = p.value(QStringLiteral("tab"));
+  quit_ = p.isSet(QStringLiteral("quit"));
+  simulate_hour_ = p.isSet(QStringLiteral("simulate-hour"));
+  bool ok = true;
+  if (p.isSet(QStringLiteral("train-steps"))) {
+    train_steps_ = p.value(QStringLiteral("train-steps")).toLongLong(&ok);
+    if (!ok || train_steps_ < 0) {
+      *error = QStringLiteral("--train-steps needs a count >= 0");
+      return false;
+    }
+  }
+  if (p.isSet(QStringLiteral("measure-fps"))) {
+    measure_seconds_ = p.value(QStringLiteral("measure-fps")).toDouble(&ok);
+    if (!ok || measure_seconds_ <= 0) {
+      *error = QStringLiteral("--measure-fps needs a number of seconds > 0");
+      return false;
+    }
+  }
+  if (!tab_.isEmpty()) {
+    const QStringList tabs = {QStringLiteral("routing"), QStringLiteral("tokens"),
+                              QStringLiteral("domains"), QStringLiteral("compare"),
+                              QStringLiteral("checkpoint")};
+    if (!tabs.contains(tab_)) {
+      *error = QStringLiteral("unknown tab '%1'").arg(tab_);
+      return false;
+    }
+    window_->tabs()->setCurrentIndex(int(tabs.indexOf(tab_)));
+  }
+  return true;
+}
+
+void Automation::begin() {
+  RunSession* s = window_->session();
+  connect(s, &RunSession::halted, this, [this](const QString& why) {
+    if (quit_) finish(1, why);
+  });
+  connect(s, &RunSession::failed, this, [this](const QString& what, const QString& why) {
+    if (quit_) finish(1, what + QStringLiteral(": ") + why);
+  });
+  // Training starts once the run exists; it has ended when the worker stops running.
+  connect(s, &RunSession::stateChanged, this, [this, s] {
+    if (started_ || !s->state().valid) return;
+    started_ = true;
+    if (train_steps_ > 0)
+      s->runUntil(s->state().step + train_steps_);
+    else
+      afterTraining();
+  });
+  connect(s, &RunSession::runningChanged, this, [this](bool running) {
+    if (running || !started_ || train_steps_ == 0 || trained_) return;
+    trained_ = true;
+    afterTraining();
+  });
+  if (!open_.isEmpty()) {
+    if (!window_->openCheckpoint(open_) && quit_) finish(1, window_->lastError());
+  } else {
+    window_->controls()->loadPreset(preset_);
+    window_->controls()->createRunFromForm();
+  }
+}
+
+void Automation::afterTraining() {
+  if (window_->tabs()->currentWidget() == window_->tokens()) window_->tokens()->loadDomainSample(2);
+  window_->session()->evaluateValidation();
+  if (measure_seconds_ > 0) {
+    measureFrames();
+    return;
+  }
+  if (simulate_hour_) simulateHour();
+  // Let the queued updates and replots land before the picture is taken.
+  QTimer::singleShot(600, this, [this] {
+    if (!screenshot_.isEmpty()) {
+      const QPixmap shot = window_->grab();
+      if (shot.isNull() || !shot.save(screenshot_)) {
+        finish(1, QStringLiteral("could not save the screenshot to %1").arg(screenshot_));
+        return;
+      }
+      std::printf("screenshot: %s (%dx%d)\n", qPrintable(screenshot_), shot.width(), shot.height());
+    }
+    if (quit_) finish(0);
+  });
+}
+
+void Automation::measureFrames() {
+  RunSession* s = window_->session();
+  const TrainOptions o = s->state().options;
+  const double tokens_per_step = double(o.batch) * double(o.seq);
+  // Phase 1: training with the window's normal updates (<= 20 a second).
+  auto phase = [this, s, tokens_per_step](bool force_frames, auto done) {
+    auto* timer = new QElapsedTimer;
+    timer->start();
+    const int64_t step0 = s->state().step;
+    auto frames = std::make_shared<int64_t>(0);
+    auto* ticker = new QTimer(this);
+    ticker->setInterval(0);
+    connect(ticker, &QTimer::timeout, this, [=] {
+      if (force_frames) {
+        // A frame: every visible plot re-rendered from the newest data, then the whole window.
+        window_->heatmap()->plot()->replot(QCustomPlot::rpImmediateRefresh);
+        window_->balance()->plot()->replot(QCustomPlot::rpImmediateRefresh);
+        window_->loss()->plot()->replot(QCustomPlot::rpImmediateRefresh);
+        window_->repaint();
+        ++*frames;
+      }
+      if (timer->elapsed() >= qint64(measure_seconds_ * 1000)) {
+        ticker->stop();
+        ticker->deleteLater();
+        const double secs = timer->elapsed() / 1000.0;
+        const double tps = double(s->state().step - step0) * tokens_per_step / secs;
+        delete timer;
+        done(double(*frames) / secs, tps);
+      }
+    });
+    ticker->start();
+  };
+  s->start();
+  phase(false, [=](double, double tps_quiet) {
+    phase(true, [=](double fps, double tps_frames) {
+      s->pause();
+      std::printf(
+          "fps while training: %.1f frames/s (heatmap, balance and loss replotted "
+          "and the window repainted each frame)\n",
+          fps);
+      std::printf(
+          "training: %.0f tokens/s with normal updates, %.0f tokens/s while "
+          "repainting continuously\n",
+          tps_quiet, tps_frames);
+      std::printf("memory: %.0f MiB resident, history %.2f MiB\n", resident_mib(),
+                  double(s->history().approximateBytes()) / (1 << 20));
+      std::fflush(stdout);
+      measure_seconds_ = 0;
+      afterTraining();
+    });
+  });
+}
+
+void Automation::simulateHour() {
+  // Replays a real step's routing as the history of an hour of training at this run's
+  // measured speed, to show the history stays bounded.
+  RunSession* s = window_->session();
+  RunHistory& h = s->history();
+  const RoutingCounts routing = h.latestRouting();
+  const TrainOptions o = s->state().options;
+  const double steps_per_s =
+      std::max(1.0, s->tokensPerSecond() / (double(o.batch) * double(o.seq)));
+  const int64_t steps = int64_t(3600 * steps_per_s);
+  const double before = resident_mib();
+  int64_t step = h.lastStep();
+  for (int64_t i = 0; i < steps; ++i) {
+    TrainingUpdate u;
+    StepPoint p;
+    p.step = ++step;
+    p.ce = p.loss = 2.0 + 1.0 / double(i + 1);
+    u.steps.push_back(p);
+    u.step = step;
+    u.routing = routing;
+    h.addUpdate(u);
+    if (step % 50 == 0) h.addValidation({step, p.ce, routing});
+  }
+  std::printf(
+      "simulated hour: %lld steps, %zu loss points, %zu routing snapshots, history "
+      "%.2f MiB, resident %.0f -> %.0f MiB\n",
+      static_cast<long long>(steps), h.points().size(), h.snapshots().size(),
+      double(h.approximateBytes()) / (1 << 20), before, resident_mib());
+  std::fflush(stdout);
+}
+
+void Automation::finish(int code, const QString& message) {
+  if (!message.isEmpty()) std::fprintf(stderr, "unipool-studio: %s\n", qPrintable(message));
+  QApplication::exit(code);
+}
+
+}  // namespace unipool::studio

@@ -1,0 +1,38 @@
+// What unipool-studio does when it is driven from the command line instead of by a person:
+// start with a preset or a checkpoint, train N steps, take a screenshot, measure frames per
+// second, fill an hour of history, quit. Used by the tests, the docs and the README figures.
+#pragma once
+
+#include <QCommandLineParser>
+#include <QElapsedTimer>
+#include <QObject>
+#include <QString>
+
+namespace unipool::studio {
+
+class MainWindow;
+
+void addAutomationOptions(QCommandLineParser& parser);
+
+class Automation : public QObject {
+  Q_OBJECT
+ public:
+  explicit Automation(MainWindow* window);
+  // Reads the options; false (with the reason) for bad values.
+  bool configure(const QCommandLineParser& parser, QString* error);
+  void begin();
+
+ private:
+  void afterTraining();
+  void measureFrames();
+  void simulateHour();
+  void finish(int code, const QString& message = {});
+
+  MainWindow* window_;
+  QString preset_ = QStringLiteral("default"), open_, screenshot_, tab_;
+  int64_t train_steps_ = 0;
+  double measure_seconds_ = 0;
+  bool quit_ = false, simulate_hour_ = false, started_ = false, trained_ = false;
+};
+
+}  // namespace unipool::studio

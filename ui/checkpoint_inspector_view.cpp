@@ -1,0 +1,229 @@
+#include "checkpoint_inspector_view.h"
+
+#include <qcustomplot.h>
+
+#include <QGridLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QLocale>
+#include <QSplitter>
+#include <QTableWidget>
+#include <QTextBrowser>
+#include <QVBoxLayout>
+#include <QtConcurrent/QtConcurrentRun>
+#include <cmath>
+
+#include "plot_style.h"
+#include "routing_cells.h"
+#include "unipool/corpus.h"
+
+namespace unipool::studio {
+
+namespace {
+
+constexpr size_t kValidationBytes = 64 * 1024;
+constexpr uint64_t kValidationSeed = 4242;  // not the training corpus's default seed (7)
+
+QString thousands(int64_t v) { return QLocale().toString(qlonglong(v)); }
+
+}  // namespace
+
+CheckpointReport analyseCheckpoint(const QString& path) {
+  CheckpointReport r;
+  r.path = path;
+  try {
+    r.info = inspect_checkpoint(path.toStdString());
+    r.params = count_parameters(r.info.config);
+    // threads = 0: this runs beside a training thread and must not change its BLAS setting.
+    auto engine = Engine::open(path.toStdString(), /*resume=*/false, std::nullopt, 0);
+    r.expert_norms = engine->expert_norms();
+    r.expert_similarity = engine->expert_similarity();
+    const LabelledText text = generate_builtin_corpus(kValidationBytes, kValidationSeed);
+    const int seq = std::min(128, r.info.config.max_seq_len);
+    r.validation = engine->evaluate(text.text, seq, std::nullopt, 64);
+  } catch (const std::exception& e) {
+    r.error = QString::fromUtf8(e.what());
+  }
+  return r;
+}
+
+CheckpointInspectorView::CheckpointInspectorView(QWidget* parent) : QWidget(parent) {
+  status_ = new QLabel(tr("File > Open a .safetensors checkpoint to look inside it."), this);
+  status_->setWordWrap(true);
+  summary_ = new QTextBrowser(this);
+  tensors_ = new QTableWidget(0, 4, this);
+  tensors_->setHorizontalHeaderLabels({tr("tensor"), tr("dtype"), tr("shape"), tr("elements")});
+  tensors_->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);
+  tensors_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+  tensors_->verticalHeader()->setVisible(false);
+
+  norms_ = new QCustomPlot(this);
+  similarity_ = new QCustomPlot(this);
+  routing_ = new QCustomPlot(this);
+  for (QCustomPlot* p : {norms_, similarity_, routing_}) {
+    applyPlotStyle(p);
+    p->setMinimumSize(260, 180);
+  }
+  norms_->xAxis->setLabel(tr("expert"));
+  norms_->yAxis->setLabel(tr("weight norm"));
+  similarity_->xAxis->setLabel(tr("expert"));
+  similarity_->yAxis->setLabel(tr("expert (cosine of flattened weights)"));
+  routing_->xAxis->setLabel(tr("expert"));
+  routing_->yAxis->setLabel(tr("layer (validation routing share)"));
+
+  auto* left = new QSplitter(Qt::Vertical, this);
+  left->addWidget(summary_);
+  left->addWidget(tensors_);
+  auto* plots = new QWidget(this);
+  auto* grid = new QGridLayout(plots);
+  grid->setContentsMargins(0, 0, 0, 0);
+  grid->addWidget(norms_, 0, 0);
+  grid->addWidget(similarity_, 0, 1);
+  grid->addWidget(routing_, 1, 0, 1, 2);
+  auto* split = new QSplitter(Qt::Horizontal, this);
+  split->addWidget(left);
+  split->addWidget(plots);
+  split->setStretchFactor(1, 2);
+  auto* layout = new QVBoxLayout(this);
+  layout->addWidget(status_);
+  layout->addWidget(split, 1);
+
+  connect(&watcher_, &QFutureWatcher<CheckpointReport>::finished, this,
+          [this] { show(watcher_.result()); });
+}
+
+void CheckpointInspectorView::open(const QString& path) {
+  if (watcher_.isRunning()) watcher_.waitForFinished();
+  status_->setText(tr("Reading %1 ...").arg(path));
+  watcher_.setFuture(QtConcurrent::run(analyseCheckpoint, path));
+}
+
+QString CheckpointInspectorView::summaryText() const { return summary_->toPlainText(); }
+
+void CheckpointInspectorView::show(const CheckpointReport& r) {
+  if (!r.error.isEmpty()) {
+    // Keep showing the last good report: a bad file must not wipe what the user was reading.
+    status_->setText(tr("Could not open %1: %2").arg(r.path, r.error));
+    Q_EMIT failed(r.path, r.error);
+    return;
+  }
+  report_ = r;
+  const ModelConfig& c = r.info.config;
+  const ParamCounts& p = r.params;
+  status_->setText(tr("%1: step %2%3")
+                       .arg(r.path)
+                       .arg(r.info.step)
+                       .arg(r.info.has_train_state ? tr(", with training state (resumable)")
+                                                   : tr(", model only")));
+  const QString arch = c.layers_per_group == 1 && c.experts_per_group == 1 ? tr("dense")
+                       : c.layers_per_group == 1                           ? tr("vanilla MoE")
+                       : c.layers_per_group == c.n_layers ? tr("UniPool (one shared pool)")
+                                                          : tr("grouped pools");
+  QString html;
+  html += tr("<h3>%1</h3>").arg(arch);
+  html += tr("<p>%1 layers, d_model %2, %3 heads (%4 kv), expert hidden %5<br>"
+             "%6 pool(s) of %7 experts shared by %8 layer(s) each: %9 experts in all<br>"
+             "router %10 (c = %11), top-%12, balance %13 (coef %14)</p>")
+              .arg(c.n_layers)
+              .arg(c.d_model)
+              .arg(c.n_heads)
+              .arg(c.n_kv_heads)
+              .arg(c.expert_hidden)
+              .arg(c.n_groups())
+              .arg(c.experts_per_group)
+              .arg(c.layers_per_group)
+              .arg(c.n_experts())
+              .arg(QString::fromStdString(c.router))
+              .arg(c.router_c, 0, 'f', 3)
+              .arg(c.top_k)
+              .arg(QString::fromStdString(c.balance))
+              .arg(c.aux_coef);
+  html += tr("<p>Parameters: %1 in all, %2 in experts, %3 active per token.<br>"
+             "Expert budget: <b>%4%</b> of the equivalent vanilla MoE (8 experts in each of "
+             "%5 layers = %6 parameters).</p>")
+              .arg(thousands(p.total))
+              .arg(thousands(p.expert))
+              .arg(thousands(p.active_per_token))
+              .arg(100.0 * p.budget_ratio, 0, 'f', 1)
+              .arg(c.n_layers)
+              .arg(thousands(p.vanilla_budget));
+  if (!r.validation.routing.empty()) {
+    const RoutingSummary s = summarize(r.validation.routing);
+    html += tr("<p>On %1 bytes of built-in validation text: CE %2 nats/byte; imbalance %3, "
+               "CV %4, load entropy %5, dead experts %6, reuse %7.</p>")
+                .arg(r.validation.n_targets)
+                .arg(r.validation.loss, 0, 'f', 3)
+                .arg(s.imbalance, 0, 'f', 2)
+                .arg(s.cv, 0, 'f', 2)
+                .arg(s.load_entropy, 0, 'f', 3)
+                .arg(s.dead_experts)
+                .arg(s.reuse, 0, 'f', 2);
+  }
+  summary_->setHtml(html);
+
+  tensors_->setRowCount(int(r.info.tensors.size()));
+  for (int i = 0; i < int(r.info.tensors.size()); ++i) {
+    const TensorInfo& t = r.info.tensors[size_t(i)];
+    QStringList dims;
+    int64_t elements = 1;
+    for (int64_t d : t.shape) {
+      dims << QString::number(d);
+      elements *= d;
+    }
+    tensors_->setItem(i, 0, new QTableWidgetItem(QString::fromStdString(t.name)));
+    tensors_->setItem(i, 1, new QTableWidgetItem(QString::fromStdString(t.dtype)));
+    tensors_->setItem(i, 2, new QTableWidgetItem(dims.join(QStringLiteral(" x "))));
+    tensors_->setItem(i, 3, new QTableWidgetItem(thousands(elements)));
+  }
+
+  const int N = int(r.expert_norms.size());
+  norms_->clearPlottables();
+  auto* bars = new QCPBars(norms_->xAxis, norms_->yAxis);
+  QVector<double> keys(N), values(N);
+  for (int e = 0; e < N; ++e) {
+    keys[e] = e;
+    values[e] = r.expert_norms[size_t(e)];
+  }
+  bars->setData(keys, values, true);
+  bars->setPen(Qt::NoPen);
+  bars->setBrush(QColor("#4e79a7"));
+  norms_->rescaleAxes();
+  norms_->yAxis->setRangeLower(0);
+  norms_->replot();
+
+  similarity_->clearPlottables();
+  auto* sim = new QCPColorMap(similarity_->xAxis, similarity_->yAxis);
+  sim->setInterpolate(false);
+  sim->data()->setSize(N, N);
+  sim->data()->setRange(QCPRange(0, N - 1), QCPRange(0, N - 1));
+  for (int i = 0; i < N; ++i)
+    for (int j = 0; j < N; ++j) sim->data()->setCell(i, j, r.expert_similarity[size_t(i * N + j)]);
+  sim->setGradient(divergingGradient());
+  sim->setDataRange(QCPRange(-1, 1));
+  similarity_->xAxis->setRange(-0.5, N - 0.5);
+  similarity_->yAxis->setRange(-0.5, N - 0.5);
+  similarity_->replot();
+
+  routing_->clearPlottables();
+  const RoutingCounts& rc = r.validation.routing;
+  auto* map = new QCPColorMap(routing_->xAxis, routing_->yAxis);
+  map->setInterpolate(false);
+  map->setGradient(viridisGradient());
+  map->data()->setSize(N, c.n_layers);
+  map->data()->setRange(QCPRange(0, N - 1), QCPRange(0, c.n_layers - 1));
+  double top = 0;
+  for (int l = 0; l < c.n_layers; ++l)
+    for (int e = 0; e < N; ++e) {
+      const double v = routingCellValue(rc, l, e, false);
+      map->data()->setCell(e, l, v);
+      if (!std::isnan(v)) top = std::max(top, v);
+    }
+  map->setDataRange(QCPRange(0, top > 0 ? top : 1));
+  routing_->yAxis->setRangeReversed(true);
+  routing_->xAxis->setRange(-0.5, N - 0.5);
+  routing_->yAxis->setRange(-0.5, c.n_layers - 0.5);
+  routing_->replot();
+  Q_EMIT reportReady(r.path);
+}
+
+}  // namespace unipool::studio

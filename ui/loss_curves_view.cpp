@@ -1,0 +1,163 @@
+#include "loss_curves_view.h"
+
+#include <qcustomplot.h>
+
+#include <QCheckBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QSlider>
+#include <QVBoxLayout>
+#include <cmath>
+
+#include "plot_style.h"
+#include "run_session.h"
+
+namespace unipool::studio {
+
+LossCurvesView::LossCurvesView(QWidget* parent) : QWidget(parent) {
+  plot_ = new QCustomPlot(this);
+  applyPlotStyle(plot_);
+  plot_->setMinimumSize(320, 180);
+  plot_->xAxis->setLabel(tr("step"));
+  plot_->yAxis->setLabel(tr("cross-entropy (nats/byte)"));
+  plot_->yAxis2->setVisible(true);
+  plot_->yAxis2->setLabel(tr("aux loss"));
+  plot_->legend->setVisible(true);
+  plot_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+  plot_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
+
+  smoothing_slider_ = new QSlider(Qt::Horizontal, this);
+  smoothing_slider_->setRange(0, 99);
+  smoothing_slider_->setValue(int(smoothing_ * 100));
+  smoothing_slider_->setToolTip(tr("Exponential moving average of the training curves"));
+  connect(smoothing_slider_, &QSlider::valueChanged, this,
+          [this](int v) { setSmoothing(v / 100.0); });
+  log_box_ = new QCheckBox(tr("Log scale"), this);
+  connect(log_box_, &QCheckBox::toggled, this, &LossCurvesView::setLogScale);
+
+  auto* bar = new QHBoxLayout;
+  bar->addWidget(new QLabel(tr("Smoothing"), this));
+  bar->addWidget(smoothing_slider_, 1);
+  bar->addWidget(log_box_);
+  auto* layout = new QVBoxLayout(this);
+  layout->setContentsMargins(0, 0, 0, 0);
+  layout->addLayout(bar);
+  layout->addWidget(plot_, 1);
+}
+
+void LossCurvesView::addSession(RunSession* session, const QColor& color) {
+  runs_.push_back({session, color});
+  connect(&session->history(), &RunHistory::changed, this, &LossCurvesView::draw);
+  draw();
+}
+
+void LossCurvesView::setSmoothing(double weight) {
+  smoothing_ = std::clamp(weight, 0.0, 0.99);
+  if (smoothing_slider_->value() != int(std::lround(smoothing_ * 100))) {
+    const QSignalBlocker block(smoothing_slider_);
+    smoothing_slider_->setValue(int(std::lround(smoothing_ * 100)));
+  }
+  draw();
+}
+
+bool LossCurvesView::logScale() const { return log_box_->isChecked(); }
+
+void LossCurvesView::setLogScale(bool on) {
+  if (log_box_->isChecked() != on) {
+    log_box_->setChecked(on);  // comes back here through toggled
+    return;
+  }
+  const auto type = on ? QCPAxis::stLogarithmic : QCPAxis::stLinear;
+  for (QCPAxis* axis : {plot_->yAxis, plot_->yAxis2}) {
+    axis->setScaleType(type);
+    if (on)
+      axis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
+    else
+      axis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+  }
+  draw();
+}
+
+QVector<double> LossCurvesView::drawnTrainCe(int run) const {
+  QVector<double> values;
+  if (run < 0 || run * 3 >= plot_->graphCount()) return values;
+  for (auto it = plot_->graph(run * 3)->data()->constBegin();
+       it != plot_->graph(run * 3)->data()->constEnd(); ++it)
+    values.push_back(it->value);
+  return values;
+}
+
+void LossCurvesView::draw() {
+  plot_->clearGraphs();
+  plot_->clearItems();
+  marker_count_ = 0;
+  const bool several = runs_.size() > 1;
+  double ymin = 1e300, ymax = -1e300;
+  for (const Run& run : runs_) {
+    const RunHistory& h = run.session->history();
+    const QString prefix = several ? run.session->name() + QStringLiteral(": ") : QString();
+    // Graph order per run: train CE, validation CE, aux (drawnTrainCe relies on it).
+    QCPGraph* train = plot_->addGraph(plot_->xAxis, plot_->yAxis);
+    QCPGraph* valid = plot_->addGraph(plot_->xAxis, plot_->yAxis);
+    QCPGraph* aux = plot_->addGraph(plot_->xAxis, plot_->yAxis2);
+    train->setName(prefix + tr("train CE"));
+    valid->setName(prefix + tr("validation CE"));
+    aux->setName(prefix + tr("aux"));
+    train->setPen(QPen(run.color, 1.6));
+    valid->setPen(QPen(run.color.darker(150), 1.4, Qt::DashLine));
+    valid->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, 5));
+    aux->setPen(QPen(run.color.lighter(140), 1.0, Qt::DotLine));
+
+    QVector<double> steps, ce, aux_v;
+    steps.reserve(int(h.points().size()));
+    double ema_ce = 0, ema_aux = 0;
+    bool first = true;
+    for (const StepPoint& p : h.points()) {
+      if (!p.applied || !std::isfinite(p.ce)) continue;
+      ema_ce = first ? p.ce : smoothing_ * ema_ce + (1 - smoothing_) * p.ce;
+      ema_aux = first ? p.aux : smoothing_ * ema_aux + (1 - smoothing_) * p.aux;
+      first = false;
+      steps.push_back(double(p.step));
+      ce.push_back(ema_ce);
+      aux_v.push_back(ema_aux);
+      ymin = std::min(ymin, ema_ce);
+      ymax = std::max(ymax, ema_ce);
+    }
+    train->setData(steps, ce, true);
+    aux->setData(steps, aux_v, true);
+    QVector<double> vs, vce;
+    for (const ValidationPoint& v : h.validation()) {
+      vs.push_back(double(v.step));
+      vce.push_back(v.ce);
+      ymin = std::min(ymin, v.ce);
+      ymax = std::max(ymax, v.ce);
+    }
+    valid->setData(vs, vce, true);
+
+    for (const ChangeEvent& e : h.changes()) {
+      auto* line = new QCPItemStraightLine(plot_);
+      line->point1->setCoords(double(e.step), 0);
+      line->point2->setCoords(double(e.step), 1);
+      line->setPen(QPen(e.kind == ChangeEvent::Halted ? QColor(200, 0, 0) : QColor(90, 90, 90), 1,
+                        Qt::DashDotLine));
+      auto* label = new QCPItemText(plot_);
+      label->position->setTypeX(QCPItemPosition::ptPlotCoords);
+      label->position->setTypeY(QCPItemPosition::ptAxisRectRatio);
+      label->position->setCoords(double(e.step), 0.02 + 0.06 * (marker_count_ % 4));
+      label->setPositionAlignment(Qt::AlignLeft | Qt::AlignTop);
+      label->setText(QStringLiteral(" ") + prefix + e.text);
+      label->setColor(QColor(60, 60, 60));
+      label->setFont(QFont(font().family(), 8));
+      ++marker_count_;
+    }
+  }
+  plot_->xAxis->rescale();
+  plot_->yAxis2->rescale();
+  if (ymax >= ymin) {
+    const double pad = std::max(0.05, (ymax - ymin) * 0.05);
+    plot_->yAxis->setRange(logScale() ? ymin / 1.1 : ymin - pad, ymax + pad);
+  }
+  plot_->replot(QCustomPlot::rpQueuedReplot);
+}
+
+}  // namespace unipool::studio

@@ -1,0 +1,297 @@
+#include "main_window.h"
+
+#include <qcustomplot.h>
+
+#include <QAction>
+#include <QCloseEvent>
+#include <QDockWidget>
+#include <QFile>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QSaveFile>
+#include <QScrollArea>
+#include <QSettings>
+#include <QSplitter>
+#include <QStatusBar>
+#include <QTabWidget>
+
+#include "checkpoint_inspector_view.h"
+#include "compare_view.h"
+#include "controls_panel.h"
+#include "domain_view.h"
+#include "loss_curves_view.h"
+#include "metrics_export.h"
+#include "plot_style.h"
+#include "pool_balance_view.h"
+#include "routing_heatmap_view.h"
+#include "run_session.h"
+#include "token_inspector_view.h"
+
+namespace unipool::studio {
+
+namespace {
+
+constexpr int kMaxRecent = 8;
+
+bool write_file(const QString& path, const QByteArray& bytes, QString* error) {
+  QSaveFile file(path);  // atomic: an existing file is replaced only when all is written
+  if (!file.open(QIODevice::WriteOnly) || file.write(bytes) != bytes.size() || !file.commit()) {
+    *error = file.errorString();
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
+  session_ = new RunSession(QStringLiteral("A"), 1, this);
+  controls_ = new ControlsPanel(session_, this);
+  heatmap_ = new RoutingHeatmapView(session_, this);
+  balance_ = new PoolBalanceView(session_, this);
+  loss_ = new LossCurvesView(this);
+  loss_->addSession(session_, categoryColor(0));
+  tokens_ = new TokenInspectorView(session_, this);
+  domains_ = new DomainView(session_, this);
+  compare_ = new CompareView(session_, this);
+  inspector_ = new CheckpointInspectorView(this);
+
+  auto* bottom = new QSplitter(Qt::Horizontal, this);
+  bottom->addWidget(balance_);
+  bottom->addWidget(loss_);
+  auto* routing = new QSplitter(Qt::Vertical, this);
+  routing->addWidget(heatmap_);
+  routing->addWidget(bottom);
+  routing->setStretchFactor(0, 3);
+  routing->setStretchFactor(1, 2);
+  tabs_ = new QTabWidget(this);
+  tabs_->addTab(routing, tr("Routing"));
+  tabs_->addTab(tokens_, tr("Tokens"));
+  tabs_->addTab(domains_, tr("Domains"));
+  tabs_->addTab(compare_, tr("Compare"));
+  tabs_->addTab(inspector_, tr("Checkpoint"));
+  setCentralWidget(tabs_);
+
+  auto* scroll = new QScrollArea(this);
+  scroll->setWidget(controls_);
+  scroll->setWidgetResizable(true);
+  scroll->setMinimumWidth(controls_->sizeHint().width() + 20);
+  auto* dock = new QDockWidget(tr("Controls"), this);
+  dock->setObjectName(QStringLiteral("controls"));
+  dock->setWidget(scroll);
+  dock->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable);
+  addDockWidget(Qt::LeftDockWidgetArea, dock);
+
+  connect(session_, &RunSession::failed, this,
+          [this](const QString& what, const QString& message) { showError(what, message); });
+  connect(compare_->runB(), &RunSession::failed, this,
+          [this](const QString& what, const QString& message) {
+            showError(tr("Run B: %1").arg(what), message);
+          });
+  connect(session_, &RunSession::halted, this,
+          [this](const QString& reason) { showError(tr("Training paused"), reason); });
+  connect(session_, &RunSession::saved, this, [this](const QString& path) {
+    current_path_ = path;
+    rememberRecent(path);
+    statusBar()->showMessage(tr("Saved %1").arg(path), 5000);
+    updateTitle();
+  });
+  connect(session_, &RunSession::stateChanged, this, &MainWindow::updateTitle);
+  connect(inspector_, &CheckpointInspectorView::failed, this,
+          [this](const QString& path, const QString& reason) {
+            showError(tr("Cannot open checkpoint"), tr("%1\n\n%2").arg(path, reason));
+          });
+  connect(heatmap_, &RoutingHeatmapView::expertSelected, this, [this](int e) {
+    if (e >= 0) statusBar()->showMessage(tr("Expert %1 highlighted in every layer").arg(e), 4000);
+  });
+
+  buildMenus();
+  QSettings settings;
+  recent_ = settings.value(QStringLiteral("recentFiles")).toStringList();
+  last_dir_ = settings.value(QStringLiteral("lastDir")).toString();
+  loss_->setSmoothing(settings.value(QStringLiteral("smoothing"), 0.6).toDouble());
+  loss_->setLogScale(settings.value(QStringLiteral("logScale"), false).toBool());
+  heatmap_->setMode(settings.value(QStringLiteral("heatmapMode"), 0).toInt() == 1
+                        ? RoutingHeatmapView::GateMass
+                        : RoutingHeatmapView::Share);
+  resize(1400, 900);
+  restoreGeometry(settings.value(QStringLiteral("geometry")).toByteArray());
+  restoreState(settings.value(QStringLiteral("windowState")).toByteArray());
+  rebuildRecentMenu();
+  updateTitle();
+}
+
+MainWindow::~MainWindow() = default;
+
+void MainWindow::buildMenus() {
+  QMenu* file = menuBar()->addMenu(tr("&File"));
+  file->addAction(tr("&New run from the form"), QKeySequence::New, controls_,
+                  &ControlsPanel::createRunFromForm);
+  file->addAction(tr("&Open checkpoint..."), QKeySequence::Open, this, [this] {
+    const QString path = QFileDialog::getOpenFileName(
+        this, tr("Open checkpoint"), last_dir_, tr("Checkpoints (*.safetensors);;All files (*)"));
+    if (!path.isEmpty()) openCheckpoint(path);
+  });
+  recent_menu_ = file->addMenu(tr("Open &recent"));
+  file->addAction(tr("&Save checkpoint"), QKeySequence::Save, this, [this] {
+    if (!current_path_.endsWith(QLatin1String(".safetensors"))) {
+      const QString path = QFileDialog::getSaveFileName(this, tr("Save checkpoint"), last_dir_,
+                                                        tr("Checkpoints (*.safetensors)"));
+      if (!path.isEmpty()) saveCheckpoint(path);
+    } else {
+      saveCheckpoint(current_path_);
+    }
+  });
+  file->addAction(tr("Save checkpoint &as..."), QKeySequence::SaveAs, this, [this] {
+    const QString path = QFileDialog::getSaveFileName(this, tr("Save checkpoint"), last_dir_,
+                                                      tr("Checkpoints (*.safetensors)"));
+    if (!path.isEmpty()) saveCheckpoint(path);
+  });
+  file->addSeparator();
+  QMenu* plots = file->addMenu(tr("&Export plot"));
+  for (const QString& name : plotNames()) {
+    plots->addAction(name, this, [this, name] {
+      const QString path = QFileDialog::getSaveFileName(
+          this, tr("Export %1").arg(name), last_dir_,
+          tr("PNG image (*.png);;PDF document (*.pdf);;SVG drawing (*.svg)"));
+      if (!path.isEmpty()) exportPlot(name, path);
+    });
+  }
+  file->addAction(tr("Export metrics as &CSV..."), this, [this] {
+    const QString path =
+        QFileDialog::getSaveFileName(this, tr("Export metrics"), last_dir_, tr("CSV (*.csv)"));
+    if (!path.isEmpty()) exportMetricsCsv(path);
+  });
+  file->addAction(tr("Export metrics as &JSON..."), this, [this] {
+    const QString path =
+        QFileDialog::getSaveFileName(this, tr("Export metrics"), last_dir_, tr("JSON (*.json)"));
+    if (!path.isEmpty()) exportMetricsJson(path);
+  });
+  file->addSeparator();
+  file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
+}
+
+QStringList MainWindow::plotNames() const {
+  return {QStringLiteral("heatmap"),     QStringLiteral("balance"), QStringLiteral("loss"),
+          QStringLiteral("domains"),     QStringLiteral("compare"), QStringLiteral("similarity"),
+          QStringLiteral("expert-norms")};
+}
+
+QCustomPlot* MainWindow::plotByName(const QString& which) const {
+  if (which == QLatin1String("heatmap")) return heatmap_->plot();
+  if (which == QLatin1String("balance")) return balance_->plot();
+  if (which == QLatin1String("loss")) return loss_->plot();
+  if (which == QLatin1String("domains")) return domains_->plot();
+  if (which == QLatin1String("compare")) return compare_->lossView()->plot();
+  if (which == QLatin1String("similarity")) return inspector_->similarityPlot();
+  if (which == QLatin1String("expert-norms")) return inspector_->normsPlot();
+  return nullptr;
+}
+
+bool MainWindow::openCheckpoint(const QString& path) {
+  // Read the header first, here: a file that is not a checkpoint gets its dialog at once and
+  // the current run is left alone.
+  try {
+    inspect_checkpoint(path.toStdString());
+  } catch (const std::exception& e) {
+    showError(tr("Cannot open checkpoint"), tr("%1\n\n%2").arg(path, QString::fromUtf8(e.what())));
+    return false;
+  }
+  last_dir_ = QFileInfo(path).absolutePath();
+  current_path_ = path;
+  session_->openCheckpoint(path);
+  inspector_->open(path);
+  rememberRecent(path);
+  return true;
+}
+
+void MainWindow::saveCheckpoint(const QString& path) {
+  QString target = path;
+  if (!target.endsWith(QLatin1String(".safetensors"))) target += QLatin1String(".safetensors");
+  last_dir_ = QFileInfo(target).absolutePath();
+  session_->save(target);  // saved() or failed() follows
+}
+
+bool MainWindow::exportMetricsCsv(const QString& path) {
+  QString error;
+  if (!write_file(path, metricsCsv(session_->history()), &error)) {
+    showError(tr("Export metrics"), tr("Could not write %1: %2").arg(path, error));
+    return false;
+  }
+  return true;
+}
+
+bool MainWindow::exportMetricsJson(const QString& path) {
+  QString error;
+  if (!write_file(path, metricsJson(session_->history(), session_->state()), &error)) {
+    showError(tr("Export metrics"), tr("Could not write %1: %2").arg(path, error));
+    return false;
+  }
+  return true;
+}
+
+bool MainWindow::exportPlot(const QString& which, const QString& path) {
+  QCustomPlot* plot = plotByName(which);
+  if (!plot) {
+    showError(tr("Export plot"), tr("No plot called '%1'").arg(which));
+    return false;
+  }
+  // A plot on a hidden tab may never have been laid out: give it a size to draw at.
+  if (plot->width() < 100 || plot->height() < 100) plot->resize(900, 600);
+  const QString error = unipool::studio::exportPlot(plot, path);
+  if (!error.isEmpty()) {
+    showError(tr("Export plot"), error);
+    return false;
+  }
+  return true;
+}
+
+void MainWindow::showError(const QString& title, const QString& text) {
+  last_error_ = text;
+  statusBar()->showMessage(title + QStringLiteral(": ") + text.section(QLatin1Char('\n'), 0, 0),
+                           10000);
+  auto* box = new QMessageBox(QMessageBox::Warning, title, text, QMessageBox::Ok, this);
+  box->setAttribute(Qt::WA_DeleteOnClose);
+  box->setObjectName(QStringLiteral("errorDialog"));
+  box->open();  // window-modal but asynchronous: training and the event loop keep going
+}
+
+void MainWindow::rememberRecent(const QString& path) {
+  const QString abs = QFileInfo(path).absoluteFilePath();
+  recent_.removeAll(abs);
+  recent_.prepend(abs);
+  while (recent_.size() > kMaxRecent) recent_.removeLast();
+  QSettings().setValue(QStringLiteral("recentFiles"), recent_);
+  rebuildRecentMenu();
+}
+
+void MainWindow::rebuildRecentMenu() {
+  if (!recent_menu_) return;
+  recent_menu_->clear();
+  for (const QString& path : recent_)
+    recent_menu_->addAction(path, this, [this, path] { openCheckpoint(path); });
+  recent_menu_->setEnabled(!recent_.isEmpty());
+}
+
+void MainWindow::updateTitle() {
+  const RunState& s = session_->state();
+  setWindowTitle(s.valid ? tr("UniPool Studio - %1").arg(s.source) : tr("UniPool Studio"));
+}
+
+void MainWindow::closeEvent(QCloseEvent* event) {
+  QSettings settings;
+  settings.setValue(QStringLiteral("geometry"), saveGeometry());
+  settings.setValue(QStringLiteral("windowState"), saveState());
+  settings.setValue(QStringLiteral("lastDir"), last_dir_);
+  settings.setValue(QStringLiteral("smoothing"), loss_->smoothing());
+  settings.setValue(QStringLiteral("logScale"), loss_->logScale());
+  settings.setValue(QStringLiteral("heatmapMode"), int(heatmap_->mode()));
+  // The sessions stop after their current step when they are destroyed with the window.
+  session_->pause();
+  compare_->pauseBoth();
+  event->accept();
+}
+
+}  // namespace unipool::studio

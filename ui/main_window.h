@@ -1,0 +1,81 @@
+// The studio's window: the controls on the left, the views in tabs, the File menu (runs,
+// checkpoints, exports, recent files) and the messages a user must see (a file that cannot be
+// read, a training run paused by a non-finite loss). Settings persist through QSettings.
+#pragma once
+
+#include <QMainWindow>
+#include <QStringList>
+
+class QMenu;
+class QTabWidget;
+class QCustomPlot;
+
+namespace unipool::studio {
+
+class CheckpointInspectorView;
+class CompareView;
+class ControlsPanel;
+class DomainView;
+class LossCurvesView;
+class PoolBalanceView;
+class RoutingHeatmapView;
+class RunSession;
+class TokenInspectorView;
+
+class MainWindow : public QMainWindow {
+  Q_OBJECT
+ public:
+  explicit MainWindow(QWidget* parent = nullptr);
+  ~MainWindow() override;
+
+  RunSession* session() const { return session_; }
+  ControlsPanel* controls() const { return controls_; }
+  RoutingHeatmapView* heatmap() const { return heatmap_; }
+  PoolBalanceView* balance() const { return balance_; }
+  LossCurvesView* loss() const { return loss_; }
+  TokenInspectorView* tokens() const { return tokens_; }
+  DomainView* domains() const { return domains_; }
+  CompareView* compare() const { return compare_; }
+  CheckpointInspectorView* inspector() const { return inspector_; }
+  QTabWidget* tabs() const { return tabs_; }
+
+  // File actions without dialogs (the menu's dialogs call these). They report problems with
+  // showError and return false.
+  bool openCheckpoint(const QString& path);
+  void saveCheckpoint(const QString& path);
+  bool exportMetricsCsv(const QString& path);
+  bool exportMetricsJson(const QString& path);
+  bool exportPlot(const QString& which, const QString& path);  // "heatmap", "balance", ...
+  QStringList plotNames() const;
+  QStringList recentFiles() const { return recent_; }
+
+  // A non-blocking message box (it never stops training or a test); the last text is kept.
+  void showError(const QString& title, const QString& text);
+  QString lastError() const { return last_error_; }
+
+ protected:
+  void closeEvent(QCloseEvent* event) override;
+
+ private:
+  void buildMenus();
+  void rememberRecent(const QString& path);
+  void rebuildRecentMenu();
+  void updateTitle();
+  QCustomPlot* plotByName(const QString& which) const;
+
+  RunSession* session_;
+  ControlsPanel* controls_;
+  RoutingHeatmapView* heatmap_;
+  PoolBalanceView* balance_;
+  LossCurvesView* loss_;
+  TokenInspectorView* tokens_;
+  DomainView* domains_;
+  CompareView* compare_;
+  CheckpointInspectorView* inspector_;
+  QTabWidget* tabs_;
+  QMenu* recent_menu_ = nullptr;
+  QStringList recent_;
+  QString last_dir_, last_error_, current_path_;
+};
+
+}  // namespace unipool::studio

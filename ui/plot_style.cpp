@@ -1,0 +1,79 @@
+#include "plot_style.h"
+
+#include <qcustomplot.h>
+
+#include <QFileInfo>
+#include <QSvgGenerator>
+
+namespace unipool::studio {
+
+QCPColorGradient viridisGradient() {
+  QCPColorGradient g;
+  g.clearColorStops();
+  static const char* stops[] = {"#440154", "#482878", "#3e4a89", "#31688e", "#26828e",
+                                "#1f9e89", "#35b779", "#6dcd59", "#b4de2c", "#fde725"};
+  const int n = int(sizeof stops / sizeof stops[0]);
+  for (int i = 0; i < n; ++i) g.setColorStopAt(double(i) / (n - 1), QColor(stops[i]));
+  g.setNanHandling(QCPColorGradient::nhNanColor);
+  g.setNanColor(QColor(232, 232, 232));
+  return g;
+}
+
+QCPColorGradient divergingGradient() {
+  QCPColorGradient g;
+  g.clearColorStops();
+  g.setColorStopAt(0.0, QColor("#2166ac"));
+  g.setColorStopAt(0.5, QColor("#f7f7f7"));
+  g.setColorStopAt(1.0, QColor("#b2182b"));
+  return g;
+}
+
+QColor categoryColor(int i) {
+  // Tableau-like qualitative palette; beyond it, golden-angle hues stay distinguishable.
+  static const char* palette[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
+                                  "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"};
+  const int n = int(sizeof palette / sizeof palette[0]);
+  if (i >= 0 && i < n) return QColor(palette[i]);
+  return QColor::fromHsv(int((i * 137.508)) % 360, 150, 210);
+}
+
+void applyPlotStyle(QCustomPlot* plot) {
+  plot->setAntialiasedElements(QCP::aeNone);
+  plot->setNoAntialiasingOnDrag(true);
+  QFont f = plot->font();
+  f.setPointSize(9);
+  for (QCPAxis* a : {plot->xAxis, plot->yAxis, plot->xAxis2, plot->yAxis2}) {
+    a->setTickLabelFont(f);
+    a->setLabelFont(f);
+  }
+  plot->legend->setFont(f);
+}
+
+QString exportPlot(QCustomPlot* plot, const QString& path) {
+  const QString suffix = QFileInfo(path).suffix().toLower();
+  bool ok = false;
+  if (suffix == QLatin1String("png")) {
+    ok = plot->savePng(path, 0, 0, 2.0);
+  } else if (suffix == QLatin1String("pdf")) {
+    ok = plot->savePdf(path);
+  } else if (suffix == QLatin1String("svg")) {
+    QSvgGenerator svg;
+    svg.setFileName(path);
+    svg.setSize(plot->size());
+    svg.setViewBox(QRect(QPoint(0, 0), plot->size()));
+    svg.setTitle(QStringLiteral("UniPool Studio plot"));
+    QCPPainter painter;
+    ok = painter.begin(&svg);
+    if (ok) {
+      plot->toPainter(&painter, plot->width(), plot->height());
+      ok = painter.end();
+    }
+  } else {
+    return QStringLiteral("unknown format '.%1': use .png, .pdf or .svg").arg(suffix);
+  }
+  if (!ok || !QFileInfo(path).exists() || QFileInfo(path).size() == 0)
+    return QStringLiteral("could not write %1").arg(path);
+  return {};
+}
+
+}  // namespace unipool::studio

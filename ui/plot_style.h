@@ -1,0 +1,24 @@
+// Shared look of the studio's plots and their export to files.
+#pragma once
+
+#include <QColor>
+#include <QString>
+
+class QCustomPlot;
+class QCPColorGradient;
+
+namespace unipool::studio {
+
+// Perceptually uniform, colour-blind safe (viridis; QCustomPlot 2.1 has no preset for it).
+// Cells with no value (an expert the layer cannot reach) are drawn in light grey.
+QCPColorGradient viridisGradient();
+// A distinct colour for category `i` (experts in the token grid, runs in the compare view).
+QColor categoryColor(int i);
+// A diverging gradient for values in [-1, 1] (cosine similarity).
+QCPColorGradient divergingGradient();
+// Common axes, fonts and interactions of every studio plot.
+void applyPlotStyle(QCustomPlot* plot);
+// Saves by file suffix: .png, .pdf or .svg. Returns an empty string or the reason it failed.
+QString exportPlot(QCustomPlot* plot, const QString& path);
+
+}  // namespace unipool::studio

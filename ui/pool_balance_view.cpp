@@ -1,0 +1,118 @@
+#include "pool_balance_view.h"
+
+#include <qcustomplot.h>
+
+#include <QCheckBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QVBoxLayout>
+
+#include "plot_style.h"
+#include "run_session.h"
+
+namespace unipool::studio {
+
+PoolBalanceView::PoolBalanceView(RunSession* session, QWidget* parent)
+    : QWidget(parent), session_(session) {
+  plot_ = new QCustomPlot(this);
+  applyPlotStyle(plot_);
+  plot_->setMinimumSize(320, 180);
+  plot_->xAxis->setLabel(tr("pool expert (global id)"));
+  plot_->yAxis->setLabel(tr("pool load (share of its pool's choices)"));
+  stacked_ = new QCheckBox(tr("Stack by layer"), this);
+  stacked_->setToolTip(tr("Split each bar by the layer whose tokens chose the expert"));
+  connect(stacked_, &QCheckBox::toggled, this, [this] { draw(); });
+  figures_ = new QLabel(this);
+  figures_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  figures_->setWordWrap(true);
+
+  auto* bar = new QHBoxLayout;
+  bar->addWidget(stacked_);
+  bar->addWidget(figures_, 1);
+  auto* layout = new QVBoxLayout(this);
+  layout->setContentsMargins(0, 0, 0, 0);
+  layout->addLayout(bar);
+  layout->addWidget(plot_, 1);
+
+  connect(session_, &RunSession::updated, this, &PoolBalanceView::refresh);
+  connect(session_, &RunSession::stateChanged, this, &PoolBalanceView::refresh);
+  refresh();
+}
+
+void PoolBalanceView::setStacked(bool stacked) { stacked_->setChecked(stacked); }
+
+void PoolBalanceView::refresh() {
+  counts_ = session_->history().latestRouting();
+  summary_ = counts_.empty() ? RoutingSummary{} : summarize(counts_);
+  draw();
+}
+
+QString PoolBalanceView::figuresText() const {
+  if (counts_.empty()) return tr("No routing yet: press Start or Step.");
+  const RoutingSummary& s = summary_;
+  return tr("imbalance %1 (1 = perfect)   CV %2   load entropy %3   dead experts %4 of %5   "
+            "reuse %6   router entropy %7")
+      .arg(s.imbalance, 0, 'f', 2)
+      .arg(s.cv, 0, 'f', 2)
+      .arg(s.load_entropy, 0, 'f', 3)
+      .arg(s.dead_experts)
+      .arg(s.n_experts)
+      .arg(s.reuse, 0, 'f', 2)
+      .arg(s.router_entropy, 0, 'f', 3);
+}
+
+void PoolBalanceView::draw() {
+  plot_->clearPlottables();
+  plot_->clearItems();
+  figures_->setText(figuresText());
+  if (counts_.empty()) {
+    plot_->replot(QCustomPlot::rpQueuedReplot);
+    return;
+  }
+  const RoutingCounts& c = counts_;
+  const int N = c.n_experts(), Mg = c.experts_per_group, G = c.layers_per_group;
+  QVector<double> keys(N);
+  for (int e = 0; e < N; ++e) keys[e] = e;
+  // pool_load sums the layers' loads; / G makes each pool's bars sum to 1.
+  if (!stacked_->isChecked()) {
+    auto* bars = new QCPBars(plot_->xAxis, plot_->yAxis);
+    QVector<double> values(N);
+    for (int e = 0; e < N; ++e) values[e] = summary_.pool_load[size_t(e)] / G;
+    bars->setData(keys, values, true);
+    bars->setWidth(0.8);
+    bars->setPen(Qt::NoPen);
+    bars->setBrush(QColor("#4e79a7"));
+    bars->setName(tr("pool load"));
+  } else {
+    QCPBars* below = nullptr;
+    for (int l = 0; l < c.n_layers; ++l) {
+      auto* bars = new QCPBars(plot_->xAxis, plot_->yAxis);
+      QVector<double> values(N, 0.0);
+      const int g = l / G;
+      for (int i = 0; i < Mg; ++i) values[g * Mg + i] = summary_.load[size_t(l * Mg + i)] / G;
+      bars->setData(keys, values, true);
+      bars->setWidth(0.8);
+      bars->setPen(Qt::NoPen);
+      bars->setBrush(categoryColor(l));
+      bars->setName(tr("layer %1").arg(l));
+      if (below) bars->moveAbove(below);
+      below = bars;
+    }
+  }
+  auto* ideal = new QCPItemStraightLine(plot_);
+  ideal->point1->setCoords(0, 1.0 / Mg);
+  ideal->point2->setCoords(1, 1.0 / Mg);
+  ideal->setPen(QPen(QColor(200, 40, 40), 1.5, Qt::DashLine));
+  auto* label = new QCPItemText(plot_);
+  label->setPositionAlignment(Qt::AlignRight | Qt::AlignBottom);
+  label->position->setCoords(N - 0.5, 1.0 / Mg);
+  label->setText(tr("ideal 1/%1").arg(Mg));
+  label->setColor(QColor(200, 40, 40));
+  plot_->legend->setVisible(stacked_->isChecked() && c.n_layers <= 12);
+  plot_->rescaleAxes();
+  plot_->xAxis->setRange(-0.7, N - 0.3);
+  plot_->yAxis->setRange(0, std::max(plot_->yAxis->range().upper, 1.0 / Mg) * 1.15);
+  plot_->replot(QCustomPlot::rpQueuedReplot);
+}
+
+}  // namespace unipool::studio

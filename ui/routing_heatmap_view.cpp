@@ -1,0 +1,266 @@
+#include "routing_heatmap_view.h"
+
+#include <qcustomplot.h>
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QSlider>
+#include <QToolTip>
+#include <QVBoxLayout>
+#include <algorithm>
+#include <cmath>
+
+#include "plot_style.h"
+#include "routing_cells.h"
+#include "run_session.h"
+
+namespace unipool::studio {
+
+RoutingHeatmapView::RoutingHeatmapView(RunSession* session, QWidget* parent)
+    : QWidget(parent), session_(session) {
+  plot_ = new QCustomPlot(this);
+  applyPlotStyle(plot_);
+  plot_->setMinimumSize(360, 220);
+  plot_->axisRect()->setupFullAxesBox(true);
+  plot_->xAxis->setLabel(tr("pool expert (global id)"));
+  plot_->yAxis->setLabel(tr("layer"));
+  plot_->yAxis->setRangeReversed(true);  // layer 0 on top, as in the model diagram
+  map_ = new QCPColorMap(plot_->xAxis, plot_->yAxis);
+  map_->setInterpolate(false);  // each cell is one (layer, expert): never blend neighbours
+  scale_ = new QCPColorScale(plot_);
+  plot_->plotLayout()->addElement(0, 1, scale_);
+  scale_->setType(QCPAxis::atRight);
+  map_->setColorScale(scale_);
+  map_->setGradient(viridisGradient());
+  auto* margins = new QCPMarginGroup(plot_);
+  plot_->axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
+  scale_->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
+  highlight_ = new QCPItemRect(plot_);
+  highlight_->setPen(QPen(QColor(255, 64, 64), 2));
+  highlight_->setBrush(Qt::NoBrush);
+  highlight_->setVisible(false);
+
+  mode_box_ = new QComboBox(this);
+  mode_box_->addItem(tr("Share of the layer's tokens"));
+  mode_box_->addItem(tr("Gate mass"));
+  mode_box_->setToolTip(
+      tr("Share: fraction of the layer's routing choices given to each "
+         "expert. Gate mass: the mean gate value it received per token."));
+  connect(mode_box_, &QComboBox::currentIndexChanged, this,
+          [this](int i) { setMode(i == 1 ? GateMass : Share); });
+  scrubber_ = new QSlider(Qt::Horizontal, this);
+  scrubber_->setToolTip(tr("Replay the routing history: each position is a snapshot"));
+  scrubber_->setRange(0, 0);
+  live_ = new QCheckBox(tr("Live"), this);
+  live_->setChecked(true);
+  caption_ = new QLabel(this);
+  caption_->setMinimumWidth(190);
+  // Programmatic moves are signal-blocked, so this fires only when the user scrubs.
+  connect(scrubber_, &QSlider::valueChanged, this, [this](int v) { showSnapshot(v); });
+  connect(live_, &QCheckBox::toggled, this, [this](bool on) {
+    if (on) showSnapshot(-1);
+  });
+
+  auto* bar = new QHBoxLayout;
+  bar->addWidget(mode_box_);
+  bar->addWidget(new QLabel(tr("History:"), this));
+  bar->addWidget(scrubber_, 1);
+  bar->addWidget(live_);
+  bar->addWidget(caption_);
+  auto* layout = new QVBoxLayout(this);
+  layout->setContentsMargins(0, 0, 0, 0);
+  layout->addLayout(bar);
+  layout->addWidget(plot_, 1);
+
+  plot_->setMouseTracking(true);
+  connect(plot_, &QCustomPlot::mouseMove, this, &RoutingHeatmapView::onMouseMove);
+  connect(plot_, &QCustomPlot::mousePress, this, &RoutingHeatmapView::onMousePress);
+  connect(session_, &RunSession::updated, this, [this] {
+    if (live_->isChecked()) refresh();
+  });
+  connect(session_, &RunSession::stateChanged, this, [this] { draw(); });
+  connect(&session_->history(), &RunHistory::snapshotsChanged, this,
+          &RoutingHeatmapView::rebuildScrubber);
+  draw();
+}
+
+void RoutingHeatmapView::setMode(Mode mode) {
+  mode_ = mode;
+  if (mode_box_->currentIndex() != int(mode)) mode_box_->setCurrentIndex(int(mode));
+  draw();
+}
+
+void RoutingHeatmapView::rebuildScrubber() {
+  const int n = int(session_->history().snapshots().size());
+  const bool live = live_->isChecked();
+  const QSignalBlocker block(scrubber_);
+  scrubber_->setRange(0, std::max(0, n - 1));
+  if (live) scrubber_->setValue(scrubber_->maximum());
+  if (live) refresh();
+}
+
+void RoutingHeatmapView::showSnapshot(int index) {
+  const auto& snaps = session_->history().snapshots();
+  if (index < 0 || snaps.empty()) {
+    if (!live_->isChecked()) {
+      const QSignalBlocker block(live_);
+      live_->setChecked(true);
+    }
+    refresh();
+    return;
+  }
+  index = std::min(index, int(snaps.size()) - 1);
+  {
+    const QSignalBlocker block(scrubber_);
+    scrubber_->setValue(index);
+  }
+  if (live_->isChecked()) {
+    const QSignalBlocker block(live_);
+    live_->setChecked(false);
+  }
+  shown_ = snaps[size_t(index)].counts;
+  shown_step_ = snaps[size_t(index)].step;
+  shown_steps_ = snaps[size_t(index)].steps;
+  draw();
+}
+
+void RoutingHeatmapView::refresh() {
+  const RunHistory& h = session_->history();
+  shown_ = h.latestRouting();
+  shown_step_ = h.lastStep();
+  shown_steps_ = h.snapshots().empty() ? 0 : h.snapshots().back().steps;
+  draw();
+}
+
+double RoutingHeatmapView::cellValue(int layer, int global_expert) const {
+  return routingCellValue(shown_, layer, global_expert, mode_ == GateMass);
+}
+
+QString RoutingHeatmapView::describeCell(int layer, int global_expert) const {
+  const RoutingCounts& c = shown_;
+  const double v = cellValue(layer, global_expert);
+  if (std::isnan(v)) {
+    return tr("layer %1, expert %2: not in this layer's pool").arg(layer).arg(global_expert);
+  }
+  const int local = global_expert - (layer / c.layers_per_group) * c.experts_per_group;
+  const size_t cell = size_t(layer) * size_t(c.experts_per_group) + size_t(local);
+  QString text = tr("layer %1, expert %2\nshare %3%  (%4 of %5 tokens)\ngate mass %6")
+                     .arg(layer)
+                     .arg(global_expert)
+                     .arg(100.0 * double(c.counts[cell]) / (double(c.tokens) * c.top_k), 0, 'f', 1)
+                     .arg(c.counts[cell])
+                     .arg(c.tokens)
+                     .arg(c.gate_sum[cell] / double(c.tokens), 0, 'f', 3);
+  // Which kinds of text this expert takes at this layer: share of the expert's tokens.
+  const auto& names = session_->state().domain_names;
+  if (c.n_domains > 0 && c.counts[cell] > 0 && int(names.size()) >= c.n_domains) {
+    std::vector<std::pair<int64_t, int>> by_domain;
+    const size_t per_domain = size_t(c.n_layers) * size_t(c.experts_per_group);
+    for (int d = 0; d < c.n_domains; ++d)
+      by_domain.push_back({c.domain_counts[size_t(d) * per_domain + cell], d});
+    std::sort(by_domain.rbegin(), by_domain.rend());
+    QStringList parts;
+    for (size_t i = 0; i < std::min<size_t>(3, by_domain.size()); ++i) {
+      if (by_domain[i].first == 0) break;
+      parts << QStringLiteral("%1 %2%")
+                   .arg(QString::fromStdString(names[size_t(by_domain[i].second)]))
+                   .arg(100.0 * double(by_domain[i].first) / double(c.counts[cell]), 0, 'f', 0);
+    }
+    text += tr("\nmost routed here: %1").arg(parts.join(QStringLiteral(", ")));
+  }
+  return text;
+}
+
+void RoutingHeatmapView::draw() {
+  const RunState& st = session_->state();
+  const int L = shown_.empty() ? (st.valid ? st.config.n_layers : 1) : shown_.n_layers;
+  const int N = shown_.empty() ? (st.valid ? st.config.n_experts() : 1) : shown_.n_experts();
+  map_->data()->setSize(N, L);
+  map_->data()->setRange(QCPRange(0, N - 1), QCPRange(0, L - 1));
+  double top = 0;
+  for (int l = 0; l < L; ++l) {
+    for (int e = 0; e < N; ++e) {
+      const double v = cellValue(l, e);
+      map_->data()->setCell(e, l, v);
+      if (!std::isnan(v)) top = std::max(top, v);
+    }
+  }
+  map_->setDataRange(QCPRange(0, top > 0 ? top : 1));
+  scale_->axis()->setLabel(mode_ == Share ? tr("share of layer's choices") : tr("gate mass"));
+
+  // Layer labels say which rows route at random.
+  QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
+  for (int l = 0; l < L; ++l) {
+    const bool random = l < int(st.random_layers.size()) && st.random_layers[size_t(l)];
+    ticker->addTick(l, random ? tr("L%1 random").arg(l) : tr("L%1").arg(l));
+  }
+  plot_->yAxis->setTicker(ticker);
+  plot_->xAxis->setRange(-0.5, N - 0.5);
+  plot_->yAxis->setRange(-0.5, L - 0.5);
+
+  // One outline per pool when there are several (vanilla, grouped): who owns which block.
+  for (int i = plot_->itemCount() - 1; i >= 0; --i) {
+    QCPAbstractItem* item = plot_->item(i);
+    if (item != highlight_) plot_->removeItem(item);
+  }
+  if (!shown_.empty() && shown_.n_groups() > 1 && shown_.n_groups() <= 64) {
+    for (int g = 0; g < shown_.n_groups(); ++g) {
+      auto* block = new QCPItemRect(plot_);
+      block->setPen(QPen(QColor(255, 255, 255, 200), 1));
+      block->topLeft->setCoords(g * shown_.experts_per_group - 0.5,
+                                g * shown_.layers_per_group - 0.5);
+      block->bottomRight->setCoords((g + 1) * shown_.experts_per_group - 0.5,
+                                    (g + 1) * shown_.layers_per_group - 0.5);
+    }
+  }
+  selectExpert(selected_expert_ < N ? selected_expert_ : -1);
+
+  caption_->setText(shown_.empty() ? tr("no routing yet")
+                                   : tr("step %1, %2 tokens%3")
+                                         .arg(shown_step_)
+                                         .arg(shown_.tokens)
+                                         .arg(live_->isChecked() ? tr(" (live)") : QString()));
+  plot_->replot(QCustomPlot::rpQueuedReplot);
+}
+
+void RoutingHeatmapView::selectExpert(int global_expert) {
+  selected_expert_ = global_expert;
+  highlight_->setVisible(global_expert >= 0);
+  if (global_expert >= 0) {
+    const double layers = plot_->yAxis->range().upper;
+    highlight_->topLeft->setCoords(global_expert - 0.5, -0.5);
+    highlight_->bottomRight->setCoords(global_expert + 0.5, layers);
+  }
+  plot_->replot(QCustomPlot::rpQueuedReplot);
+}
+
+bool RoutingHeatmapView::cellAt(const QPoint& pos, int* layer, int* expert) const {
+  const double x = plot_->xAxis->pixelToCoord(pos.x());
+  const double y = plot_->yAxis->pixelToCoord(pos.y());
+  const int e = int(std::floor(x + 0.5)), l = int(std::floor(y + 0.5));
+  if (e < 0 || l < 0 || e >= map_->data()->keySize() || l >= map_->data()->valueSize())
+    return false;
+  *layer = l;
+  *expert = e;
+  return true;
+}
+
+void RoutingHeatmapView::onMouseMove(QMouseEvent* event) {
+  int l = 0, e = 0;
+  if (!shown_.empty() && cellAt(event->pos(), &l, &e)) {
+    QToolTip::showText(event->globalPosition().toPoint(), describeCell(l, e), plot_);
+  } else {
+    QToolTip::hideText();
+  }
+}
+
+void RoutingHeatmapView::onMousePress(QMouseEvent* event) {
+  int l = 0, e = 0;
+  if (!cellAt(event->pos(), &l, &e)) return;
+  selectExpert(e == selected_expert_ ? -1 : e);
+  Q_EMIT expertSelected(selected_expert_);
+}
+
+}  // namespace unipool::studio

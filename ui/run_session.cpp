@@ -1,0 +1,133 @@
+#include "run_session.h"
+
+#include <QCoreApplication>
+#include <QMetaObject>
+
+#include "training_worker.h"
+
+namespace unipool::studio {
+
+namespace {
+
+void register_types() {
+  static const bool done = [] {
+    qRegisterMetaType<StepPoint>();
+    qRegisterMetaType<ChangeEvent>();
+    qRegisterMetaType<TrainingUpdate>();
+    qRegisterMetaType<RunState>();
+    qRegisterMetaType<ValidationPoint>();
+    qRegisterMetaType<TokenRoutes>();
+    return true;
+  }();
+  (void)done;
+}
+
+}  // namespace
+
+RunSession::RunSession(const QString& name, int compute_threads, QObject* parent)
+    : QObject(parent), name_(name), worker_(new TrainingWorker(compute_threads)) {
+  register_types();
+  thread_.setObjectName(QStringLiteral("training-%1").arg(name));
+  worker_->moveToThread(&thread_);
+
+  // Worker signals arrive queued on this (the window's) thread.
+  connect(worker_, &TrainingWorker::runStateChanged, this, [this](const RunState& s) {
+    state_ = s;
+    Q_EMIT stateChanged();
+  });
+  connect(worker_, &TrainingWorker::trainingUpdate, this, [this](const TrainingUpdate& u) {
+    tokens_per_s_ = u.tokens_per_s;
+    state_.step = u.step;
+    history_.addUpdate(u);
+    Q_EMIT updated();
+  });
+  connect(worker_, &TrainingWorker::validated, &history_, &RunHistory::addValidation);
+  connect(worker_, &TrainingWorker::changeApplied, &history_, &RunHistory::addChange);
+  connect(worker_, &TrainingWorker::runningChanged, this, [this](bool running) {
+    running_ = running;
+    Q_EMIT runningChanged(running);
+  });
+  connect(worker_, &TrainingWorker::halted, this, &RunSession::halted);
+  connect(worker_, &TrainingWorker::failed, this, &RunSession::failed);
+  connect(worker_, &TrainingWorker::saved, this, &RunSession::saved);
+  connect(worker_, &TrainingWorker::routesReady, this, &RunSession::routesReady);
+  connect(worker_, &TrainingWorker::generated, this, &RunSession::generated);
+  thread_.start();
+}
+
+RunSession::~RunSession() {
+  // The quit event queues behind the step in progress: at most one step of waiting.
+  post([w = worker_] { w->pause(); });
+  thread_.quit();
+  thread_.wait();
+  delete worker_;  // its thread has finished, so deleting it here is safe
+}
+
+template <class F>
+void RunSession::post(F&& call) {
+  QMetaObject::invokeMethod(worker_, std::forward<F>(call), Qt::QueuedConnection);
+}
+
+void RunSession::createRun(const ModelConfig& config, const TrainOptions& options,
+                           const DataSpec& data, const QString& label) {
+  history_.clear();
+  post([w = worker_, config, options, data, label] { w->createRun(config, options, data, label); });
+}
+
+void RunSession::openCheckpoint(const QString& path) {
+  history_.clear();
+  post([w = worker_, path] { w->openCheckpoint(path); });
+}
+
+void RunSession::start() {
+  post([w = worker_] { w->start(); });
+}
+void RunSession::pause() {
+  post([w = worker_] { w->pause(); });
+}
+void RunSession::stepOnce() {
+  post([w = worker_] { w->stepOnce(); });
+}
+void RunSession::runUntil(int64_t step) {
+  post([w = worker_, step] { w->runUntil(step); });
+}
+void RunSession::setLearningRate(double lr) {
+  post([w = worker_, lr] { w->setLearningRate(lr); });
+}
+void RunSession::setAuxCoef(double coef) {
+  post([w = worker_, coef] { w->setAuxCoef(coef); });
+}
+void RunSession::setTopK(int k) {
+  post([w = worker_, k] { w->setTopK(k); });
+}
+void RunSession::setRandomLayers(const std::vector<bool>& random) {
+  post([w = worker_, random] { w->setRandomLayers(random); });
+}
+void RunSession::resizePool(int experts_per_group) {
+  post([w = worker_, experts_per_group] { w->resizePool(experts_per_group); });
+}
+void RunSession::setValidationEvery(int steps) {
+  post([w = worker_, steps] { w->setValidationEvery(steps); });
+}
+void RunSession::save(const QString& path) {
+  post([w = worker_, path] { w->save(path); });
+}
+void RunSession::requestRoutes(const QString& text) {
+  post([w = worker_, text] { w->requestRoutes(text); });
+}
+void RunSession::requestGenerate(const QString& prompt, const GenerateOptions& options) {
+  post([w = worker_, prompt, options] { w->requestGenerate(prompt, options); });
+}
+void RunSession::evaluateValidation() {
+  post([w = worker_] { w->evaluateValidation(); });
+}
+
+void RunSession::waitForIdle() {
+  // A blocking call runs after everything queued before it; the worker's own signals are then
+  // delivered by the caller's event loop (tests use QTRY_* or processEvents afterwards).
+  QMetaObject::invokeMethod(
+      worker_, [] {}, Qt::BlockingQueuedConnection);
+  QCoreApplication::processEvents();
+}
+
+}  // namespace unipool::studio

@@ -1,0 +1,76 @@
+// One training run as the window sees it: a TrainingWorker on its own thread, the run's
+// bounded history, and the latest RunState. Every call returns at once; results come back as
+// signals. Destroying the session stops training after the current step and joins the thread.
+#pragma once
+
+#include <QObject>
+#include <QString>
+#include <QThread>
+
+#include "run_history.h"
+#include "run_types.h"
+
+namespace unipool::studio {
+
+class TrainingWorker;
+
+class RunSession : public QObject {
+  Q_OBJECT
+ public:
+  // compute_threads > 0 sets the process's BLAS threads when a run is created (see
+  // unipool::set_compute_threads); a second, side-by-side session passes 0.
+  explicit RunSession(const QString& name, int compute_threads = 1, QObject* parent = nullptr);
+  ~RunSession() override;
+
+  const QString& name() const { return name_; }
+  RunHistory& history() { return history_; }
+  const RunHistory& history() const { return history_; }
+  const RunState& state() const { return state_; }
+  bool isRunning() const { return running_; }
+  double tokensPerSecond() const { return tokens_per_s_; }
+
+  void createRun(const ModelConfig& config, const TrainOptions& options, const DataSpec& data,
+                 const QString& label);
+  void openCheckpoint(const QString& path);
+  void start();
+  void pause();
+  void stepOnce();
+  void runUntil(int64_t step);
+  void setLearningRate(double lr);
+  void setAuxCoef(double coef);
+  void setTopK(int k);
+  void setRandomLayers(const std::vector<bool>& random);
+  void resizePool(int experts_per_group);
+  void setValidationEvery(int steps);
+  void save(const QString& path);
+  void requestRoutes(const QString& text);
+  void requestGenerate(const QString& prompt, const GenerateOptions& options);
+  void evaluateValidation();
+  // Blocks until the worker has handled everything queued before this call (for tests and
+  // the screenshot mode; the window itself never waits on the worker).
+  void waitForIdle();
+
+ Q_SIGNALS:
+  void stateChanged();
+  void runningChanged(bool running);
+  void updated();  // new training steps arrived in history()
+  void halted(const QString& reason);
+  void failed(const QString& what, const QString& message);
+  void saved(const QString& path);
+  void routesReady(const unipool::TokenRoutes& routes);
+  void generated(const QString& prompt, const QString& continuation);
+
+ private:
+  template <class F>
+  void post(F&& call);
+
+  QString name_;
+  QThread thread_;
+  TrainingWorker* worker_;
+  RunHistory history_;
+  RunState state_;
+  bool running_ = false;
+  double tokens_per_s_ = 0;
+};
+
+}  // namespace unipool::studio

@@ -1,0 +1,69 @@
+// Plain values that travel from the training thread to the window through queued signals.
+// Everything here is copied, never shared: the engine keeps its own state on its thread.
+#pragma once
+
+#include <QMetaType>
+#include <QString>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "unipool/config.h"
+#include "unipool/engine.h"
+#include "unipool/stats.h"
+
+namespace unipool::studio {
+
+// One optimizer step as the loss curves need it.
+struct StepPoint {
+  int64_t step = 0;
+  double loss = 0, ce = 0, aux = 0, lr = 0, tokens_per_s = 0;
+  bool applied = true;
+};
+
+// Something the user changed while training; drawn as a marker on the loss curves.
+struct ChangeEvent {
+  enum Kind { PoolResized, RandomRouting, LearningRate, AuxCoef, TopK, Halted, Opened };
+  int64_t step = 0;
+  Kind kind = Opened;
+  QString text;  // short label: "pool 24 -> 16", "random: layers 3-5", "lr 3e-3"
+};
+
+// Everything the worker did since its last update, sent at most ~20 times a second.
+struct TrainingUpdate {
+  std::vector<StepPoint> steps;  // the new steps, in order
+  RoutingCounts routing;         // their routing summed (empty when statistics are off)
+  int64_t step = 0;              // the engine's step after them
+  double tokens_per_s = 0;       // of the last step
+};
+
+// The model a run holds now: sent when a run is created or opened and after every change of
+// its shape or settings, so the window never reads the engine across threads.
+struct RunState {
+  bool valid = false;
+  ModelConfig config;
+  TrainOptions options;
+  int64_t step = 0;
+  std::vector<bool> random_layers;
+  std::vector<std::string> domain_names;
+  double aux_coef = 0;
+  QString source;          // preset name or checkpoint path
+  bool can_train = false;  // false for a model opened without training text
+};
+
+// One evaluation of the validation text.
+struct ValidationPoint {
+  int64_t step = 0;
+  double ce = 0;
+  RoutingCounts routing;
+};
+
+}  // namespace unipool::studio
+
+Q_DECLARE_METATYPE(unipool::studio::StepPoint)
+Q_DECLARE_METATYPE(unipool::studio::ChangeEvent)
+Q_DECLARE_METATYPE(unipool::studio::TrainingUpdate)
+Q_DECLARE_METATYPE(unipool::studio::RunState)
+Q_DECLARE_METATYPE(unipool::studio::ValidationPoint)
+Q_DECLARE_METATYPE(unipool::TokenRoutes)
+Q_DECLARE_METATYPE(unipool::ResizeReport)

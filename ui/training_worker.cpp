@@ -1,0 +1,324 @@
+#include "training_worker.h"
+
+#include <QFileInfo>
+#include <QTimer>
+#include <cmath>
+#include <exception>
+
+namespace unipool::studio {
+
+namespace {
+
+// The window repaints from these updates; 50 ms apart keeps them at most ~20 a second.
+constexpr qint64 kMinUpdateIntervalMs = 50;
+constexpr int64_t kValidationWindows = 32;
+
+QString range_text(const std::vector<bool>& random) {
+  QStringList layers;
+  for (size_t l = 0; l < random.size(); ++l)
+    if (random[l]) layers << QString::number(l);
+  return layers.isEmpty() ? QStringLiteral("random: off")
+                          : QStringLiteral("random: L%1").arg(layers.join(QLatin1Char(',')));
+}
+
+}  // namespace
+
+TrainingWorker::TrainingWorker(int compute_threads, QObject* parent)
+    : QObject(parent), compute_threads_(compute_threads) {
+  since_flush_.start();
+}
+
+TrainingWorker::~TrainingWorker() = default;
+
+bool TrainingWorker::requireEngine(const char* what) {
+  if (engine_) return true;
+  Q_EMIT failed(QString::fromUtf8(what), tr("No model: create a run or open a checkpoint."));
+  return false;
+}
+
+void TrainingWorker::publishState() {
+  RunState s;
+  if (engine_) {
+    s.valid = true;
+    s.config = engine_->config();
+    s.options = engine_->options();
+    s.step = engine_->step();
+    s.random_layers = engine_->random_layers();
+    s.domain_names = engine_->domain_names();
+    s.aux_coef = engine_->config().aux_coef;
+    s.source = source_;
+    s.can_train = can_train_;
+  }
+  Q_EMIT runStateChanged(s);
+}
+
+void TrainingWorker::note(ChangeEvent::Kind kind, const QString& text) {
+  ChangeEvent e;
+  e.step = engine_ ? engine_->step() : 0;
+  e.kind = kind;
+  e.text = text;
+  Q_EMIT changeApplied(e);
+}
+
+void TrainingWorker::createRun(const ModelConfig& config, const TrainOptions& options,
+                               const DataSpec& data, const QString& label) {
+  setRunning(false);
+  pending_ = {};
+  try {
+    engine_ = std::make_unique<Engine>(config, options, data, compute_threads_);
+    engine_->set_collect_stats(true);
+    source_ = label;
+    can_train_ = true;
+  } catch (const std::exception& e) {
+    Q_EMIT failed(tr("New run"), QString::fromUtf8(e.what()));
+    return;
+  }
+  publishState();
+}
+
+void TrainingWorker::openCheckpoint(const QString& path) {
+  setRunning(false);
+  pending_ = {};
+  const std::string file = path.toStdString();
+  try {
+    // A run saved by the studio or the CLI resumes exactly; a bare model file gets the
+    // built-in corpus so it can still be trained further.
+    const bool resume = QFileInfo::exists(QString::fromStdString(train_state_path(file)));
+    std::optional<DataSpec> data;
+    if (!resume) data = DataSpec{};
+    auto opened = Engine::open(file, resume, data, compute_threads_);
+    engine_ = std::move(opened);
+    engine_->set_collect_stats(true);
+    source_ = path;
+    can_train_ = true;
+  } catch (const std::exception& e) {
+    Q_EMIT failed(tr("Open checkpoint"), QString::fromUtf8(e.what()));
+    return;
+  }
+  publishState();
+  note(ChangeEvent::Opened, tr("opened at step %1").arg(engine_->step()));
+}
+
+void TrainingWorker::setRunning(bool running) {
+  if (running == running_) return;
+  running_ = running;
+  if (!running) {
+    stop_at_ = -1;
+    flush();
+  }
+  Q_EMIT runningChanged(running_);
+  if (running_) scheduleTick();
+}
+
+void TrainingWorker::start() {
+  if (!requireEngine("Start")) return;
+  setRunning(true);
+}
+
+void TrainingWorker::pause() { setRunning(false); }
+
+void TrainingWorker::runUntil(int64_t step) {
+  if (!requireEngine("Train")) return;
+  if (engine_->step() >= step) {
+    flush();
+    return;
+  }
+  stop_at_ = step;
+  setRunning(true);
+}
+
+void TrainingWorker::stepOnce() {
+  if (!requireEngine("Step")) return;
+  if (running_) return;
+  trainOne();
+  flush();
+}
+
+void TrainingWorker::scheduleTick() {
+  if (tick_scheduled_) return;
+  tick_scheduled_ = true;
+  // A zero timer posts behind whatever the window queued, so commands interleave with steps.
+  QTimer::singleShot(0, this, [this] {
+    tick_scheduled_ = false;
+    tick();
+  });
+}
+
+void TrainingWorker::tick() {
+  if (!running_ || !engine_) return;
+  const StepPoint p = trainOne();
+  if (!running_) return;  // trainOne halted the run
+  if (stop_at_ >= 0 && p.step >= stop_at_) {
+    setRunning(false);
+    return;
+  }
+  if (since_flush_.elapsed() >= kMinUpdateIntervalMs) flush();
+  scheduleTick();
+}
+
+StepPoint TrainingWorker::trainOne() {
+  StepPoint p;
+  StepMetrics m;
+  try {
+    m = engine_->train_step();
+  } catch (const std::exception& e) {
+    setRunning(false);
+    Q_EMIT halted(tr("Training stopped: %1").arg(QString::fromUtf8(e.what())));
+    return p;
+  }
+  p.step = m.step;
+  p.loss = m.loss;
+  p.ce = m.ce;
+  p.aux = m.aux;
+  p.lr = m.lr;
+  p.tokens_per_s = m.tokens_per_s;
+  p.applied = m.applied;
+  if (!m.applied) {
+    // The engine skipped the update, so the weights are still the last good ones.
+    setRunning(false);
+    note(ChangeEvent::Halted, tr("non-finite loss"));
+    Q_EMIT halted(tr("Step %1 gave a non-finite loss or gradient (loss = %2). Training is "
+                     "paused and the model keeps its last good weights. Lower the learning "
+                     "rate, then press Start to retry.")
+                      .arg(m.step + 1)
+                      .arg(m.loss));
+    return p;
+  }
+  pending_.steps.push_back(p);
+  pending_.step = m.step;
+  pending_.tokens_per_s = m.tokens_per_s;
+  if (!m.routing.empty()) {
+    if (pending_.routing.empty() ||
+        pending_.routing.experts_per_group != m.routing.experts_per_group ||
+        pending_.routing.top_k != m.routing.top_k) {
+      if (!pending_.routing.empty()) flush();  // a shape change ends the window
+      pending_.routing = m.routing;
+    } else {
+      pending_.routing.add(m.routing);
+    }
+  }
+  if (validation_every_ > 0 && m.step % validation_every_ == 0) evaluateValidation();
+  return p;
+}
+
+void TrainingWorker::flush() {
+  since_flush_.restart();
+  if (pending_.steps.empty() && pending_.routing.empty()) return;
+  Q_EMIT trainingUpdate(pending_);
+  pending_ = {};
+}
+
+void TrainingWorker::evaluateValidation() {
+  if (!requireEngine("Validation")) return;
+  try {
+    const EvalResult r = engine_->evaluate_validation(kValidationWindows);
+    ValidationPoint v;
+    v.step = engine_->step();
+    v.ce = r.loss;
+    v.routing = r.routing;
+    Q_EMIT validated(v);
+  } catch (const std::exception& e) {
+    Q_EMIT failed(tr("Validation"), QString::fromUtf8(e.what()));
+  }
+}
+
+void TrainingWorker::setLearningRate(double lr) {
+  if (!requireEngine("Learning rate")) return;
+  try {
+    engine_->set_learning_rate(lr);
+  } catch (const std::exception& e) {
+    Q_EMIT failed(tr("Learning rate"), QString::fromUtf8(e.what()));
+    return;
+  }
+  flush();
+  note(ChangeEvent::LearningRate, QStringLiteral("lr %1").arg(lr, 0, 'g', 3));
+  publishState();
+}
+
+void TrainingWorker::setAuxCoef(double coef) {
+  if (!requireEngine("Aux coefficient")) return;
+  try {
+    engine_->set_aux_coef(coef);
+  } catch (const std::exception& e) {
+    Q_EMIT failed(tr("Aux coefficient"), QString::fromUtf8(e.what()));
+    return;
+  }
+  flush();
+  note(ChangeEvent::AuxCoef, QStringLiteral("aux %1").arg(coef, 0, 'g', 3));
+  publishState();
+}
+
+void TrainingWorker::setTopK(int k) {
+  if (!requireEngine("Top-k")) return;
+  try {
+    engine_->set_top_k(k);
+  } catch (const std::exception& e) {
+    Q_EMIT failed(tr("Top-k"), QString::fromUtf8(e.what()));
+    return;
+  }
+  flush();
+  note(ChangeEvent::TopK, QStringLiteral("top-%1").arg(k));
+  publishState();
+}
+
+void TrainingWorker::setRandomLayers(const std::vector<bool>& random) {
+  if (!requireEngine("Random routing")) return;
+  try {
+    engine_->set_random_layers(random);
+  } catch (const std::exception& e) {
+    Q_EMIT failed(tr("Random routing"), QString::fromUtf8(e.what()));
+    return;
+  }
+  flush();
+  note(ChangeEvent::RandomRouting, range_text(random));
+  publishState();
+}
+
+void TrainingWorker::resizePool(int experts_per_group) {
+  if (!requireEngine("Pool size")) return;
+  ResizeReport report;
+  try {
+    report = engine_->resize_pool(experts_per_group);
+  } catch (const std::exception& e) {
+    Q_EMIT failed(tr("Pool size"), QString::fromUtf8(e.what()));
+    return;
+  }
+  flush();
+  note(ChangeEvent::PoolResized, QStringLiteral("pool %1 -> %2")
+                                     .arg(report.old_experts_per_group)
+                                     .arg(report.new_experts_per_group));
+  publishState();
+}
+
+void TrainingWorker::save(const QString& path) {
+  if (!requireEngine("Save")) return;
+  try {
+    engine_->save(path.toStdString());
+  } catch (const std::exception& e) {
+    Q_EMIT failed(tr("Save"), QString::fromUtf8(e.what()));
+    return;
+  }
+  source_ = path;
+  Q_EMIT saved(path);
+}
+
+void TrainingWorker::requestRoutes(const QString& text) {
+  if (!requireEngine("Token inspector")) return;
+  try {
+    Q_EMIT routesReady(engine_->routes(text.toStdString()));
+  } catch (const std::exception& e) {
+    Q_EMIT failed(tr("Token inspector"), QString::fromUtf8(e.what()));
+  }
+}
+
+void TrainingWorker::requestGenerate(const QString& prompt, const GenerateOptions& options) {
+  if (!requireEngine("Generate")) return;
+  try {
+    const std::string out = engine_->generate(prompt.toStdString(), options);
+    Q_EMIT generated(prompt, QString::fromUtf8(out.data(), qsizetype(out.size())));
+  } catch (const std::exception& e) {
+    Q_EMIT failed(tr("Generate"), QString::fromUtf8(e.what()));
+  }
+}
+
+}  // namespace unipool::studio

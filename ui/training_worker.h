@@ -1,0 +1,74 @@
+// The engine's thread. A TrainingWorker lives on its own QThread and owns the Engine; the
+// window talks to it only through queued calls (RunSession) and hears back through signals
+// carrying plain values. Training advances one step per event-loop turn, so a pause, a
+// setting or a quit queued by the window takes effect after at most one step.
+#pragma once
+
+#include <QElapsedTimer>
+#include <QObject>
+#include <memory>
+
+#include "run_types.h"
+
+namespace unipool::studio {
+
+class TrainingWorker : public QObject {
+  Q_OBJECT
+ public:
+  explicit TrainingWorker(int compute_threads, QObject* parent = nullptr);
+  ~TrainingWorker() override;
+
+  // ---- called on the worker's thread (queued by RunSession) ----
+  void createRun(const ModelConfig& config, const TrainOptions& options, const DataSpec& data,
+                 const QString& label);
+  void openCheckpoint(const QString& path);
+  void start();
+  void pause();
+  void stepOnce();
+  void runUntil(int64_t step);  // trains, and pauses when the engine reaches `step`
+  void setLearningRate(double lr);
+  void setAuxCoef(double coef);
+  void setTopK(int k);
+  void setRandomLayers(const std::vector<bool>& random);
+  void resizePool(int experts_per_group);
+  void setValidationEvery(int steps) { validation_every_ = steps; }
+  void save(const QString& path);
+  void requestRoutes(const QString& text);
+  void requestGenerate(const QString& prompt, const GenerateOptions& options);
+  void evaluateValidation();
+
+ Q_SIGNALS:
+  void runStateChanged(const unipool::studio::RunState& state);
+  void trainingUpdate(const unipool::studio::TrainingUpdate& update);
+  void validated(const unipool::studio::ValidationPoint& point);
+  void changeApplied(const unipool::studio::ChangeEvent& event);
+  void runningChanged(bool running);
+  // Training stopped by itself: a non-finite loss (the last good state is kept) or an error.
+  void halted(const QString& reason);
+  void failed(const QString& what, const QString& message);
+  void saved(const QString& path);
+  void routesReady(const unipool::TokenRoutes& routes);
+  void generated(const QString& prompt, const QString& continuation);
+
+ private:
+  void tick();
+  void scheduleTick();
+  void setRunning(bool running);
+  void flush();
+  void publishState();
+  void note(ChangeEvent::Kind kind, const QString& text);
+  bool requireEngine(const char* what);
+  StepPoint trainOne();
+
+  int compute_threads_;
+  std::unique_ptr<Engine> engine_;
+  QString source_;
+  bool can_train_ = false;
+  bool running_ = false, tick_scheduled_ = false;
+  int64_t stop_at_ = -1;
+  int validation_every_ = 50;
+  TrainingUpdate pending_;
+  QElapsedTimer since_flush_;
+};
+
+}  // namespace unipool::studio
