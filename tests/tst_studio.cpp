@@ -1,0 +1,441 @@
+// The studio as a person uses it, offscreen: every view draws real engine data, controls reach
+// the engine, the worker starts, pauses and stops cleanly, bad files give a dialog, files are
+// written, and the unattended screenshot mode works.
+#include <QApplication>
+#include <QCheckBox>
+#include <QFile>
+#include <QMessageBox>
+#include <QProcess>
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QTableWidget>
+#include <QTemporaryDir>
+#include <QtTest>
+#include <cmath>
+#include <memory>
+#include <qcustomplot.h>
+
+#include "checkpoint_inspector_view.h"
+#include "compare_view.h"
+#include "controls_panel.h"
+#include "domain_view.h"
+#include "loss_curves_view.h"
+#include "main_window.h"
+#include "pool_balance_view.h"
+#include "routing_heatmap_view.h"
+#include "studio_util.h"
+#include "token_inspector_view.h"
+#include "unipool/safetensors.h"
+
+using namespace unipool;
+using namespace unipool::studio;
+using studio_test::train;
+using studio_test::wait_until;
+
+namespace {
+
+// Distinct colours in a rendered widget: a blank or single-colour picture has 1 or 2.
+int colour_count(QWidget* w) {
+  const QImage img = w->grab().toImage();
+  QSet<QRgb> colours;
+  for (int y = 0; y < img.height(); y += 3)
+    for (int x = 0; x < img.width(); x += 3) colours.insert(img.pixel(x, y));
+  return int(colours.size());
+}
+
+QMessageBox* error_dialog() {
+  for (QWidget* w : QApplication::topLevelWidgets()) {
+    auto* box = qobject_cast<QMessageBox*>(w);
+    if (box && box->objectName() == QLatin1String("errorDialog") && box->isVisible()) return box;
+  }
+  return nullptr;
+}
+
+void close_dialogs() {
+  while (QMessageBox* box = error_dialog()) box->done(0);
+  QCoreApplication::processEvents();
+}
+
+std::unique_ptr<MainWindow> tiny_window() {
+  auto w = std::make_unique<MainWindow>();
+  w->resize(1300, 850);
+  w->show();
+  studio_test::create_tiny(*w->session());
+  wait_until([&] { return w->session()->state().valid; });
+  return w;
+}
+
+}  // namespace
+
+class TestStudio : public QObject {
+  Q_OBJECT
+ private Q_SLOTS:
+  void initTestCase() { QStandardPaths::setTestModeEnabled(true); }
+  void cleanup() { close_dialogs(); }
+
+  void viewsDrawTheEnginesRouting() {
+    auto w = tiny_window();
+    QVERIFY(train(*w->session(), 30));
+    const RunHistory& h = w->session()->history();
+    QCOMPARE(h.points().size(), size_t(30));
+
+    // Heatmap: each cell is the layer's share computed from the counts the engine sent.
+    RoutingHeatmapView* heat = w->heatmap();
+    const RoutingCounts shown = heat->shownCounts();
+    QCOMPARE(shown.tokens, h.latestRouting().tokens);
+    QVERIFY(shown.tokens > 0);
+    for (int l = 0; l < shown.n_layers; ++l) {
+      double row = 0;
+      for (int e = 0; e < shown.n_experts(); ++e) {
+        const double expected =
+            double(shown.count(l, e)) / (double(shown.tokens) * shown.top_k);
+        QCOMPARE(heat->cellValue(l, e), expected);
+        row += heat->cellValue(l, e);
+      }
+      QVERIFY(std::abs(row - 1.0) < 1e-12);
+    }
+    QVERIFY(heat->describeCell(0, 0).contains(QStringLiteral("layer 0, expert 0")));
+    QVERIFY(heat->describeCell(0, 0).contains(QStringLiteral("most routed here")));
+    heat->setMode(RoutingHeatmapView::GateMass);
+    QCOMPARE(heat->cellValue(1, 2), shown.gate_sum[size_t(1 * 8 + 2)] / double(shown.tokens));
+    heat->setMode(RoutingHeatmapView::Share);
+    QVERIFY(colour_count(heat->plot()) > 5);
+
+    // Scrubbing back shows an older snapshot; Live follows the newest again.
+    QVERIFY(h.snapshots().size() >= 2);
+    heat->showSnapshot(0);
+    QCOMPARE(heat->shownCounts().tokens, h.snapshots()[0].counts.tokens);
+    heat->showSnapshot(-1);
+    QCOMPARE(heat->shownCounts().tokens, h.latestRouting().tokens);
+
+    // Clicking a cell highlights its expert in every layer.
+    QSignalSpy selected(heat, &RoutingHeatmapView::expertSelected);
+    QCustomPlot* plot = heat->plot();
+    plot->replot();
+    const QPoint cell(plot->xAxis->coordToPixel(3), plot->yAxis->coordToPixel(1));
+    QTest::mouseClick(plot, Qt::LeftButton, {}, cell);
+    QCOMPARE(selected.count(), 1);
+    QCOMPARE(heat->selectedExpert(), 3);
+
+    // Pool balance: the summary of the same window.
+    const RoutingSummary expected = summarize(h.latestRouting());
+    QCOMPARE(w->balance()->summary().imbalance, expected.imbalance);
+    QCOMPARE(w->balance()->summary().dead_experts, expected.dead_experts);
+    QVERIFY(w->balance()->figuresText().contains(QStringLiteral("imbalance")));
+    w->balance()->setStacked(true);
+    QVERIFY(colour_count(w->balance()->plot()) > 4);
+
+    // Loss curves: with smoothing off the curve is the engine's CE, step for step.
+    w->loss()->setSmoothing(0.0);
+    const QVector<double> ce = w->loss()->drawnTrainCe(0);
+    QCOMPARE(ce.size(), 30);
+    for (int i = 0; i < 30; ++i) QCOMPARE(ce[i], h.points()[size_t(i)].ce);
+    w->loss()->setSmoothing(0.9);
+    QVERIFY(w->loss()->drawnTrainCe(0)[29] != ce[29]);
+    w->loss()->setLogScale(true);
+    QCOMPARE(w->loss()->plot()->yAxis->scaleType(), QCPAxis::stLogarithmic);
+
+    // Domains: pooled shares of each domain's choices sum to 1 over the experts.
+    DomainView* dom = w->domains();
+    for (int d = 0; d < 5; ++d) {
+      double sum = 0;
+      for (int e = 0; e < 8; ++e) sum += dom->value(d, e);
+      QVERIFY2(std::abs(sum - 1.0) < 1e-9, qPrintable(QString::number(sum)));
+    }
+    w->tabs()->setCurrentWidget(dom);
+    QVERIFY(colour_count(dom->plot()) > 5);
+  }
+
+  void controlsReachTheEngine() {
+    auto w = tiny_window();
+    RunSession* s = w->session();
+    QVERIFY(train(*s, 5));
+    const QString text = QStringLiteral("The quick brown fox jumps over the lazy dog; 12+30=42.");
+    QSignalSpy routes(s, &RunSession::routesReady);
+    s->requestRoutes(text);
+    QVERIFY(routes.wait(10000));
+    const TokenRoutes learned = routes.takeFirst().at(0).value<TokenRoutes>();
+
+    // The per-layer switch: layer 1 goes random in the engine, and its routes change.
+    QCheckBox* sw = w->controls()->randomSwitch(1);
+    QVERIFY(sw);
+    sw->click();
+    QVERIFY(wait_until([&] { return s->state().random_layers.at(1); }));
+    QVERIFY(!s->state().random_layers.at(0));
+    s->requestRoutes(text);
+    QVERIFY(routes.wait(10000));
+    const TokenRoutes random = routes.takeFirst().at(0).value<TokenRoutes>();
+    int differ0 = 0, differ1 = 0;
+    for (int64_t t = 0; t < learned.n_tokens; ++t) {
+      differ0 += learned.experts[size_t(t * 2 + 0)] != random.experts[size_t(t * 2 + 0)];
+      differ1 += learned.experts[size_t(t * 2 + 1)] != random.experts[size_t(t * 2 + 1)];
+    }
+    QCOMPARE(differ0, 0);  // layer 0 keeps its learned router
+    QVERIFY2(differ1 > learned.n_tokens / 3, qPrintable(QString::number(differ1)));
+    QCOMPARE(w->loss()->markerCount(), 1);
+
+    // "Random from layer k down" and "all learned" in one move each.
+    w->controls()->randomFromLayer(0);
+    QVERIFY(wait_until([&] { return s->state().random_layers == std::vector<bool>{true, true}; }));
+    w->controls()->randomFromLayer(2);
+    QVERIFY(wait_until(
+        [&] { return s->state().random_layers == std::vector<bool>{false, false}; }));
+
+    // Pool size: shrink to 6 while training; the heatmap follows with 6 columns.
+    s->resizePool(6);
+    QVERIFY(wait_until([&] { return s->state().config.experts_per_group == 6; }));
+    QVERIFY(train(*s, 3));
+    QCOMPARE(w->heatmap()->shownCounts().experts_per_group, 6);
+    QVERIFY(std::isnan(w->heatmap()->cellValue(0, 7)));
+    // Learning rate and top-k reach the engine and are marked on the curves.
+    s->setLearningRate(1e-3);
+    s->setTopK(2);
+    QVERIFY(wait_until([&] { return s->state().config.top_k == 2; }));
+    QCOMPARE(s->state().options.lr, 1e-3);
+    QVERIFY(train(*s, 2));
+    QCOMPARE(w->heatmap()->shownCounts().top_k, 2);
+    QCOMPARE(w->loss()->markerCount(), 6);
+  }
+
+  void startPauseAndCloseMidTraining() {
+    auto w = tiny_window();
+    RunSession* s = w->session();
+    QVERIFY(!w->controls()->pauseButton()->isEnabled());
+    w->controls()->startButton()->click();
+    QVERIFY(wait_until([&] { return s->history().lastStep() >= 20; }));
+    QVERIFY(w->controls()->pauseButton()->isEnabled());
+    w->controls()->pauseButton()->click();
+    QVERIFY(wait_until([&] { return !s->isRunning(); }));
+    const int64_t paused_at = s->state().step;
+    QTest::qWait(300);
+    QCOMPARE(s->state().step, paused_at);  // nothing trains after a pause
+    w->controls()->stepButton()->click();
+    QVERIFY(wait_until([&] { return s->state().step == paused_at + 1; }));
+
+    // Closing while training joins the worker after its current step.
+    s->start();
+    QVERIFY(wait_until([&] { return s->state().step > paused_at + 5; }));
+    QElapsedTimer t;
+    t.start();
+    w->close();
+    w.reset();
+    QVERIFY2(t.elapsed() < 5000, qPrintable(QString::number(t.elapsed())));
+  }
+
+  void nonFiniteLossPausesAndKeepsTheWeights() {
+    // A model whose lm_head is finite but huge (+-3e38) overflows its logits on the first
+    // step: the checkpoint is valid, the loss is not.
+    QTemporaryDir dir;
+    const QString good = dir.filePath(QStringLiteral("good.safetensors"));
+    const QString huge = dir.filePath(QStringLiteral("huge.safetensors"));
+    {
+      auto w = tiny_window();
+      QSignalSpy saved(w->session(), &RunSession::saved);
+      w->saveCheckpoint(good);
+      QVERIFY(saved.wait(10000));
+    }
+    SafetensorsFile f = read_safetensors(good.toStdString());
+    for (TensorRecord& t : f.tensors) {
+      if (t.name != "lm_head.weight") continue;
+      auto* v = reinterpret_cast<float*>(t.bytes.data());
+      for (int64_t i = 0; i < t.numel(); ++i) v[i] = (i % 2 ? 3.0e38f : -3.0e38f);
+    }
+    write_safetensors_atomic(huge.toStdString(), f.metadata, f.tensors);
+
+    MainWindow w;
+    w.show();
+    RunSession* s = w.session();
+    QVERIFY(w.openCheckpoint(huge));
+    QVERIFY(wait_until([&] { return s->state().valid; }));
+    const int64_t step = s->state().step;
+    QSignalSpy halted(s, &RunSession::halted);
+    s->start();
+    QVERIFY(wait_until([&] { return halted.count() > 0 && !s->isRunning(); }));
+    QVERIFY(halted.at(0).at(0).toString().contains(QStringLiteral("non-finite")));
+    QVERIFY(error_dialog() != nullptr);
+    // The skipped step changed nothing: same step, no point on the curves, a marker instead.
+    QTest::qWait(200);
+    QCOMPARE(s->state().step, step);
+    QVERIFY(s->history().points().empty());
+    QCOMPARE(s->history().changes().back().kind, ChangeEvent::Halted);
+    // Saving keeps the last good weights: the file reads back unchanged.
+    const QString after = dir.filePath(QStringLiteral("after.safetensors"));
+    QSignalSpy saved(s, &RunSession::saved);
+    w.saveCheckpoint(after);
+    QVERIFY(saved.wait(10000));
+    const SafetensorsFile back = read_safetensors(after.toStdString());
+    QVERIFY(back.find("lm_head.weight")->bytes == f.find("lm_head.weight")->bytes);
+  }
+
+  void badCheckpointsGiveADialog() {
+    auto w = tiny_window();
+    QTemporaryDir dir;
+    const QString garbage = dir.filePath(QStringLiteral("garbage.safetensors"));
+    QFile f(garbage);
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write("this is not a checkpoint at all");
+    f.close();
+    const RunState before = w->session()->state();
+    QVERIFY(!w->openCheckpoint(garbage));
+    QVERIFY(error_dialog() != nullptr);
+    QVERIFY(w->lastError().contains(QStringLiteral("garbage.safetensors")));
+    close_dialogs();
+    QVERIFY(!w->openCheckpoint(dir.filePath(QStringLiteral("missing.safetensors"))));
+    QVERIFY(error_dialog() != nullptr);
+    close_dialogs();
+    // The run that was open is untouched and still trains.
+    QCOMPARE(w->session()->state().source, before.source);
+    QVERIFY(train(*w->session(), 2));
+
+    // A real checkpoint cut short: the header reads, the tensors do not.
+    const QString good = dir.filePath(QStringLiteral("run.safetensors"));
+    QSignalSpy saved(w->session(), &RunSession::saved);
+    w->saveCheckpoint(good);
+    QVERIFY(saved.wait(10000));
+    QFile cut(good);
+    QVERIFY(cut.open(QIODevice::ReadWrite));
+    QVERIFY(cut.resize(cut.size() / 2));
+    cut.close();
+    QSignalSpy failed(w->inspector(), &CheckpointInspectorView::failed);
+    w->inspector()->open(good);
+    QVERIFY(failed.wait(20000));
+    QVERIFY(error_dialog() != nullptr);
+  }
+
+  void saveOpenResumeAndInspect() {
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("tiny.safetensors"));
+    int64_t saved_step = 0;
+    {
+      auto w = tiny_window();
+      QVERIFY(train(*w->session(), 12));
+      saved_step = w->session()->state().step;
+      QSignalSpy saved(w->session(), &RunSession::saved);
+      w->saveCheckpoint(path);
+      QVERIFY(saved.wait(10000));
+      QVERIFY(w->recentFiles().contains(QFileInfo(path).absoluteFilePath()));
+    }
+    MainWindow w;
+    w.show();
+    QSignalSpy ready(w.inspector(), &CheckpointInspectorView::reportReady);
+    QVERIFY(w.openCheckpoint(path));
+    QVERIFY(wait_until([&] { return w.session()->state().valid; }));
+    QCOMPARE(w.session()->state().step, saved_step);  // resumed where it stopped
+    QVERIFY(train(*w.session(), 3));
+    QCOMPARE(w.session()->state().step, saved_step + 3);
+
+    QVERIFY(wait_until([&] { return ready.count() > 0; }, 20000));
+    const CheckpointReport& r = w.inspector()->report();
+    QCOMPARE(r.info.config, preset("tiny").model);
+    QCOMPARE(r.info.step, saved_step);
+    QCOMPARE(int(r.expert_norms.size()), 8);
+    for (int e = 0; e < 8; ++e) QVERIFY(std::abs(r.expert_similarity[size_t(e * 9)] - 1) < 1e-9);
+    QCOMPARE(w.inspector()->tensorTable()->rowCount(), int(r.info.tensors.size()));
+    QVERIFY(w.inspector()->summaryText().contains(QStringLiteral("of the equivalent vanilla")));
+    QVERIFY(r.validation.routing.tokens > 0);
+    w.tabs()->setCurrentWidget(w.inspector());
+    QVERIFY(colour_count(w.inspector()->similarityPlot()) > 5);
+  }
+
+  void tokenInspectorRoutesAndGenerates() {
+    auto w = tiny_window();
+    QVERIFY(train(*w->session(), 5));
+    TokenInspectorView* tok = w->tokens();
+    QSignalSpy routes(w->session(), &RunSession::routesReady);
+    tok->loadDomainSample(1);  // arithmetic
+    QVERIFY(routes.wait(10000));
+    const TokenRoutes& r = tok->routes();
+    QVERIFY(r.n_tokens > 20);
+    QCOMPARE(tok->grid()->rowCount(), r.n_layers);
+    QCOMPARE(tok->grid()->columnCount(), int(r.n_tokens));
+    QCOMPARE(tok->grid()->item(1, 7)->text().toInt(), r.experts[size_t((7 * 2 + 1) * 1)]);
+    QVERIFY(tok->predictionText(3).contains(QStringLiteral("predicts")));
+    QSignalSpy generated(w->session(), &RunSession::generated);
+    tok->generate();
+    QVERIFY(generated.wait(10000));
+    QVERIFY(tok->continuation().size() > 100);
+  }
+
+  void compareRunsSideBySide() {
+    auto w = tiny_window();
+    CompareView* cmp = w->compare();
+    // B: a vanilla layout at the tiny size (2 layers x 4 private experts).
+    ModelConfig vanilla = preset("tiny").model;
+    vanilla.layers_per_group = 1;
+    vanilla.experts_per_group = 4;
+    refresh_router_constant(vanilla);
+    cmp->runB()->createRun(vanilla, w->session()->state().options, studio_test::small_data(),
+                           QStringLiteral("vanilla"));
+    QVERIFY(wait_until([&] { return cmp->runB()->state().valid; }));
+    cmp->startBoth();
+    QVERIFY(wait_until([&] {
+      return w->session()->history().lastStep() >= 10 && cmp->runB()->history().lastStep() >= 10;
+    }));
+    cmp->pauseBoth();
+    QVERIFY(wait_until([&] { return !w->session()->isRunning() && !cmp->runB()->isRunning(); }));
+    QCOMPARE(cmp->lossView()->plot()->graphCount(), 6);  // train, valid, aux per run
+    QVERIFY(cmp->lossView()->drawnTrainCe(1).size() >= 10);
+    // B's heatmap shows the vanilla blocks: layer 1 cannot reach layer 0's experts.
+    QVERIFY(std::isnan(cmp->heatmapB()->cellValue(1, 0)));
+    QVERIFY(!std::isnan(cmp->heatmapB()->cellValue(1, 5)));
+    QVERIFY(!std::isnan(cmp->heatmapA()->cellValue(1, 0)));
+  }
+
+  void exportsWriteFiles() {
+    auto w = tiny_window();
+    QVERIFY(train(*w->session(), 8));
+    QTemporaryDir dir;
+    const QList<QPair<QString, QByteArray>> formats = {{QStringLiteral("png"), "\x89PNG"},
+                                                       {QStringLiteral("pdf"), "%PDF"},
+                                                       {QStringLiteral("svg"), "<?xml"}};
+    for (const QString& plot : {QStringLiteral("heatmap"), QStringLiteral("loss")}) {
+      for (const auto& [suffix, magic] : formats) {
+        const QString path = dir.filePath(plot + QLatin1Char('.') + suffix);
+        QVERIFY2(w->exportPlot(plot, path), qPrintable(w->lastError()));
+        QFile f(path);
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        QVERIFY2(f.read(magic.size()) == magic, qPrintable(path));
+        QVERIFY(f.size() > 500);
+      }
+    }
+    QVERIFY(!w->exportPlot(QStringLiteral("heatmap"), dir.filePath(QStringLiteral("x.bmpx"))));
+    QVERIFY(error_dialog() != nullptr);
+    close_dialogs();
+    const QString csv = dir.filePath(QStringLiteral("m.csv"));
+    QVERIFY(w->exportMetricsCsv(csv));
+    QFile f(csv);
+    QVERIFY(f.open(QIODevice::ReadOnly));
+    QCOMPARE(f.readAll().count('\n'), 1 + 8);
+    QVERIFY(w->exportMetricsJson(dir.filePath(QStringLiteral("m.json"))));
+    QVERIFY(!w->exportMetricsCsv(dir.filePath(QStringLiteral("no/such/dir/m.csv"))));
+  }
+
+  void screenshotModeRunsUnattended() {
+    const QString studio = qEnvironmentVariable("UNIPOOL_STUDIO");
+    QVERIFY(!studio.isEmpty());
+    QTemporaryDir dir;
+    const QString shot = dir.filePath(QStringLiteral("shot.png"));
+    QProcess p;
+    p.start(studio, {QStringLiteral("--preset"), QStringLiteral("tiny"),
+                     QStringLiteral("--train-steps"), QStringLiteral("15"),
+                     QStringLiteral("--screenshot"), shot, QStringLiteral("--quit")});
+    QVERIFY(p.waitForFinished(120000));
+    QCOMPARE(p.exitCode(), 0);
+    QImage img(shot);
+    QVERIFY(!img.isNull());
+    QVERIFY(img.width() > 800 && img.height() > 500);
+
+    p.start(studio, {QStringLiteral("--preset"), QStringLiteral("nonsense"), QStringLiteral("--quit")});
+    QVERIFY(p.waitForFinished(60000));
+    QCOMPARE(p.exitCode(), 2);
+    QVERIFY(p.readAllStandardError().contains("unknown preset"));
+
+    p.start(studio, {QStringLiteral("--open"), dir.filePath(QStringLiteral("none.safetensors")),
+                     QStringLiteral("--quit")});
+    QVERIFY(p.waitForFinished(60000));
+    QCOMPARE(p.exitCode(), 1);
+  }
+};
+
+QTEST_MAIN(TestStudio)
+#include "tst_studio.moc"
