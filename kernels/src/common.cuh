@@ -1,0 +1,74 @@
+// Helpers shared by the kernels: element conversion, warp reductions, the counter-based RNG.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace unipool::kernels::detail {
+
+__device__ __forceinline__ float to_float(float v) { return v; }
+__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+template <typename T>
+__device__ __forceinline__ T from_float(float v);
+template <>
+__device__ __forceinline__ float from_float<float>(float v) {
+  return v;
+}
+template <>
+__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
+  return __float2bfloat16(v);  // round to nearest even, as PyTorch rounds
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+// Sum over a block of at most 32 warps; every thread gets the total. `buf` holds 32 floats.
+__device__ __forceinline__ float block_sum(float v, float* buf) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  v = warp_sum(v);
+  __syncthreads();  // buf may still be read from a previous call
+  if (lane == 0) buf[warp] = v;
+  __syncthreads();
+  const int warps = (blockDim.x + 31) >> 5;
+  v = lane < warps ? buf[lane] : 0.0f;
+  return warp_sum(v);
+}
+
+// The CPU engine's counter-based RNG (core/src/rng.h), bit for bit: random routing on the GPU
+// must choose the experts the CPU engine chooses for the same (seed, token).
+__host__ __device__ __forceinline__ uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+__host__ __device__ __forceinline__ uint64_t hash_u64(uint64_t seed, uint64_t a, uint64_t b = 0,
+                                                      uint64_t c = 0) {
+  uint64_t h = splitmix64(seed ^ 0x243F6A8885A308D3ull);
+  h = splitmix64(h ^ a);
+  h = splitmix64(h ^ (b + 0x13198A2E03707344ull));
+  return splitmix64(h ^ (c + 0xA4093822299F31D0ull));
+}
+
+struct Rng {
+  uint64_t state;
+  __device__ uint64_t next() { return splitmix64(state++); }
+  __device__ uint64_t below(uint64_t n) { return next() % n; }
+};
+
+inline unsigned blocks_for(int64_t items, int per_block) {
+  return unsigned((items + per_block - 1) / per_block);
+}
+
+}  // namespace unipool::kernels::detail
