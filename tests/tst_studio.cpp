@@ -1,6 +1,8 @@
 // The studio as a person uses it, offscreen: every view draws real engine data, controls reach
 // the engine, the worker starts, pauses and stops cleanly, bad files give a dialog, files are
 // written, and the unattended screenshot mode works.
+#include <qcustomplot.h>
+
 #include <QApplication>
 #include <QCheckBox>
 #include <QFile>
@@ -13,7 +15,6 @@
 #include <QtTest>
 #include <cmath>
 #include <memory>
-#include <qcustomplot.h>
 
 #include "checkpoint_inspector_view.h"
 #include "compare_view.h"
@@ -87,8 +88,7 @@ class TestStudio : public QObject {
     for (int l = 0; l < shown.n_layers; ++l) {
       double row = 0;
       for (int e = 0; e < shown.n_experts(); ++e) {
-        const double expected =
-            double(shown.count(l, e)) / (double(shown.tokens) * shown.top_k);
+        const double expected = double(shown.count(l, e)) / (double(shown.tokens) * shown.top_k);
         QCOMPARE(heat->cellValue(l, e), expected);
         row += heat->cellValue(l, e);
       }
@@ -178,8 +178,9 @@ class TestStudio : public QObject {
     w->controls()->randomFromLayer(0);
     QVERIFY(wait_until([&] { return s->state().random_layers == std::vector<bool>{true, true}; }));
     w->controls()->randomFromLayer(2);
-    QVERIFY(wait_until(
-        [&] { return s->state().random_layers == std::vector<bool>{false, false}; }));
+    QVERIFY(wait_until([&] {
+      return s->state().random_layers == std::vector<bool>{false, false};
+    }));
 
     // Pool size: shrink to 6 while training; the heatmap follows with 6 columns.
     s->resizePool(6);
@@ -416,16 +417,17 @@ class TestStudio : public QObject {
     QTemporaryDir dir;
     const QString shot = dir.filePath(QStringLiteral("shot.png"));
     QProcess p;
-    p.start(studio, {QStringLiteral("--preset"), QStringLiteral("tiny"),
-                     QStringLiteral("--train-steps"), QStringLiteral("15"),
-                     QStringLiteral("--screenshot"), shot, QStringLiteral("--quit")});
+    p.start(studio,
+            {QStringLiteral("--preset"), QStringLiteral("tiny"), QStringLiteral("--train-steps"),
+             QStringLiteral("15"), QStringLiteral("--screenshot"), shot, QStringLiteral("--quit")});
     QVERIFY(p.waitForFinished(120000));
     QCOMPARE(p.exitCode(), 0);
     QImage img(shot);
     QVERIFY(!img.isNull());
     QVERIFY(img.width() > 800 && img.height() > 500);
 
-    p.start(studio, {QStringLiteral("--preset"), QStringLiteral("nonsense"), QStringLiteral("--quit")});
+    p.start(studio,
+            {QStringLiteral("--preset"), QStringLiteral("nonsense"), QStringLiteral("--quit")});
     QVERIFY(p.waitForFinished(60000));
     QCOMPARE(p.exitCode(), 2);
     QVERIFY(p.readAllStandardError().contains("unknown preset"));

@@ -143,14 +143,14 @@ class TestStudioHistory : public QObject {
     QCOMPARE(root[QStringLiteral("steps")].toArray().size(), 12);
     QCOMPARE(root[QStringLiteral("steps")].toArray()[4].toObject()[QStringLiteral("ce")].toDouble(),
              5.0);
-    QCOMPARE(root[QStringLiteral("validation")].toArray()[0].toObject()[QStringLiteral("ce")]
-                 .toDouble(),
-             1.25);
+    QCOMPARE(
+        root[QStringLiteral("validation")].toArray()[0].toObject()[QStringLiteral("ce")].toDouble(),
+        1.25);
     QCOMPARE(root[QStringLiteral("config")].toObject()[QStringLiteral("experts_per_group")].toInt(),
              8);
-    QCOMPARE(root[QStringLiteral("changes")].toArray()[0].toObject()[QStringLiteral("kind")]
-                 .toString(),
-             QStringLiteral("learning_rate"));
+    QCOMPARE(
+        root[QStringLiteral("changes")].toArray()[0].toObject()[QStringLiteral("kind")].toString(),
+        QStringLiteral("learning_rate"));
     const QJsonObject routing = root[QStringLiteral("routing")].toObject();
     QVERIFY(routing.contains(QStringLiteral("imbalance")));
   }

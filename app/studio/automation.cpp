@@ -9,6 +9,7 @@
 #include <QTimer>
 #include <cstdio>
 
+#include "compare_view.h"
 #include "controls_panel.h"
 #include "loss_curves_view.h"
 #include "main_window.h"
@@ -52,6 +53,10 @@ void addAutomationOptions(QCommandLineParser& p) {
                QStringLiteral("s")});
   p.addOption({QStringLiteral("simulate-hour"),
                QStringLiteral("Fill the history with an hour of steps and report memory.")});
+  p.addOption({QStringLiteral("compare"),
+               QStringLiteral("Also train run B from preset <name> beside the first (same data and "
+                              "seed) for the same steps."),
+               QStringLiteral("name")});
   p.addOption({QStringLiteral("quit"), QStringLiteral("Exit when done (0 on success).")});
 }
 
@@ -68,6 +73,15 @@ bool Automation::configure(const QCommandLineParser& p, QString* error) {
     }
   }
   open_ = p.value(QStringLiteral("open"));
+  compare_ = p.value(QStringLiteral("compare"));
+  if (!compare_.isEmpty()) {
+    bool known = false;
+    for (const auto& n : preset_names()) known |= QString::fromStdString(n) == compare_;
+    if (!known) {
+      *error = QStringLiteral("unknown preset '%1' for --compare").arg(compare_);
+      return false;
+    }
+  }
   screenshot_ = p.value(QStringLiteral("screenshot"));
   tab_ = p.value(QStringLiteral("tab"));
   quit_ = p.isSet(QStringLiteral("quit"));
@@ -112,6 +126,14 @@ void Automation::begin() {
   connect(s, &RunSession::stateChanged, this, [this, s] {
     if (started_ || !s->state().valid) return;
     started_ = true;
+    if (!compare_.isEmpty()) {
+      RunSession* b = window_->compare()->runB();
+      window_->compare()->createB(compare_);
+      connect(b, &RunSession::stateChanged, this, [this, b] {
+        if (b->state().valid && !b->isRunning() && b->state().step == 0 && train_steps_ > 0)
+          b->runUntil(train_steps_);
+      });
+    }
     if (train_steps_ > 0)
       s->runUntil(s->state().step + train_steps_);
     else
@@ -120,7 +142,7 @@ void Automation::begin() {
   connect(s, &RunSession::runningChanged, this, [this](bool running) {
     if (running || !started_ || train_steps_ == 0 || trained_) return;
     trained_ = true;
-    afterTraining();
+    waitForRunB();
   });
   if (!open_.isEmpty()) {
     if (!window_->openCheckpoint(open_) && quit_) finish(1, window_->lastError());
@@ -128,6 +150,16 @@ void Automation::begin() {
     window_->controls()->loadPreset(preset_);
     window_->controls()->createRunFromForm();
   }
+}
+
+void Automation::waitForRunB() {
+  RunSession* b = window_->compare()->runB();
+  if (compare_.isEmpty() ||
+      (b->state().valid && !b->isRunning() && b->history().lastStep() >= train_steps_)) {
+    afterTraining();
+    return;
+  }
+  QTimer::singleShot(100, this, &Automation::waitForRunB);
 }
 
 void Automation::afterTraining() {

@@ -24,12 +24,13 @@ class Automation : public QObject {
 
  private:
   void afterTraining();
+  void waitForRunB();
   void measureFrames();
   void simulateHour();
   void finish(int code, const QString& message = {});
 
   MainWindow* window_;
-  QString preset_ = QStringLiteral("default"), open_, screenshot_, tab_;
+  QString preset_ = QStringLiteral("default"), open_, screenshot_, tab_, compare_;
   int64_t train_steps_ = 0;
   double measure_seconds_ = 0;
   bool quit_ = false, simulate_hour_ = false, started_ = false, trained_ = false;
