@@ -174,6 +174,13 @@ class TestStudio : public QObject {
     QVERIFY2(differ1 > learned.n_tokens / 3, qPrintable(QString::number(differ1)));
     QCOMPARE(w->loss()->markerCount(), 1);
 
+    // The heatmap's row label is a switch too: clicking "L1" turns layer 1 back to learned.
+    QCustomPlot* heat = w->heatmap()->plot();
+    heat->replot();
+    QTest::mouseClick(heat, Qt::LeftButton, {},
+                      QPoint(heat->axisRect()->left() - 12, heat->yAxis->coordToPixel(1)));
+    QVERIFY(wait_until([&] { return !s->state().random_layers.at(1); }));
+
     // "Random from layer k down" and "all learned" in one move each.
     w->controls()->randomFromLayer(0);
     QVERIFY(wait_until([&] { return s->state().random_layers == std::vector<bool>{true, true}; }));
@@ -195,7 +202,7 @@ class TestStudio : public QObject {
     QCOMPARE(s->state().options.lr, 1e-3);
     QVERIFY(train(*s, 2));
     QCOMPARE(w->heatmap()->shownCounts().top_k, 2);
-    QCOMPARE(w->loss()->markerCount(), 6);
+    QCOMPARE(w->loss()->markerCount(), 7);
   }
 
   void startPauseAndCloseMidTraining() {
@@ -221,6 +228,49 @@ class TestStudio : public QObject {
     w->close();
     w.reset();
     QVERIFY2(t.elapsed() < 5000, qPrintable(QString::number(t.elapsed())));
+  }
+
+  // Ten sessions created, trained and destroyed: no thread outlives its session and memory
+  // settles (what is left after the first is LibTorch's and the allocator's one-time cost).
+  void sessionsDoNotLeak() {
+    auto proc_status = [](const char* key) {
+      QFile f(QStringLiteral("/proc/self/status"));
+      if (!f.open(QIODevice::ReadOnly)) return -1.0;
+      for (const QByteArray& line : f.readAll().split('\n'))
+        if (line.startsWith(key))
+          return line.mid(int(strlen(key))).trimmed().split(' ')[0].toDouble();
+      return -1.0;
+    };
+    auto cycle = [] {
+      RunSession s(QStringLiteral("leak"), 1);
+      studio_test::create_tiny(s);
+      QVERIFY(train(s, 3));
+      s.start();  // destroyed while training
+      QTest::qWait(20);
+    };
+    cycle();
+    const double threads = proc_status("Threads:");
+    const double rss = proc_status("VmRSS:");
+    for (int i = 0; i < 10; ++i) cycle();
+    QCOMPARE(proc_status("Threads:"), threads);
+    const double growth_mib = (proc_status("VmRSS:") - rss) / 1024;
+    QVERIFY2(growth_mib < 40, qPrintable(QStringLiteral("grew %1 MiB").arg(growth_mib)));
+  }
+
+  void settingsAreRemembered() {
+    {
+      MainWindow w;
+      w.show();
+      w.loss()->setSmoothing(0.31);
+      w.heatmap()->setMode(RoutingHeatmapView::GateMass);
+      w.close();
+    }
+    MainWindow w;
+    QCOMPARE(w.loss()->smoothing(), 0.31);
+    QCOMPARE(w.heatmap()->mode(), RoutingHeatmapView::GateMass);
+    w.loss()->setSmoothing(0.6);
+    w.heatmap()->setMode(RoutingHeatmapView::Share);
+    w.close();
   }
 
   void nonFiniteLossPausesAndKeepsTheWeights() {

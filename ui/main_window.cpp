@@ -103,6 +103,12 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
           [this](const QString& path, const QString& reason) {
             showError(tr("Cannot open checkpoint"), tr("%1\n\n%2").arg(path, reason));
           });
+  connect(heatmap_, &RoutingHeatmapView::randomToggleRequested, this, [this](int layer) {
+    std::vector<bool> random = session_->state().random_layers;
+    if (layer < 0 || layer >= int(random.size())) return;
+    random[size_t(layer)] = !random[size_t(layer)];
+    session_->setRandomLayers(random);
+  });
   connect(heatmap_, &RoutingHeatmapView::expertSelected, this, [this](int e) {
     if (e >= 0) statusBar()->showMessage(tr("Expert %1 highlighted in every layer").arg(e), 4000);
   });

@@ -25,7 +25,7 @@ RoutingHeatmapView::RoutingHeatmapView(RunSession* session, QWidget* parent)
   plot_->setMinimumSize(360, 220);
   plot_->axisRect()->setupFullAxesBox(true);
   plot_->xAxis->setLabel(tr("pool expert (global id)"));
-  plot_->yAxis->setLabel(tr("layer"));
+  plot_->yAxis->setLabel(tr("layer (click a label: random routing on/off)"));
   plot_->yAxis->setRangeReversed(true);  // layer 0 on top, as in the model diagram
   map_ = new QCPColorMap(plot_->xAxis, plot_->yAxis);
   map_->setInterpolate(false);  // each cell is one (layer, expert): never blend neighbours
@@ -215,6 +215,15 @@ void RoutingHeatmapView::draw() {
                                     (g + 1) * shown_.layers_per_group - 0.5);
     }
   }
+  // Random rows are hatched: their choices come from the RNG, not from the router.
+  for (int l = 0; l < L && l < int(st.random_layers.size()); ++l) {
+    if (!st.random_layers[size_t(l)]) continue;
+    auto* hatch = new QCPItemRect(plot_);
+    hatch->setPen(Qt::NoPen);
+    hatch->setBrush(QBrush(QColor(255, 255, 255, 110), Qt::BDiagPattern));
+    hatch->topLeft->setCoords(-0.5, l - 0.5);
+    hatch->bottomRight->setCoords(N - 0.5, l + 0.5);
+  }
   selectExpert(selected_expert_ < N ? selected_expert_ : -1);
 
   caption_->setText(shown_.empty() ? tr("no routing yet")
@@ -258,6 +267,12 @@ void RoutingHeatmapView::onMouseMove(QMouseEvent* event) {
 
 void RoutingHeatmapView::onMousePress(QMouseEvent* event) {
   int l = 0, e = 0;
+  // Left of the cells, on a row's "L3" label: the row's random-routing switch.
+  if (event->pos().x() < plot_->axisRect()->left()) {
+    const int layer = int(std::floor(plot_->yAxis->pixelToCoord(event->pos().y()) + 0.5));
+    if (layer >= 0 && layer < map_->data()->valueSize()) Q_EMIT randomToggleRequested(layer);
+    return;
+  }
   if (!cellAt(event->pos(), &l, &e)) return;
   selectExpert(e == selected_expert_ ? -1 : e);
   Q_EMIT expertSelected(selected_expert_);
