@@ -2,6 +2,7 @@
 // docs: train a preset N steps, save a picture of the whole window, exit.
 #include <QApplication>
 #include <QCommandLineParser>
+#include <QIcon>
 #include <QTimer>
 #include <cstdio>
 
@@ -13,6 +14,7 @@ int main(int argc, char** argv) {
   QApplication::setOrganizationName(QStringLiteral("UniPool"));
   QApplication::setApplicationName(QStringLiteral("UniPool Studio"));
   QApplication::setApplicationVersion(QStringLiteral("0.1.0"));
+  QApplication::setWindowIcon(QIcon(QStringLiteral(":/unipool/unipool-studio.svg")));
 
   QCommandLineParser parser;
   parser.setApplicationDescription(
