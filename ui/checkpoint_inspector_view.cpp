@@ -54,8 +54,11 @@ CheckpointInspectorView::CheckpointInspectorView(QWidget* parent) : QWidget(pare
   tensors_ = new QTableWidget(0, 4, this);
   tensors_->setHorizontalHeaderLabels({tr("tensor"), tr("dtype"), tr("shape"), tr("elements")});
   tensors_->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);
+  for (int column = 1; column < 4; ++column)
+    tensors_->horizontalHeader()->setSectionResizeMode(column, QHeaderView::ResizeToContents);
   tensors_->setEditTriggers(QAbstractItemView::NoEditTriggers);
   tensors_->verticalHeader()->setVisible(false);
+  tensors_->setTextElideMode(Qt::ElideMiddle);  // "layers.3.attn.q_proj.weight" keeps both ends
 
   norms_ = new QCustomPlot(this);
   similarity_ = new QCustomPlot(this);
@@ -68,8 +71,8 @@ CheckpointInspectorView::CheckpointInspectorView(QWidget* parent) : QWidget(pare
   norms_->yAxis->setLabel(tr("weight norm"));
   similarity_->xAxis->setLabel(tr("expert"));
   similarity_->yAxis->setLabel(tr("expert (cosine of flattened weights)"));
-  routing_->xAxis->setLabel(tr("expert"));
-  routing_->yAxis->setLabel(tr("layer (validation routing share)"));
+  routing_->xAxis->setLabel(tr("expert (routing of built-in validation text)"));
+  routing_->yAxis->setLabel(tr("layer"));
 
   auto* left = new QSplitter(Qt::Vertical, this);
   left->addWidget(summary_);
@@ -84,6 +87,7 @@ CheckpointInspectorView::CheckpointInspectorView(QWidget* parent) : QWidget(pare
   split->addWidget(left);
   split->addWidget(plots);
   split->setStretchFactor(1, 2);
+  split->setSizes({420, 800});
   auto* layout = new QVBoxLayout(this);
   layout->addWidget(status_);
   layout->addWidget(split, 1);
@@ -170,7 +174,9 @@ void CheckpointInspectorView::show(const CheckpointReport& r) {
       dims << QString::number(d);
       elements *= d;
     }
-    tensors_->setItem(i, 0, new QTableWidgetItem(QString::fromStdString(t.name)));
+    auto* name = new QTableWidgetItem(QString::fromStdString(t.name));
+    name->setToolTip(name->text());
+    tensors_->setItem(i, 0, name);
     tensors_->setItem(i, 1, new QTableWidgetItem(QString::fromStdString(t.dtype)));
     tensors_->setItem(i, 2, new QTableWidgetItem(dims.join(QStringLiteral(" x "))));
     tensors_->setItem(i, 3, new QTableWidgetItem(thousands(elements)));
@@ -199,6 +205,7 @@ void CheckpointInspectorView::show(const CheckpointReport& r) {
   for (int i = 0; i < N; ++i)
     for (int j = 0; j < N; ++j) sim->data()->setCell(i, j, r.expert_similarity[size_t(i * N + j)]);
   sim->setGradient(divergingGradient());
+  attachColorScale(similarity_, sim, tr("cosine"));
   sim->setDataRange(QCPRange(-1, 1));
   similarity_->xAxis->setRange(-0.5, N - 0.5);
   similarity_->yAxis->setRange(-0.5, N - 0.5);
@@ -218,7 +225,9 @@ void CheckpointInspectorView::show(const CheckpointReport& r) {
       map->data()->setCell(e, l, v);
       if (!std::isnan(v)) top = std::max(top, v);
     }
+  attachColorScale(routing_, map, tr("share"));
   map->setDataRange(QCPRange(0, top > 0 ? top : 1));
+  setLayerTicks(routing_->yAxis, c.n_layers);
   routing_->yAxis->setRangeReversed(true);
   routing_->xAxis->setRange(-0.5, N - 0.5);
   routing_->yAxis->setRange(-0.5, c.n_layers - 0.5);

@@ -235,8 +235,11 @@ void ControlsPanel::loadPreset(const QString& name) {
   } catch (const ConfigError&) {
     return;
   }
-  const ModelConfig& c = p.model;
   if (preset_->currentText() != name) preset_->setCurrentText(name);
+  fillForm(p.model, p.train);
+}
+
+void ControlsPanel::fillForm(const ModelConfig& c, const TrainOptions& t) {
   d_model_->setValue(c.d_model);
   layers_->setValue(c.n_layers);
   heads_->setValue(c.n_heads);
@@ -248,11 +251,11 @@ void ControlsPanel::loadPreset(const QString& name) {
   router_->setCurrentText(QString::fromStdString(c.router));
   balance_->setCurrentText(QString::fromStdString(c.balance));
   aux_->setValue(c.aux_coef);
-  lr_->setValue(p.train.lr);
-  steps_->setValue(p.train.total_steps);
-  batch_->setValue(p.train.batch);
-  seq_->setValue(p.train.seq);
-  seed_->setValue(int(p.train.seed));
+  lr_->setValue(t.lr);
+  steps_->setValue(t.total_steps);
+  batch_->setValue(t.batch);
+  seq_->setValue(t.seq);
+  seed_->setValue(int(t.seed));
   const bool dense = c.experts_per_group == 1 && c.layers_per_group == 1;
   architecture_->setCurrentText(dense                             ? tr("dense")
                                 : c.layers_per_group == 1         ? tr("vanilla")
@@ -372,6 +375,10 @@ void ControlsPanel::syncFromState() {
                                  .arg(running ? tr("training") : tr("paused"))
                            : tr("No run: pick a preset and press Create run."));
   if (!s.valid) return;
+  if (s.source != form_source_) {  // a new run or an opened checkpoint
+    form_source_ = s.source;
+    fillForm(s.config, s.options);
+  }
   // Rebuild the per-layer switches when the layer count changes; then mirror the engine.
   if (int(switches_.size()) != s.config.n_layers) {
     for (QCheckBox* b : switches_) b->deleteLater();

@@ -29,6 +29,8 @@ class ControlsPanel : public QWidget {
   ModelConfig formConfig() const;
   TrainOptions formOptions() const;
   void loadPreset(const QString& name);
+  // Fills the "New run" form (e.g. from a checkpoint just opened, so Reset and the form agree).
+  void fillForm(const ModelConfig& config, const TrainOptions& options);
   void setArchitecture(const QString& architecture);  // "UniPool", "vanilla", "grouped", "dense"
   // Creates a run from the form (what the "Create run" button does).
   void createRunFromForm();
@@ -59,6 +61,7 @@ class ControlsPanel : public QWidget {
   QGridLayout* switches_layout_;
   std::vector<QCheckBox*> switches_;
   QLabel *status_, *device_;
+  QString form_source_;  // the run whose settings the form shows
 };
 
 }  // namespace unipool::studio

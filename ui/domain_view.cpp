@@ -122,6 +122,7 @@ void DomainView::draw() {
       map->data()->setCell(e, d, v);
       if (!std::isnan(v)) top = std::max(top, v);
     }
+  attachColorScale(plot_, map, lift_ ? tr("lift over average") : tr("share of domain's choices"));
   map->setDataRange(QCPRange(0, top > 0 ? top : 1));
   QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
   for (int d = 0; d < D; ++d)

@@ -49,6 +49,32 @@ void applyPlotStyle(QCustomPlot* plot) {
   plot->legend->setFont(f);
 }
 
+void attachColorScale(QCustomPlot* plot, QCPColorMap* map, const QString& label) {
+  // One scale per plot: reuse it when the map is rebuilt.
+  QCPColorScale* scale = nullptr;
+  if (plot->plotLayout()->hasElement(0, 1))
+    scale = qobject_cast<QCPColorScale*>(plot->plotLayout()->element(0, 1));
+  if (!scale) {
+    scale = new QCPColorScale(plot);
+    plot->plotLayout()->addElement(0, 1, scale);
+    scale->setType(QCPAxis::atRight);
+    scale->setBarWidth(10);
+    auto* margins = new QCPMarginGroup(plot);
+    plot->axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
+    scale->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
+  }
+  scale->axis()->setLabel(label);
+  // The map takes the scale's gradient when they are joined: give the scale the map's first.
+  scale->setGradient(map->gradient());
+  map->setColorScale(scale);
+}
+
+void setLayerTicks(QCPAxis* axis, int layers) {
+  QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
+  for (int l = 0; l < layers; ++l) ticker->addTick(l, QStringLiteral("L%1").arg(l));
+  axis->setTicker(ticker);
+}
+
 QString exportPlot(QCustomPlot* plot, const QString& path) {
   const QString suffix = QFileInfo(path).suffix().toLower();
   bool ok = false;

@@ -6,6 +6,8 @@
 
 class QCustomPlot;
 class QCPColorGradient;
+class QCPColorMap;
+class QCPAxis;
 
 namespace unipool::studio {
 
@@ -18,6 +20,10 @@ QColor categoryColor(int i);
 QCPColorGradient divergingGradient();
 // Common axes, fonts and interactions of every studio plot.
 void applyPlotStyle(QCustomPlot* plot);
+// A colour scale (legend) at the right of `plot`, labelled, for its colour map.
+void attachColorScale(QCustomPlot* plot, QCPColorMap* map, const QString& label);
+// Integer ticks "L0", "L1", ... on a layer axis of `layers` rows.
+void setLayerTicks(QCPAxis* axis, int layers);
 // Saves by file suffix: .png, .pdf or .svg. Returns an empty string or the reason it failed.
 QString exportPlot(QCustomPlot* plot, const QString& path);
 
