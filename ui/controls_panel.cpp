@@ -73,6 +73,8 @@ QWidget* ControlsPanel::buildNewRunBox() {
   group_ = spin(box, 1, 48, 6, tr("G: consecutive layers that share one pool"));
   pool_ = spin(box, 1, 1024, 24, tr("Mg: experts in each pool"));
   top_k_ = spin(box, 1, 8, 1);
+  pool_->setObjectName(QStringLiteral("poolSize"));
+  top_k_->setObjectName(QStringLiteral("topK"));
   router_ = new QComboBox(box);
   router_->addItems({QStringLiteral("norm"), QStringLiteral("softmax")});
   balance_ = new QComboBox(box);
@@ -171,6 +173,7 @@ QWidget* ControlsPanel::buildLiveBox() {
   auto* box = new QGroupBox(tr("While training"), this);
   auto* form = new QFormLayout(box);
   live_lr_ = dspin(box, 1e-6, 10, 3e-3, 6, 5e-4);
+  live_lr_->setObjectName(QStringLiteral("liveLearningRate"));
   live_aux_ = dspin(box, 0, 10, 0.01, 4, 0.005);
   live_top_k_ = spin(box, 1, 8, 1);
   live_pool_ = spin(box, 1, 1024, 24,
@@ -339,9 +342,8 @@ void ControlsPanel::updateBudget() {
 }
 
 void ControlsPanel::createRunFromForm() {
-  ModelConfig c = formConfig();
-  refresh_router_constant(c);
-  session_->createRun(c, formOptions(), DataSpec{}, preset_->currentText());
+  // router_c stays 0: the worker computes it (see TrainingWorker::createRun).
+  session_->createRun(formConfig(), formOptions(), DataSpec{}, preset_->currentText());
 }
 
 void ControlsPanel::randomFromLayer(int from) {

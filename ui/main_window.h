@@ -48,6 +48,8 @@ class MainWindow : public QMainWindow {
   bool exportPlot(const QString& which, const QString& path);  // "heatmap", "balance", ...
   QStringList plotNames() const;
   QStringList recentFiles() const { return recent_; }
+  // Where File > Save writes without asking: the file the current run came from or was saved to.
+  QString currentPath() const { return current_path_; }
 
   // A non-blocking message box (it never stops training or a test); the last text is kept.
   void showError(const QString& title, const QString& text);

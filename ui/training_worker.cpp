@@ -65,7 +65,16 @@ void TrainingWorker::createRun(const ModelConfig& config, const TrainOptions& op
   setRunning(false);
   pending_ = {};
   try {
-    engine_ = std::make_unique<Engine>(config, options, data, compute_threads_);
+    // The form leaves router_c at 0 ("not computed yet"): its Monte Carlo takes up to a second
+    // and throws for a top-k above the pool size, so it runs here, off the window's thread, and
+    // a bad form reaches the user through failed(), never as an exception in a slot.
+    ModelConfig c = config;
+    if (c.router == "norm" && c.router_c == 0) {
+      c.router_c = 1.0;  // a placeholder, so that validate() names the field that is wrong
+      validate(c);
+      refresh_router_constant(c);
+    }
+    engine_ = std::make_unique<Engine>(c, options, data, compute_threads_);
     engine_->set_collect_stats(true);
     source_ = label;
     can_train_ = true;
