@@ -42,6 +42,13 @@ std::unique_ptr<MainWindow> tiny_window() {
   return w;
 }
 
+// Trains until the history has `steps` more points and leaves the run going.
+bool start_and_wait(RunSession& s, int64_t steps) {
+  s.start();
+  const int64_t target = s.history().lastStep() + steps;
+  return wait_until([&] { return s.history().lastStep() >= target; });
+}
+
 }  // namespace
 
 class TestStudioRaces : public QObject {
@@ -49,6 +56,44 @@ class TestStudioRaces : public QObject {
  private Q_SLOTS:
   void initTestCase() { QStandardPaths::setTestModeEnabled(true); }
   void cleanup() { close_dialogs(); }
+
+  // The old run's last update, sent when the worker pauses for the new run, must not land in
+  // the new run's history.
+  void newRunWhileTrainingStartsAnEmptyHistory() {
+    auto w = tiny_window();
+    RunSession* s = w->session();
+    QVERIFY(start_and_wait(*s, 10));
+    s->setLearningRate(1e-3);  // a marker in the old run
+    studio_test::create_tiny(*s);
+    s->waitForIdle();
+    QVERIFY(wait_until([&] { return !s->isRunning() && s->state().step == 0; }));
+    QTest::qWait(100);
+    QCOMPARE(s->history().points().size(), size_t(0));
+    QCOMPARE(s->history().changes().size(), size_t(0));
+    QCOMPARE(s->history().lastStep(), int64_t(0));
+    QVERIFY(s->history().latestRouting().empty());
+  }
+
+  // A checkpoint that fails to open leaves the current run, and so its history, as it was.
+  void failedOpenKeepsTheRunsHistory() {
+    auto w = tiny_window();
+    RunSession* s = w->session();
+    QVERIFY(train(*s, 6));
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("cut.safetensors"));
+    QSignalSpy saved(s, &RunSession::saved);
+    w->saveCheckpoint(path);
+    QVERIFY(saved.wait(10000));
+    // The model file reads; the training state beside it, which the worker loads, does not.
+    QFile cut(QString::fromStdString(train_state_path(path.toStdString())));
+    QVERIFY(cut.open(QIODevice::ReadWrite));
+    QVERIFY(cut.resize(cut.size() / 2));
+    cut.close();
+    QSignalSpy failed(s, &RunSession::failed);
+    QVERIFY(w->openCheckpoint(path));
+    QVERIFY(failed.wait(20000));
+    QCOMPARE(s->history().points().size(), size_t(6));
+  }
 
   // A form the engine rejects (top-k above the pool size) is reported, not thrown into Qt.
   void invalidFormGivesADialog() {

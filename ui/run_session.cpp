@@ -30,7 +30,14 @@ RunSession::RunSession(const QString& name, int compute_threads, QObject* parent
   thread_.setObjectName(QStringLiteral("training-%1").arg(name));
   worker_->moveToThread(&thread_);
 
-  // Worker signals arrive queued on this (the window's) thread.
+  // Worker signals arrive queued on this (the window's) thread, in the order they were sent.
+  // The history is cleared when the worker says the new run is in place, not when it is asked
+  // for: the old run's last update (sent as it pauses) arrives before this, and a run that
+  // fails to open leaves the current one and its history alone.
+  connect(worker_, &TrainingWorker::runReplaced, this, [this] {
+    tokens_per_s_ = 0;
+    history_.clear();
+  });
   connect(worker_, &TrainingWorker::runStateChanged, this, [this](const RunState& s) {
     state_ = s;
     Q_EMIT stateChanged();
@@ -70,12 +77,10 @@ void RunSession::post(F&& call) {
 
 void RunSession::createRun(const ModelConfig& config, const TrainOptions& options,
                            const DataSpec& data, const QString& label) {
-  history_.clear();
   post([w = worker_, config, options, data, label] { w->createRun(config, options, data, label); });
 }
 
 void RunSession::openCheckpoint(const QString& path) {
-  history_.clear();
   post([w = worker_, path] { w->openCheckpoint(path); });
 }
 

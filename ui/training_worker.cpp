@@ -82,6 +82,7 @@ void TrainingWorker::createRun(const ModelConfig& config, const TrainOptions& op
     Q_EMIT failed(tr("New run"), QString::fromUtf8(e.what()));
     return;
   }
+  Q_EMIT runReplaced();
   publishState();
 }
 
@@ -104,6 +105,7 @@ void TrainingWorker::openCheckpoint(const QString& path) {
     Q_EMIT failed(tr("Open checkpoint"), QString::fromUtf8(e.what()));
     return;
   }
+  Q_EMIT runReplaced();
   publishState();
   note(ChangeEvent::Opened, tr("opened at step %1").arg(engine_->step()));
 }

@@ -38,6 +38,8 @@ class TrainingWorker : public QObject {
   void evaluateValidation();
 
  Q_SIGNALS:
+  // A new engine replaced the old one: everything emitted before belongs to the old run.
+  void runReplaced();
   void runStateChanged(const unipool::studio::RunState& state);
   void trainingUpdate(const unipool::studio::TrainingUpdate& update);
   void validated(const unipool::studio::ValidationPoint& point);
