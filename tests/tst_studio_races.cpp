@@ -107,6 +107,20 @@ class TestStudioRaces : public QObject {
     QVERIFY(failed.wait(10000));
     QVERIFY(failed.at(0).at(1).toString().contains(QStringLiteral("top_k")));
   }
+
+  // A value typed into a live box survives the ~20 updates a second that training sends,
+  // until the user applies it.
+  void typedLiveValueSurvivesUpdates() {
+    auto w = tiny_window();
+    RunSession* s = w->session();
+    auto* lr = w->controls()->findChild<QDoubleSpinBox*>(QStringLiteral("liveLearningRate"));
+    QVERIFY(lr);
+    QVERIFY(start_and_wait(*s, 2));
+    lr->setValue(0.0123);  // as if typed, then the focus moved to the Set button
+    QVERIFY(start_and_wait(*s, 10));
+    QCOMPARE(lr->value(), 0.0123);
+    s->pause();
+  }
 };
 
 QTEST_MAIN(TestStudioRaces)

@@ -45,9 +45,11 @@ ControlsPanel::ControlsPanel(RunSession* session, QWidget* parent)
   layout->addWidget(buildRunBox());
   layout->addWidget(buildLiveBox());
   layout->addStretch(1);
+  // Training updates (~20 a second) refresh only the status: the live boxes follow the engine
+  // when its settings change, so a value typed but not yet applied is not overwritten.
   connect(session_, &RunSession::stateChanged, this, &ControlsPanel::syncFromState);
-  connect(session_, &RunSession::updated, this, &ControlsPanel::syncFromState);
-  connect(session_, &RunSession::runningChanged, this, &ControlsPanel::syncFromState);
+  connect(session_, &RunSession::updated, this, &ControlsPanel::updateStatus);
+  connect(session_, &RunSession::runningChanged, this, &ControlsPanel::updateStatus);
   loadPreset(QStringLiteral("default"));
   syncFromState();
 }
@@ -363,7 +365,7 @@ void ControlsPanel::applyRandomSwitches() {
   session_->setRandomLayers(random);
 }
 
-void ControlsPanel::syncFromState() {
+void ControlsPanel::updateStatus() {
   const RunState& s = session_->state();
   const bool running = session_->isRunning();
   start_->setEnabled(s.valid && s.can_train && !running);
@@ -376,6 +378,11 @@ void ControlsPanel::syncFromState() {
                                  .arg(session_->tokensPerSecond(), 0, 'f', 0)
                                  .arg(running ? tr("training") : tr("paused"))
                            : tr("No run: pick a preset and press Create run."));
+}
+
+void ControlsPanel::syncFromState() {
+  updateStatus();
+  const RunState& s = session_->state();
   if (!s.valid) return;
   if (s.source != form_source_) {  // a new run or an opened checkpoint
     form_source_ = s.source;

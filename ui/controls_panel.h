@@ -45,7 +45,8 @@ class ControlsPanel : public QWidget {
   QWidget* buildNewRunBox();
   QWidget* buildRunBox();
   QWidget* buildLiveBox();
-  void syncFromState();
+  void syncFromState();  // everything, from the engine's settings
+  void updateStatus();   // buttons, step and speed only
   void updateBudget();
   void applyRandomSwitches();
 
