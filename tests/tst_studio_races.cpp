@@ -121,6 +121,29 @@ class TestStudioRaces : public QObject {
     QCOMPARE(lr->value(), 0.0123);
     s->pause();
   }
+
+  // Save after a new run must not write it over the checkpoint opened before.
+  void saveAfterNewRunDoesNotReuseTheOpenedFile() {
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("a.safetensors"));
+    auto w = tiny_window();
+    QSignalSpy saved(w->session(), &RunSession::saved);
+    w->saveCheckpoint(path);
+    QVERIFY(saved.wait(10000));
+    QVERIFY(w->openCheckpoint(path));
+    QVERIFY(wait_until([&] { return w->session()->state().source == path; }));
+    QCOMPARE(w->currentPath(), path);
+    studio_test::create_tiny(*w->session());
+    QVERIFY(wait_until([&] { return w->session()->state().source != path; }));
+    QVERIFY(w->currentPath().isEmpty());
+    // Reset gives fresh weights: they are not the opened file either.
+    QVERIFY(w->openCheckpoint(path));
+    QVERIFY(wait_until([&] { return w->currentPath() == path; }));
+    for (QPushButton* b : w->controls()->findChildren<QPushButton*>())
+      if (b->text() == QLatin1String("Reset")) b->click();
+    QVERIFY(wait_until([&] { return w->session()->state().source != path; }));
+    QVERIFY(w->currentPath().isEmpty());
+  }
 };
 
 QTEST_MAIN(TestStudioRaces)

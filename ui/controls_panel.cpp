@@ -3,6 +3,7 @@
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDoubleSpinBox>
+#include <QFileInfo>
 #include <QFormLayout>
 #include <QGridLayout>
 #include <QGroupBox>
@@ -166,7 +167,12 @@ QWidget* ControlsPanel::buildRunBox() {
   connect(reset_, &QPushButton::clicked, this, [this] {
     const RunState& s = session_->state();
     if (!s.valid) return;
-    session_->createRun(s.config, s.options, DataSpec{}, s.source);
+    // Fresh weights are not the opened file's: a label that is not a path keeps Save from
+    // writing them over it.
+    const QString label = s.source.endsWith(QLatin1String(".safetensors"))
+                              ? tr("%1 (reset)").arg(QFileInfo(s.source).completeBaseName())
+                              : s.source;
+    session_->createRun(s.config, s.options, DataSpec{}, label);
   });
   return box;
 }

@@ -98,7 +98,13 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     statusBar()->showMessage(tr("Saved %1").arg(path), 5000);
     updateTitle();
   });
-  connect(session_, &RunSession::stateChanged, this, &MainWindow::updateTitle);
+  connect(session_, &RunSession::stateChanged, this, [this] {
+    // Save writes without asking only to the file this run came from: a run created from the
+    // form (or one that replaced an opened file) must not overwrite that file.
+    const QString& source = session_->state().source;
+    current_path_ = source.endsWith(QLatin1String(".safetensors")) ? source : QString();
+    updateTitle();
+  });
   connect(inspector_, &CheckpointInspectorView::failed, this,
           [this](const QString& path, const QString& reason) {
             showError(tr("Cannot open checkpoint"), tr("%1\n\n%2").arg(path, reason));
@@ -206,8 +212,7 @@ bool MainWindow::openCheckpoint(const QString& path) {
     return false;
   }
   last_dir_ = QFileInfo(path).absolutePath();
-  current_path_ = path;
-  session_->openCheckpoint(path);
+  session_->openCheckpoint(path);  // current_path_ follows once the run is open
   inspector_->open(path);
   rememberRecent(path);
   return true;
