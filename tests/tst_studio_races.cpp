@@ -144,6 +144,18 @@ class TestStudioRaces : public QObject {
     QVERIFY(wait_until([&] { return w->session()->state().source != path; }));
     QVERIFY(w->currentPath().isEmpty());
   }
+
+  // Scrubbed back in history, then a new run: the heatmap must not keep the old run's map.
+  void scrubbedHeatmapFollowsANewRun() {
+    auto w = tiny_window();
+    RunSession* s = w->session();
+    QVERIFY(train(*s, 25));
+    w->heatmap()->showSnapshot(0);
+    QVERIFY(!w->heatmap()->shownCounts().empty());
+    studio_test::create_tiny(*s);
+    QVERIFY(wait_until([&] { return s->history().points().empty(); }));
+    QVERIFY(wait_until([&] { return w->heatmap()->shownCounts().empty(); }, 2000));
+  }
 };
 
 QTEST_MAIN(TestStudioRaces)

@@ -94,6 +94,11 @@ void RoutingHeatmapView::setMode(Mode mode) {
 
 void RoutingHeatmapView::rebuildScrubber() {
   const int n = int(session_->history().snapshots().size());
+  // An emptied history is a new run: what was scrubbed to belongs to the old one.
+  if (n == 0 && !live_->isChecked()) {
+    showSnapshot(-1);
+    return;
+  }
   const bool live = live_->isChecked();
   const QSignalBlocker block(scrubber_);
   scrubber_->setRange(0, std::max(0, n - 1));
