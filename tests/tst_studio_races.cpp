@@ -156,6 +156,18 @@ class TestStudioRaces : public QObject {
     QVERIFY(wait_until([&] { return s->history().points().empty(); }));
     QVERIFY(wait_until([&] { return w->heatmap()->shownCounts().empty(); }, 2000));
   }
+
+  // Text cut to the grid's width keeps whole UTF-8 characters.
+  void longNonAsciiTextIsCutOnACharacter() {
+    auto w = tiny_window();
+    TokenInspectorView* tok = w->tokens();
+    QSignalSpy routes(w->session(), &RunSession::routesReady);
+    tok->setText(QString(TokenInspectorView::kMaxBytes - 1, QLatin1Char('a')) +
+                 QStringLiteral("ééé"));
+    tok->route();
+    QVERIFY(routes.wait(10000));
+    QCOMPARE(tok->routes().n_tokens, int64_t(TokenInspectorView::kMaxBytes - 1));
+  }
 };
 
 QTEST_MAIN(TestStudioRaces)

@@ -112,9 +112,12 @@ void TokenInspectorView::route() {
     prediction_->setText(tr("Nothing to route: type some text first."));
     return;
   }
-  // Tokens are bytes: cut by UTF-8 length, not by characters.
-  QByteArray bytes = text.toUtf8().left(kMaxBytes);
-  session_->requestRoutes(QString::fromUtf8(bytes));
+  // Tokens are bytes: cut by UTF-8 length, not by characters, and never inside a character
+  // (half of one would come back as U+FFFD, three bytes the user never typed).
+  const QByteArray bytes = text.toUtf8();
+  qsizetype n = std::min<qsizetype>(kMaxBytes, bytes.size());
+  while (n > 0 && n < bytes.size() && (uchar(bytes[n]) & 0xC0) == 0x80) --n;
+  session_->requestRoutes(QString::fromUtf8(bytes.left(n)));
 }
 
 void TokenInspectorView::generate() {
