@@ -157,6 +157,22 @@ class TestStudioRaces : public QObject {
     QVERIFY(wait_until([&] { return w->heatmap()->shownCounts().empty(); }, 2000));
   }
 
+  // A long continuation is generated in chunks: closing the window mid-way waits for one.
+  void closingDuringGenerateIsQuick() {
+    auto w = tiny_window();
+    QSignalSpy generated(w->session(), &RunSession::generated);
+    GenerateOptions o;
+    o.tokens = 2000;
+    QElapsedTimer t;
+    t.start();
+    w->session()->requestGenerate(QStringLiteral("The "), o);
+    QTest::qWait(200);
+    w->close();
+    w.reset();
+    QCOMPARE(generated.count(), 0);
+    QVERIFY2(t.elapsed() < 1500, qPrintable(QString::number(t.elapsed())));
+  }
+
   // Text cut to the grid's width keeps whole UTF-8 characters.
   void longNonAsciiTextIsCutOnACharacter() {
     auto w = tiny_window();

@@ -2,6 +2,7 @@
 
 #include <QFileInfo>
 #include <QTimer>
+#include <algorithm>
 #include <cmath>
 #include <exception>
 
@@ -82,6 +83,7 @@ void TrainingWorker::createRun(const ModelConfig& config, const TrainOptions& op
     Q_EMIT failed(tr("New run"), QString::fromUtf8(e.what()));
     return;
   }
+  ++run_serial_;
   Q_EMIT runReplaced();
   publishState();
 }
@@ -105,6 +107,7 @@ void TrainingWorker::openCheckpoint(const QString& path) {
     Q_EMIT failed(tr("Open checkpoint"), QString::fromUtf8(e.what()));
     return;
   }
+  ++run_serial_;
   Q_EMIT runReplaced();
   publishState();
   note(ChangeEvent::Opened, tr("opened at step %1").arg(engine_->step()));
@@ -324,12 +327,32 @@ void TrainingWorker::requestRoutes(const QString& text) {
 
 void TrainingWorker::requestGenerate(const QString& prompt, const GenerateOptions& options) {
   if (!requireEngine("Generate")) return;
+  generateChunk(prompt, options, std::string(), run_serial_);
+}
+
+void TrainingWorker::generateChunk(const QString& prompt, const GenerateOptions& options,
+                                   const std::string& done, uint64_t run) {
+  // Each forward reads the whole context (no cache): 2,000 bytes of the default preset take
+  // about two minutes. One chunk per event lets a pause, a setting or the window closing in
+  // between, instead of blocking them until the continuation is complete.
+  constexpr int kChunkBytes = 16;
+  if (run != run_serial_) return;  // the model it was asked of has been replaced
+  GenerateOptions chunk = options;
+  chunk.tokens = std::min(kChunkBytes, options.tokens - int(done.size()));
+  chunk.seed = options.seed + uint64_t(done.size());  // a fresh stream for each chunk
+  std::string out;
   try {
-    const std::string out = engine_->generate(prompt.toStdString(), options);
-    Q_EMIT generated(prompt, QString::fromUtf8(out.data(), qsizetype(out.size())));
+    out = done + engine_->generate(prompt.toStdString() + done, chunk);
   } catch (const std::exception& e) {
     Q_EMIT failed(tr("Generate"), QString::fromUtf8(e.what()));
+    return;
   }
+  if (int(out.size()) >= options.tokens) {
+    Q_EMIT generated(prompt, QString::fromUtf8(out.data(), qsizetype(out.size())));
+    return;
+  }
+  QTimer::singleShot(
+      0, this, [this, prompt, options, out, run] { generateChunk(prompt, options, out, run); });
 }
 
 }  // namespace unipool::studio

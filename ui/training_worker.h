@@ -61,9 +61,12 @@ class TrainingWorker : public QObject {
   void note(ChangeEvent::Kind kind, const QString& text);
   bool requireEngine(const char* what);
   StepPoint trainOne();
+  void generateChunk(const QString& prompt, const GenerateOptions& options, const std::string& done,
+                     uint64_t run);
 
   int compute_threads_;
   std::unique_ptr<Engine> engine_;
+  uint64_t run_serial_ = 0;  // counts the engines created or opened, for work spread over events
   QString source_;
   bool can_train_ = false;
   bool running_ = false, tick_scheduled_ = false;
