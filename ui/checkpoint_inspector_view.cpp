@@ -97,7 +97,8 @@ CheckpointInspectorView::CheckpointInspectorView(QWidget* parent) : QWidget(pare
 }
 
 void CheckpointInspectorView::open(const QString& path) {
-  if (watcher_.isRunning()) watcher_.waitForFinished();
+  // A previous analysis still running is left to finish on its own: setFuture() stops
+  // listening to it, so only the newest file is shown, and the window never waits here.
   status_->setText(tr("Reading %1 ...").arg(path));
   watcher_.setFuture(QtConcurrent::run(analyseCheckpoint, path));
 }
