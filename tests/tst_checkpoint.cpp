@@ -116,7 +116,6 @@ QByteArray edit_header(const QByteArray& file, const std::function<void(QJsonObj
   return out + text + file.mid(8 + qsizetype(n));
 }
 
-
 }  // namespace
 
 class TstCheckpoint : public QObject {

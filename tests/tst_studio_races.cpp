@@ -10,37 +10,24 @@
 #include <QSpinBox>
 #include <QTemporaryDir>
 #include <QtTest>
+#include <cmath>
 #include <memory>
 
 #include "checkpoint_inspector_view.h"
 #include "controls_panel.h"
 #include "main_window.h"
 #include "routing_heatmap_view.h"
-#include "studio_util.h"
+#include "studio_window_util.h"
 #include "token_inspector_view.h"
 
 using namespace unipool;
 using namespace unipool::studio;
+using studio_test::close_dialogs;
+using studio_test::tiny_window;
 using studio_test::train;
 using studio_test::wait_until;
 
 namespace {
-
-void close_dialogs() {
-  for (QWidget* w : QApplication::topLevelWidgets()) {
-    auto* box = qobject_cast<QMessageBox*>(w);
-    if (box && box->isVisible()) box->done(0);
-  }
-  QCoreApplication::processEvents();
-}
-
-std::unique_ptr<MainWindow> tiny_window() {
-  auto w = std::make_unique<MainWindow>();
-  w->show();
-  studio_test::create_tiny(*w->session());
-  wait_until([&] { return w->session()->state().valid; });
-  return w;
-}
 
 // Trains until the history has `steps` more points and leaves the run going.
 bool start_and_wait(RunSession& s, int64_t steps) {
@@ -183,6 +170,74 @@ class TestStudioRaces : public QObject {
     tok->route();
     QVERIFY(routes.wait(10000));
     QCOMPARE(tok->routes().n_tokens, int64_t(TokenInspectorView::kMaxBytes - 1));
+  }
+
+  // The window reads a file's header before opening it, so the run and the inspector fail
+  // on the same file only when it changes on disk in between; each may then report it. The
+  // user sees one dialog per file, not one per report.
+  void oneDialogPerFailedFile() {
+    auto w = tiny_window();
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("run.safetensors"));
+    QSignalSpy saved(w->session(), &RunSession::saved);
+    w->saveCheckpoint(path);
+    QVERIFY(saved.wait(10000));
+    QVERIFY(w->openCheckpoint(path));
+    QVERIFY(wait_until([&] { return w->session()->state().source == path; }));
+    Q_EMIT w->inspector()->failed(path, QStringLiteral("changed on disk"));
+    Q_EMIT w->session()->failed(QStringLiteral("Open checkpoint"), QStringLiteral("changed"));
+    Q_EMIT w->inspector()->failed(path, QStringLiteral("changed on disk"));
+    QCoreApplication::processEvents();
+    auto dialogs = [] {
+      int n = 0;
+      for (QWidget* top : QApplication::topLevelWidgets())
+        n += qobject_cast<QMessageBox*>(top) && top->isVisible();
+      return n;
+    };
+    QCOMPARE(dialogs(), 1);
+    close_dialogs();
+    // Opening it again is a new attempt: its failure is reported again.
+    QVERIFY(w->openCheckpoint(path));
+    Q_EMIT w->inspector()->failed(path, QStringLiteral("changed on disk"));
+    QCoreApplication::processEvents();
+    QCOMPARE(dialogs(), 1);
+  }
+
+  // Reset while training: a fresh model of the same shape, at step 0, paused, empty history.
+  void resetWhileTraining() {
+    auto w = tiny_window();
+    RunSession* s = w->session();
+    QVERIFY(start_and_wait(*s, 8));
+    const ModelConfig config = s->state().config;
+    w->findChild<QPushButton*>(QStringLiteral("reset"))->click();
+    QVERIFY(wait_until([&] { return !s->isRunning() && s->state().step == 0; }));
+    QTest::qWait(100);
+    QCOMPARE(s->state().config, config);
+    QVERIFY(s->history().points().empty());
+    QVERIFY(train(*s, 2));  // and it trains
+  }
+
+  // The live top-k and pool-size boxes reach the engine through their buttons; a pool
+  // smaller than top-k is refused with a dialog and the run keeps its pool.
+  void liveTopKAndPoolSizeButtons() {
+    auto w = tiny_window();
+    RunSession* s = w->session();
+    ControlsPanel* c = w->controls();
+    c->findChild<QSpinBox*>(QStringLiteral("liveTopK"))->setValue(2);
+    c->findChild<QPushButton*>(QStringLiteral("setTopK"))->click();
+    QVERIFY(wait_until([&] { return s->state().config.top_k == 2; }));
+    QSignalSpy failed(s, &RunSession::failed);
+    c->findChild<QSpinBox*>(QStringLiteral("livePoolSize"))->setValue(1);
+    c->findChild<QPushButton*>(QStringLiteral("resizePool"))->click();
+    QVERIFY(failed.wait(10000));
+    QCOMPARE(s->state().config.experts_per_group, 8);
+    QVERIFY(studio_test::error_dialog() != nullptr);
+    close_dialogs();
+    c->findChild<QSpinBox*>(QStringLiteral("livePoolSize"))->setValue(12);
+    c->findChild<QPushButton*>(QStringLiteral("resizePool"))->click();
+    QVERIFY(wait_until([&] { return s->state().config.experts_per_group == 12; }));
+    QVERIFY(train(*s, 2));
+    QCOMPARE(w->heatmap()->shownCounts().n_experts(), 12);
   }
 };
 

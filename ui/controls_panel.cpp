@@ -151,6 +151,7 @@ QWidget* ControlsPanel::buildRunBox() {
   pause_ = new QPushButton(tr("Pause"), box);
   step_ = new QPushButton(tr("Step"), box);
   reset_ = new QPushButton(tr("Reset"), box);
+  reset_->setObjectName(QStringLiteral("reset"));
   step_->setToolTip(tr("Train exactly one step"));
   reset_->setToolTip(tr("Start this run again from fresh weights"));
   status_ = new QLabel(box);
@@ -197,10 +198,14 @@ QWidget* ControlsPanel::buildLiveBox() {
   aux_row->addWidget(apply_aux);
   auto* k_row = new QHBoxLayout;
   auto* apply_k = new QPushButton(tr("Set"), box);
+  apply_k->setObjectName(QStringLiteral("setTopK"));
+  live_top_k_->setObjectName(QStringLiteral("liveTopK"));
   k_row->addWidget(live_top_k_, 1);
   k_row->addWidget(apply_k);
   auto* pool_row = new QHBoxLayout;
   auto* resize = new QPushButton(tr("Resize"), box);
+  resize->setObjectName(QStringLiteral("resizePool"));
+  live_pool_->setObjectName(QStringLiteral("livePoolSize"));
   pool_row->addWidget(live_pool_, 1);
   pool_row->addWidget(resize);
   form->addRow(tr("Peak lr"), lr_row);
@@ -378,12 +383,19 @@ void ControlsPanel::updateStatus() {
   pause_->setEnabled(running);
   step_->setEnabled(s.valid && s.can_train && !running);
   reset_->setEnabled(s.valid);
-  status_->setText(s.valid ? tr("Step %1 of %2   %3 tokens/s   %4")
-                                 .arg(s.step)
-                                 .arg(s.options.total_steps)
-                                 .arg(session_->tokensPerSecond(), 0, 'f', 0)
-                                 .arg(running ? tr("training") : tr("paused"))
-                           : tr("No run: pick a preset and press Create run."));
+  if (!s.valid) {
+    status_->setText(tr("No run: pick a preset and press Create run."));
+    return;
+  }
+  // A resumed run may train past its schedule; the learning rate then stays at its floor.
+  const QString progress =
+      s.step <= s.options.total_steps
+          ? tr("Step %1 of %2").arg(s.step).arg(s.options.total_steps)
+          : tr("Step %1 (past the %2-step schedule)").arg(s.step).arg(s.options.total_steps);
+  status_->setText(tr("%1   %2 tokens/s   %3")
+                       .arg(progress)
+                       .arg(session_->tokensPerSecond(), 0, 'f', 0)
+                       .arg(running ? tr("training") : tr("paused")));
 }
 
 void ControlsPanel::syncFromState() {

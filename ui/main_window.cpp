@@ -84,8 +84,14 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   dock->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable);
   addDockWidget(Qt::LeftDockWidgetArea, dock);
 
-  connect(session_, &RunSession::failed, this,
-          [this](const QString& what, const QString& message) { showError(what, message); });
+  // Opening a file that reads in the window but fails deeper fails twice (the run and the
+  // inspector): one dialog per file is enough.
+  connect(session_, &RunSession::failed, this, [this](const QString& what, const QString& message) {
+    if (what == QLatin1String("Open checkpoint")) {
+      if (!reportOpenFailureOnce(opening_path_)) return;
+    }
+    showError(what, message);
+  });
   connect(compare_->runB(), &RunSession::failed, this,
           [this](const QString& what, const QString& message) {
             showError(tr("Run B: %1").arg(what), message);
@@ -107,6 +113,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   });
   connect(inspector_, &CheckpointInspectorView::failed, this,
           [this](const QString& path, const QString& reason) {
+            if (!reportOpenFailureOnce(path)) return;
             showError(tr("Cannot open checkpoint"), tr("%1\n\n%2").arg(path, reason));
           });
   connect(heatmap_, &RoutingHeatmapView::randomToggleRequested, this, [this](int layer) {
@@ -212,6 +219,8 @@ bool MainWindow::openCheckpoint(const QString& path) {
     return false;
   }
   last_dir_ = QFileInfo(path).absolutePath();
+  opening_path_ = path;
+  failed_open_path_.clear();
   session_->openCheckpoint(path);  // current_path_ follows once the run is open
   inspector_->open(path);
   rememberRecent(path);
@@ -256,6 +265,12 @@ bool MainWindow::exportPlot(const QString& which, const QString& path) {
     showError(tr("Export plot"), error);
     return false;
   }
+  return true;
+}
+
+bool MainWindow::reportOpenFailureOnce(const QString& path) {
+  if (!path.isEmpty() && path == failed_open_path_) return false;
+  failed_open_path_ = path;
   return true;
 }
 

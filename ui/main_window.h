@@ -60,6 +60,8 @@ class MainWindow : public QMainWindow {
 
  private:
   void buildMenus();
+  // False when a failure to open `path` has already been reported.
+  bool reportOpenFailureOnce(const QString& path);
   void rememberRecent(const QString& path);
   void rebuildRecentMenu();
   void updateTitle();
@@ -77,6 +79,7 @@ class MainWindow : public QMainWindow {
   QTabWidget* tabs_;
   QMenu* recent_menu_ = nullptr;
   QStringList recent_;
+  QString opening_path_, failed_open_path_;
   QString last_dir_, last_error_, current_path_;
 };
 

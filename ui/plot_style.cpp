@@ -3,6 +3,7 @@
 #include <qcustomplot.h>
 
 #include <QFileInfo>
+#include <QSaveFile>
 #include <QSvgGenerator>
 
 namespace unipool::studio {
@@ -83,8 +84,12 @@ QString exportPlot(QCustomPlot* plot, const QString& path) {
   } else if (suffix == QLatin1String("pdf")) {
     ok = plot->savePdf(path);
   } else if (suffix == QLatin1String("svg")) {
+    // QSvgGenerator cannot report a failed write; QSaveFile can (and keeps the old file).
+    QSaveFile file(path);
+    if (!file.open(QIODevice::WriteOnly))
+      return QStringLiteral("could not write %1: %2").arg(path, file.errorString());
     QSvgGenerator svg;
-    svg.setFileName(path);
+    svg.setOutputDevice(&file);
     svg.setSize(plot->size());
     svg.setViewBox(QRect(QPoint(0, 0), plot->size()));
     svg.setTitle(QStringLiteral("UniPool Studio plot"));
@@ -94,6 +99,8 @@ QString exportPlot(QCustomPlot* plot, const QString& path) {
       plot->toPainter(&painter, plot->width(), plot->height());
       ok = painter.end();
     }
+    ok = ok && file.commit();
+    if (!ok) return QStringLiteral("could not write %1: %2").arg(path, file.errorString());
   } else {
     return QStringLiteral("unknown format '.%1': use .png, .pdf or .svg").arg(suffix);
   }
