@@ -290,6 +290,29 @@ class TestStudio : public QObject {
     QVERIFY(!std::isnan(cmp->heatmapB()->cellValue(1, 5)));
     QVERIFY(!std::isnan(cmp->heatmapA()->cellValue(1, 0)));
   }
+
+  // Smoothing decays per step, so points that stand for two steps (after the history merges
+  // old points in pairs) are weighted as two steps.
+  void smoothingIsPerStep() {
+    RunSession s(QStringLiteral("smooth"), 0);
+    LossCurvesView view;
+    view.addSession(&s, Qt::blue);
+    view.setSmoothing(0.5);
+    TrainingUpdate u;
+    for (int64_t step : {2, 4, 5}) {
+      StepPoint p;
+      p.step = step;
+      p.ce = double(step);
+      u.steps.push_back(p);
+    }
+    u.step = 5;
+    s.history().addUpdate(u);
+    const QVector<double> drawn = view.drawnTrainCe(0);
+    QCOMPARE(drawn.size(), 3);
+    const double after4 = 0.25 * 2 + 0.75 * 4;  // gap 2: keep 0.5^2
+    QCOMPARE(drawn[1], after4);
+    QCOMPARE(drawn[2], 0.5 * after4 + 0.5 * 5);  // gap 1
+  }
 };
 
 QTEST_MAIN(TestStudio)

@@ -112,10 +112,16 @@ void LossCurvesView::draw() {
     steps.reserve(int(h.points().size()));
     double ema_ce = 0, ema_aux = 0;
     bool first = true;
+    int64_t previous_step = 0;
     for (const StepPoint& p : h.points()) {
       if (!p.applied || !std::isfinite(p.ce)) continue;
-      ema_ce = first ? p.ce : smoothing_ * ema_ce + (1 - smoothing_) * p.ce;
-      ema_aux = first ? p.aux : smoothing_ * ema_aux + (1 - smoothing_) * p.aux;
+      // Per step, not per point: once old points are merged in pairs, one point stands for
+      // two steps and must decay the average twice as much.
+      const double gap = first ? 1.0 : double(std::max<int64_t>(1, p.step - previous_step));
+      const double keep = std::pow(smoothing_, gap);
+      ema_ce = first ? p.ce : keep * ema_ce + (1 - keep) * p.ce;
+      ema_aux = first ? p.aux : keep * ema_aux + (1 - keep) * p.aux;
+      previous_step = p.step;
       first = false;
       steps.push_back(double(p.step));
       ce.push_back(ema_ce);
@@ -152,6 +158,12 @@ void LossCurvesView::draw() {
     }
   }
   plot_->xAxis->rescale();
+  // A marker before the first point (say, "opened at step N") must stay on the plot.
+  double first_marker = plot_->xAxis->range().lower;
+  for (const Run& run : runs_)
+    for (const ChangeEvent& e : run.session->history().changes())
+      first_marker = std::min(first_marker, double(e.step));
+  if (first_marker < plot_->xAxis->range().lower) plot_->xAxis->setRangeLower(first_marker - 0.5);
   plot_->yAxis2->rescale();
   if (ymax >= ymin) {
     const double pad = std::max(0.05, (ymax - ymin) * 0.05);
