@@ -2,21 +2,16 @@
 // the engine, and the worker starts, pauses and stops cleanly without leaking threads.
 #include <qcustomplot.h>
 
-#include <QApplication>
 #include <QCheckBox>
 #include <QDir>
 #include <QFile>
-#include <QMessageBox>
-#include <QProcess>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QTableWidget>
-#include <QTemporaryDir>
 #include <QtTest>
 #include <cmath>
 #include <memory>
 
-#include "checkpoint_inspector_view.h"
 #include "compare_view.h"
 #include "controls_panel.h"
 #include "domain_view.h"
@@ -26,7 +21,6 @@
 #include "routing_heatmap_view.h"
 #include "studio_window_util.h"
 #include "token_inspector_view.h"
-#include "unipool/safetensors.h"
 
 using namespace unipool;
 using namespace unipool::studio;

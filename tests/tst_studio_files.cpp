@@ -3,13 +3,8 @@
 // screenshot mode.
 #include <qcustomplot.h>
 
-#include <QApplication>
-#include <QCheckBox>
-#include <QDir>
 #include <QFile>
-#include <QMessageBox>
 #include <QProcess>
-#include <QPushButton>
 #include <QSignalSpy>
 #include <QTableWidget>
 #include <QTemporaryDir>
@@ -18,15 +13,10 @@
 #include <memory>
 
 #include "checkpoint_inspector_view.h"
-#include "compare_view.h"
-#include "controls_panel.h"
-#include "domain_view.h"
 #include "loss_curves_view.h"
 #include "main_window.h"
-#include "pool_balance_view.h"
 #include "routing_heatmap_view.h"
 #include "studio_window_util.h"
-#include "token_inspector_view.h"
 #include "unipool/safetensors.h"
 
 using namespace unipool;
