@@ -149,7 +149,8 @@ void LossCurvesView::draw() {
       auto* label = new QCPItemText(plot_);
       label->position->setTypeX(QCPItemPosition::ptPlotCoords);
       label->position->setTypeY(QCPItemPosition::ptAxisRectRatio);
-      label->position->setCoords(double(e.step), 0.02 + 0.06 * (marker_count_ % 4));
+      // Below the legend (top right), staggered so neighbouring markers do not overlap.
+      label->position->setCoords(double(e.step), 0.32 + 0.06 * (marker_count_ % 4));
       label->setPositionAlignment(Qt::AlignLeft | Qt::AlignTop);
       label->setText(QStringLiteral(" ") + prefix + e.text);
       label->setColor(QColor(60, 60, 60));

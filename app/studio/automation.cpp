@@ -57,6 +57,11 @@ void addAutomationOptions(QCommandLineParser& p) {
                QStringLiteral("Also train run B from preset <name> beside the first (same data and "
                               "seed) for the same steps."),
                QStringLiteral("name")});
+  p.addOption(
+      {QStringLiteral("random-from"),
+       QStringLiteral("Half-way through --train-steps, route layers <k> and below at random "
+                      "(the paper's experiment, with a marker on the curves)."),
+       QStringLiteral("k")});
   p.addOption({QStringLiteral("quit"), QStringLiteral("Exit when done (0 on success).")});
 }
 
@@ -91,6 +96,13 @@ bool Automation::configure(const QCommandLineParser& p, QString* error) {
     train_steps_ = p.value(QStringLiteral("train-steps")).toLongLong(&ok);
     if (!ok || train_steps_ < 0) {
       *error = QStringLiteral("--train-steps needs a count >= 0");
+      return false;
+    }
+  }
+  if (p.isSet(QStringLiteral("random-from"))) {
+    random_from_ = p.value(QStringLiteral("random-from")).toInt(&ok);
+    if (!ok || random_from_ < 0) {
+      *error = QStringLiteral("--random-from needs a layer index >= 0");
       return false;
     }
   }
@@ -134,13 +146,20 @@ void Automation::begin() {
           b->runUntil(train_steps_);
       });
     }
+    target_step_ = s->state().step + train_steps_;
     if (train_steps_ > 0)
-      s->runUntil(s->state().step + train_steps_);
+      s->runUntil(random_from_ >= 0 ? s->state().step + train_steps_ / 2 : target_step_);
     else
       afterTraining();
   });
   connect(s, &RunSession::runningChanged, this, [this](bool running) {
     if (running || !started_ || train_steps_ == 0 || trained_) return;
+    if (window_->session()->state().step < target_step_ && random_from_ >= 0) {
+      window_->controls()->randomFromLayer(random_from_);  // then the second half
+      random_from_ = -1;                                   // once
+      window_->session()->runUntil(target_step_);
+      return;
+    }
     trained_ = true;
     waitForRunB();
   });

@@ -32,6 +32,8 @@ class Automation : public QObject {
   MainWindow* window_;
   QString preset_ = QStringLiteral("default"), open_, screenshot_, tab_, compare_;
   int64_t train_steps_ = 0;
+  int random_from_ = -1;     // --random-from: deep layers go random half-way through
+  int64_t target_step_ = 0;  // where training ends
   double measure_seconds_ = 0;
   bool quit_ = false, simulate_hour_ = false, started_ = false, trained_ = false;
 };
