@@ -210,6 +210,24 @@ class TestStudioFiles : public QObject {
     QVERIFY(!img.isNull());
     QVERIFY(img.width() > 800 && img.height() > 500);
 
+    // Half-way, layer 1 goes random: the metrics record the change at step 5.
+    const QString metrics = dir.filePath(QStringLiteral("m.csv"));
+    p.start(studio,
+            {QStringLiteral("--preset"), QStringLiteral("tiny"), QStringLiteral("--train-steps"),
+             QStringLiteral("10"), QStringLiteral("--random-from"), QStringLiteral("1"),
+             QStringLiteral("--metrics"), metrics, QStringLiteral("--quit")});
+    QVERIFY(p.waitForFinished(120000));
+    QCOMPARE(p.exitCode(), 0);
+    QFile csv(metrics);
+    QVERIFY(csv.open(QIODevice::ReadOnly));
+    const QByteArray text = csv.readAll();
+    QCOMPARE(text.count('\n'), 1 + 10 + 1);  // header, 10 steps, the change
+    QVERIFY2(text.contains("# 5 random_routing random: L1"), text.right(200).constData());
+    p.start(studio,
+            {QStringLiteral("--random-from"), QStringLiteral("-2"), QStringLiteral("--quit")});
+    QVERIFY(p.waitForFinished(60000));
+    QCOMPARE(p.exitCode(), 2);
+
     p.start(studio,
             {QStringLiteral("--preset"), QStringLiteral("nonsense"), QStringLiteral("--quit")});
     QVERIFY(p.waitForFinished(60000));

@@ -62,6 +62,9 @@ void addAutomationOptions(QCommandLineParser& p) {
        QStringLiteral("Half-way through --train-steps, route layers <k> and below at random "
                       "(the paper's experiment, with a marker on the curves)."),
        QStringLiteral("k")});
+  p.addOption({QStringLiteral("metrics"),
+               QStringLiteral("After training, export the metrics to <file> (.csv or .json)."),
+               QStringLiteral("file")});
   p.addOption({QStringLiteral("quit"), QStringLiteral("Exit when done (0 on success).")});
 }
 
@@ -88,6 +91,12 @@ bool Automation::configure(const QCommandLineParser& p, QString* error) {
     }
   }
   screenshot_ = p.value(QStringLiteral("screenshot"));
+  metrics_ = p.value(QStringLiteral("metrics"));
+  if (!metrics_.isEmpty() && !metrics_.endsWith(QLatin1String(".csv")) &&
+      !metrics_.endsWith(QLatin1String(".json"))) {
+    *error = QStringLiteral("--metrics needs a .csv or .json file name");
+    return false;
+  }
   tab_ = p.value(QStringLiteral("tab"));
   quit_ = p.isSet(QStringLiteral("quit"));
   simulate_hour_ = p.isSet(QStringLiteral("simulate-hour"));
@@ -191,6 +200,15 @@ void Automation::afterTraining() {
   if (simulate_hour_) simulateHour();
   // Let the queued updates and replots land before the picture is taken.
   QTimer::singleShot(600, this, [this] {
+    if (!metrics_.isEmpty()) {
+      const bool ok = metrics_.endsWith(QLatin1String(".csv"))
+                          ? window_->exportMetricsCsv(metrics_)
+                          : window_->exportMetricsJson(metrics_);
+      if (!ok) {
+        finish(1, window_->lastError());
+        return;
+      }
+    }
     if (!screenshot_.isEmpty()) {
       const QPixmap shot = window_->grab();
       if (shot.isNull() || !shot.save(screenshot_)) {
