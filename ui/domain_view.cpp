@@ -106,7 +106,7 @@ void DomainView::draw() {
     caption_->setText(
         tr("Domains are known only for the built-in corpus: train on it to see "
            "which experts specialise."));
-    plot_->replot(QCustomPlot::rpQueuedReplot);
+    requestReplot(plot_);
     return;
   }
   const int D = c.n_domains, N = c.n_experts();
@@ -138,7 +138,7 @@ void DomainView::draw() {
                         .arg(tokens)
                         .arg(lift_ ? tr("lift") : tr("share"))
                         .arg(top, 0, 'f', 2));
-  plot_->replot(QCustomPlot::rpQueuedReplot);
+  requestReplot(plot_);
 }
 
 }  // namespace unipool::studio

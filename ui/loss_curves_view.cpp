@@ -170,7 +170,7 @@ void LossCurvesView::draw() {
     const double pad = std::max(0.05, (ymax - ymin) * 0.05);
     plot_->yAxis->setRange(logScale() ? ymin / 1.1 : ymin - pad, ymax + pad);
   }
-  plot_->replot(QCustomPlot::rpQueuedReplot);
+  requestReplot(plot_);
 }
 
 }  // namespace unipool::studio

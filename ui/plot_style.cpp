@@ -38,7 +38,38 @@ QColor categoryColor(int i) {
   return QColor::fromHsv(int((i * 137.508)) % 360, 150, 210);
 }
 
+namespace {
+
+const char* const kStale = "unipoolStale";
+
+// Brings a stale plot up to date as it is shown (tab switched, window restored).
+class ReplotOnShow : public QObject {
+ public:
+  using QObject::QObject;
+  bool eventFilter(QObject* watched, QEvent* event) override {
+    if (event->type() == QEvent::Show) {
+      auto* plot = static_cast<QCustomPlot*>(watched);
+      if (plot->property(kStale).toBool()) {
+        plot->setProperty(kStale, false);
+        plot->replot();
+      }
+    }
+    return false;
+  }
+};
+
+}  // namespace
+
+void requestReplot(QCustomPlot* plot) {
+  if (plot->isVisible()) {
+    plot->replot(QCustomPlot::rpQueuedReplot);
+  } else {
+    plot->setProperty(kStale, true);
+  }
+}
+
 void applyPlotStyle(QCustomPlot* plot) {
+  plot->installEventFilter(new ReplotOnShow(plot));
   plot->setAntialiasedElements(QCP::aeNone);
   plot->setNoAntialiasingOnDrag(true);
   QFont f = plot->font();

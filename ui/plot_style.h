@@ -24,6 +24,10 @@ void applyPlotStyle(QCustomPlot* plot);
 void attachColorScale(QCustomPlot* plot, QCPColorMap* map, const QString& label);
 // Integer ticks "L0", "L1", ... on a layer axis of `layers` rows.
 void setLayerTicks(QCPAxis* axis, int layers);
+// Replots soon when the plot is on screen; otherwise marks it stale and replots when it is
+// shown. Views call this on every update: plots on hidden tabs then cost nothing (exports draw
+// from the data directly, so they are never stale).
+void requestReplot(QCustomPlot* plot);
 // Saves by file suffix: .png, .pdf or .svg. Returns an empty string or the reason it failed.
 QString exportPlot(QCustomPlot* plot, const QString& path);
 

@@ -66,7 +66,7 @@ void PoolBalanceView::draw() {
   plot_->clearItems();
   figures_->setText(figuresText());
   if (counts_.empty()) {
-    plot_->replot(QCustomPlot::rpQueuedReplot);
+    requestReplot(plot_);
     return;
   }
   const RoutingCounts& c = counts_;
@@ -112,7 +112,7 @@ void PoolBalanceView::draw() {
   plot_->rescaleAxes();
   plot_->xAxis->setRange(-0.7, N - 0.3);
   plot_->yAxis->setRange(0, std::max(plot_->yAxis->range().upper, 1.0 / Mg) * 1.15);
-  plot_->replot(QCustomPlot::rpQueuedReplot);
+  requestReplot(plot_);
 }
 
 }  // namespace unipool::studio

@@ -236,7 +236,7 @@ void RoutingHeatmapView::draw() {
                                          .arg(shown_step_)
                                          .arg(shown_.tokens)
                                          .arg(live_->isChecked() ? tr(" (live)") : QString()));
-  plot_->replot(QCustomPlot::rpQueuedReplot);
+  requestReplot(plot_);
 }
 
 void RoutingHeatmapView::selectExpert(int global_expert) {
@@ -247,7 +247,7 @@ void RoutingHeatmapView::selectExpert(int global_expert) {
     highlight_->topLeft->setCoords(global_expert - 0.5, -0.5);
     highlight_->bottomRight->setCoords(global_expert + 0.5, layers);
   }
-  plot_->replot(QCustomPlot::rpQueuedReplot);
+  requestReplot(plot_);
 }
 
 bool RoutingHeatmapView::cellAt(const QPoint& pos, int* layer, int* expert) const {
