@@ -4,6 +4,7 @@
 #include <qcustomplot.h>
 
 #include <QFile>
+#include <QLineEdit>
 #include <QProcess>
 #include <QSignalSpy>
 #include <QTableWidget>
@@ -13,6 +14,8 @@
 #include <memory>
 
 #include "checkpoint_inspector_view.h"
+#include "controls_panel.h"
+#include "domain_view.h"
 #include "loss_curves_view.h"
 #include "main_window.h"
 #include "routing_heatmap_view.h"
@@ -238,6 +241,39 @@ class TestStudioFiles : public QObject {
                      QStringLiteral("--quit")});
     QVERIFY(p.waitForFinished(60000));
     QCOMPARE(p.exitCode(), 1);
+  }
+
+  // Training on the user's own text: an empty file is refused with a message naming the
+  // problem and the current run stays; a real file trains, with no domains to show.
+  void trainOnAUsersText() {
+    auto w = tiny_window();
+    QTemporaryDir dir;
+    const QString empty = dir.filePath(QStringLiteral("empty.txt"));
+    QFile(empty).open(QIODevice::WriteOnly);
+    auto* data = w->controls()->findChild<QLineEdit*>(QStringLiteral("dataPath"));
+    QVERIFY(data);
+    w->controls()->loadPreset(QStringLiteral("tiny"));
+    data->setText(empty);
+    QSignalSpy failed(w->session(), &RunSession::failed);
+    w->controls()->createRunFromForm();
+    QVERIFY(failed.wait(10000));
+    QVERIFY2(failed.at(0).at(1).toString().contains(QStringLiteral("empty")),
+             qPrintable(failed.at(0).at(1).toString()));
+    QVERIFY(error_dialog() != nullptr);
+    close_dialogs();
+    QVERIFY(w->session()->state().data_path.empty());  // still the built-in run
+
+    const QString text = dir.filePath(QStringLiteral("story.txt"));
+    QFile f(text);
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    for (int i = 0; i < 2000; ++i) f.write("The cat sat on the mat and looked at the moon. ");
+    f.close();
+    data->setText(text);
+    w->controls()->createRunFromForm();
+    QVERIFY(wait_until([&] { return w->session()->state().data_path == text.toStdString(); }));
+    QVERIFY(w->session()->state().domain_names.empty());
+    QVERIFY(train(*w->session(), 3));
+    QVERIFY(std::isnan(w->domains()->value(0, 0)));
   }
 };
 

@@ -70,8 +70,12 @@ void CompareView::createB(const QString& name) {
   }
   // Same data and the same stream of batches: only the architecture differs.
   TrainOptions options = p.train;
-  if (a_->state().valid) options = a_->state().options;
-  b_->createRun(p.model, options, DataSpec{}, name);
+  DataSpec data;
+  if (a_->state().valid) {
+    options = a_->state().options;
+    data.path = a_->state().data_path;
+  }
+  b_->createRun(p.model, options, data, name);
 }
 
 void CompareView::startBoth() {

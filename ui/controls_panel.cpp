@@ -3,12 +3,14 @@
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDoubleSpinBox>
+#include <QFileDialog>
 #include <QFileInfo>
 #include <QFormLayout>
 #include <QGridLayout>
 #include <QGroupBox>
 #include <QHBoxLayout>
 #include <QLabel>
+#include <QLineEdit>
 #include <QPushButton>
 #include <QSpinBox>
 #include <QVBoxLayout>
@@ -88,6 +90,19 @@ QWidget* ControlsPanel::buildNewRunBox() {
   batch_ = spin(box, 1, 1024, 16);
   seq_ = spin(box, 2, 1024, 128);
   seed_ = spin(box, 0, 1 << 30, 1234);
+  data_ = new QLineEdit(box);
+  data_->setObjectName(QStringLiteral("dataPath"));
+  data_->setPlaceholderText(tr("built-in corpus (5 labelled domains)"));
+  data_->setToolTip(
+      tr("A text file, or a folder of .txt files, to train on; empty for the "
+         "built-in corpus, whose domain labels the Domains view needs"));
+  auto* browse = new QPushButton(tr("..."), box);
+  browse->setToolTip(tr("Choose a text file"));
+  connect(browse, &QPushButton::clicked, this, [this] {
+    const QString path = QFileDialog::getOpenFileName(this, tr("Training text"), data_->text(),
+                                                      tr("Text (*.txt);;All files (*)"));
+    if (!path.isEmpty()) data_->setText(path);
+  });
   budget_ = new QLabel(box);
   budget_->setWordWrap(true);
   auto* create = new QPushButton(tr("Create run"), box);
@@ -133,6 +148,10 @@ QWidget* ControlsPanel::buildNewRunBox() {
   shape->addWidget(new QLabel(tr("seed"), box));
   shape->addWidget(seed_);
   form->addRow(tr("Batch x seq"), shape);
+  auto* data_row = new QHBoxLayout;
+  data_row->addWidget(data_, 1);
+  data_row->addWidget(browse);
+  form->addRow(tr("Text"), data_row);
   form->addRow(budget_);
   form->addRow(create);
 
@@ -173,7 +192,7 @@ QWidget* ControlsPanel::buildRunBox() {
     const QString label = s.source.endsWith(QLatin1String(".safetensors"))
                               ? tr("%1 (reset)").arg(QFileInfo(s.source).completeBaseName())
                               : s.source;
-    session_->createRun(s.config, s.options, DataSpec{}, label);
+    session_->createRun(s.config, s.options, DataSpec{s.data_path}, label);
   });
   return box;
 }
@@ -356,7 +375,9 @@ void ControlsPanel::updateBudget() {
 
 void ControlsPanel::createRunFromForm() {
   // router_c stays 0: the worker computes it (see TrainingWorker::createRun).
-  session_->createRun(formConfig(), formOptions(), DataSpec{}, preset_->currentText());
+  DataSpec data;
+  data.path = data_->text().trimmed().toStdString();  // DataError reaches the user as a dialog
+  session_->createRun(formConfig(), formOptions(), data, preset_->currentText());
 }
 
 void ControlsPanel::randomFromLayer(int from) {
@@ -405,6 +426,7 @@ void ControlsPanel::syncFromState() {
   if (s.source != form_source_) {  // a new run or an opened checkpoint
     form_source_ = s.source;
     fillForm(s.config, s.options);
+    data_->setText(QString::fromStdString(s.data_path));
   }
   // Rebuild the per-layer switches when the layer count changes; then mirror the engine.
   if (int(switches_.size()) != s.config.n_layers) {

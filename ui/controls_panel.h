@@ -13,6 +13,7 @@ class QComboBox;
 class QDoubleSpinBox;
 class QGridLayout;
 class QLabel;
+class QLineEdit;
 class QPushButton;
 class QSpinBox;
 
@@ -55,6 +56,7 @@ class ControlsPanel : public QWidget {
   QSpinBox *d_model_, *layers_, *heads_, *kv_heads_, *hidden_, *group_, *pool_, *top_k_;
   QSpinBox *steps_, *batch_, *seq_, *seed_;
   QDoubleSpinBox *lr_, *aux_;
+  QLineEdit* data_;
   QLabel* budget_;
   QPushButton *start_, *pause_, *step_, *reset_;
   QDoubleSpinBox *live_lr_, *live_aux_;

@@ -159,6 +159,9 @@ void LossCurvesView::draw() {
     }
   }
   plot_->xAxis->rescale();
+  // Steps start at 0; a run with one point (or none) still gets a readable axis.
+  const double last = std::max(plot_->xAxis->range().upper, 10.0);
+  plot_->xAxis->setRange(-0.02 * last, last);  // a point at step 0 stays whole
   // A marker before the first point (say, "opened at step N") must stay on the plot.
   double first_marker = plot_->xAxis->range().lower;
   for (const Run& run : runs_)

@@ -66,6 +66,11 @@ void PoolBalanceView::draw() {
   plot_->clearItems();
   figures_->setText(figuresText());
   if (counts_.empty()) {
+    // Before the first step: the pool's experts on an empty 0..1 scale.
+    const RunState& st = session_->state();
+    const int n = st.valid ? st.config.n_experts() : 1;
+    plot_->xAxis->setRange(-0.7, n - 0.3);
+    plot_->yAxis->setRange(0, 1);
     requestReplot(plot_);
     return;
   }

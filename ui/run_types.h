@@ -46,6 +46,7 @@ struct RunState {
   int64_t step = 0;
   std::vector<bool> random_layers;
   std::vector<std::string> domain_names;
+  std::string data_path;  // the training text's file or folder; empty: the built-in corpus
   double aux_coef = 0;
   QString source;          // preset name or checkpoint path
   bool can_train = false;  // false for a model opened without training text

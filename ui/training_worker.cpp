@@ -46,6 +46,7 @@ void TrainingWorker::publishState() {
     s.step = engine_->step();
     s.random_layers = engine_->random_layers();
     s.domain_names = engine_->domain_names();
+    s.data_path = engine_->data().path;
     s.aux_coef = engine_->config().aux_coef;
     s.source = source_;
     s.can_train = can_train_;
