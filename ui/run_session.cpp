@@ -111,9 +111,6 @@ void RunSession::setRandomLayers(const std::vector<bool>& random) {
 void RunSession::resizePool(int experts_per_group) {
   post([w = worker_, experts_per_group] { w->resizePool(experts_per_group); });
 }
-void RunSession::setValidationEvery(int steps) {
-  post([w = worker_, steps] { w->setValidationEvery(steps); });
-}
 void RunSession::save(const QString& path) {
   post([w = worker_, path] { w->save(path); });
 }

@@ -41,7 +41,6 @@ class RunSession : public QObject {
   void setTopK(int k);
   void setRandomLayers(const std::vector<bool>& random);
   void resizePool(int experts_per_group);
-  void setValidationEvery(int steps);
   void save(const QString& path);
   void requestRoutes(const QString& text);
   void requestGenerate(const QString& prompt, const GenerateOptions& options);

@@ -13,6 +13,7 @@ namespace {
 // The window repaints from these updates; 50 ms apart keeps them at most ~20 a second.
 constexpr qint64 kMinUpdateIntervalMs = 50;
 constexpr int64_t kValidationWindows = 32;
+constexpr int64_t kValidationEvery = 50;  // steps; ~1.5% of training time at 32 windows
 
 QString range_text(const std::vector<bool>& random) {
   QStringList layers;
@@ -212,7 +213,7 @@ StepPoint TrainingWorker::trainOne() {
       pending_.routing.add(m.routing);
     }
   }
-  if (validation_every_ > 0 && m.step % validation_every_ == 0) evaluateValidation();
+  if (m.step % kValidationEvery == 0) evaluateValidation();
   return p;
 }
 
@@ -237,72 +238,56 @@ void TrainingWorker::evaluateValidation() {
   }
 }
 
-void TrainingWorker::setLearningRate(double lr) {
-  if (!requireEngine("Learning rate")) return;
+template <class Change>
+void TrainingWorker::applySetting(const char* what, ChangeEvent::Kind kind, Change&& change) {
+  if (!requireEngine(what)) return;
+  QString marker;
   try {
-    engine_->set_learning_rate(lr);
+    marker = change();  // the engine validates; a refused value changes nothing
   } catch (const std::exception& e) {
-    Q_EMIT failed(tr("Learning rate"), QString::fromUtf8(e.what()));
+    Q_EMIT failed(tr(what), QString::fromUtf8(e.what()));
     return;
   }
-  flush();
-  note(ChangeEvent::LearningRate, QStringLiteral("lr %1").arg(lr, 0, 'g', 3));
+  flush();  // the steps before the change land before its marker
+  note(kind, marker);
   publishState();
+}
+
+void TrainingWorker::setLearningRate(double lr) {
+  applySetting("Learning rate", ChangeEvent::LearningRate, [&] {
+    engine_->set_learning_rate(lr);
+    return QStringLiteral("lr %1").arg(lr, 0, 'g', 3);
+  });
 }
 
 void TrainingWorker::setAuxCoef(double coef) {
-  if (!requireEngine("Aux coefficient")) return;
-  try {
+  applySetting("Aux coefficient", ChangeEvent::AuxCoef, [&] {
     engine_->set_aux_coef(coef);
-  } catch (const std::exception& e) {
-    Q_EMIT failed(tr("Aux coefficient"), QString::fromUtf8(e.what()));
-    return;
-  }
-  flush();
-  note(ChangeEvent::AuxCoef, QStringLiteral("aux %1").arg(coef, 0, 'g', 3));
-  publishState();
+    return QStringLiteral("aux %1").arg(coef, 0, 'g', 3);
+  });
 }
 
 void TrainingWorker::setTopK(int k) {
-  if (!requireEngine("Top-k")) return;
-  try {
+  applySetting("Top-k", ChangeEvent::TopK, [&] {
     engine_->set_top_k(k);
-  } catch (const std::exception& e) {
-    Q_EMIT failed(tr("Top-k"), QString::fromUtf8(e.what()));
-    return;
-  }
-  flush();
-  note(ChangeEvent::TopK, QStringLiteral("top-%1").arg(k));
-  publishState();
+    return QStringLiteral("top-%1").arg(k);
+  });
 }
 
 void TrainingWorker::setRandomLayers(const std::vector<bool>& random) {
-  if (!requireEngine("Random routing")) return;
-  try {
+  applySetting("Random routing", ChangeEvent::RandomRouting, [&] {
     engine_->set_random_layers(random);
-  } catch (const std::exception& e) {
-    Q_EMIT failed(tr("Random routing"), QString::fromUtf8(e.what()));
-    return;
-  }
-  flush();
-  note(ChangeEvent::RandomRouting, range_text(random));
-  publishState();
+    return range_text(random);
+  });
 }
 
 void TrainingWorker::resizePool(int experts_per_group) {
-  if (!requireEngine("Pool size")) return;
-  ResizeReport report;
-  try {
-    report = engine_->resize_pool(experts_per_group);
-  } catch (const std::exception& e) {
-    Q_EMIT failed(tr("Pool size"), QString::fromUtf8(e.what()));
-    return;
-  }
-  flush();
-  note(ChangeEvent::PoolResized, QStringLiteral("pool %1 -> %2")
-                                     .arg(report.old_experts_per_group)
-                                     .arg(report.new_experts_per_group));
-  publishState();
+  applySetting("Pool size", ChangeEvent::PoolResized, [&] {
+    const ResizeReport r = engine_->resize_pool(experts_per_group);
+    return QStringLiteral("pool %1 -> %2")
+        .arg(r.old_experts_per_group)
+        .arg(r.new_experts_per_group);
+  });
 }
 
 void TrainingWorker::save(const QString& path) {

@@ -31,7 +31,6 @@ class TrainingWorker : public QObject {
   void setTopK(int k);
   void setRandomLayers(const std::vector<bool>& random);
   void resizePool(int experts_per_group);
-  void setValidationEvery(int steps) { validation_every_ = steps; }
   void save(const QString& path);
   void requestRoutes(const QString& text);
   void requestGenerate(const QString& prompt, const GenerateOptions& options);
@@ -60,6 +59,10 @@ class TrainingWorker : public QObject {
   void publishState();
   void note(ChangeEvent::Kind kind, const QString& text);
   bool requireEngine(const char* what);
+  // A live setting: `change` applies it to the engine and returns the marker's text; a refusal
+  // becomes failed(what, reason).
+  template <class Change>
+  void applySetting(const char* what, ChangeEvent::Kind kind, Change&& change);
   StepPoint trainOne();
   void generateChunk(const QString& prompt, const GenerateOptions& options, const std::string& done,
                      uint64_t run);
@@ -71,7 +74,6 @@ class TrainingWorker : public QObject {
   bool can_train_ = false;
   bool running_ = false, tick_scheduled_ = false;
   int64_t stop_at_ = -1;
-  int validation_every_ = 50;
   TrainingUpdate pending_;
   QElapsedTimer since_flush_;
 };

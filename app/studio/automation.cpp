@@ -7,6 +7,7 @@
 #include <QPixmap>
 #include <QTabWidget>
 #include <QTimer>
+#include <algorithm>
 #include <cstdio>
 
 #include "compare_view.h"
@@ -31,6 +32,11 @@ double resident_mib() {
       return line.mid(6).trimmed().split(' ').first().toDouble() / 1024;
   }
   return 0;
+}
+
+bool is_preset(const QString& name) {
+  const auto& names = preset_names();
+  return std::find(names.begin(), names.end(), name.toStdString()) != names.end();
 }
 
 }  // namespace
@@ -73,9 +79,7 @@ Automation::Automation(MainWindow* window) : QObject(window), window_(window) {}
 bool Automation::configure(const QCommandLineParser& p, QString* error) {
   if (p.isSet(QStringLiteral("preset"))) {
     preset_ = p.value(QStringLiteral("preset"));
-    bool known = false;
-    for (const auto& n : preset_names()) known |= QString::fromStdString(n) == preset_;
-    if (!known) {
+    if (!is_preset(preset_)) {
       *error = QStringLiteral("unknown preset '%1'").arg(preset_);
       return false;
     }
@@ -83,9 +87,7 @@ bool Automation::configure(const QCommandLineParser& p, QString* error) {
   open_ = p.value(QStringLiteral("open"));
   compare_ = p.value(QStringLiteral("compare"));
   if (!compare_.isEmpty()) {
-    bool known = false;
-    for (const auto& n : preset_names()) known |= QString::fromStdString(n) == compare_;
-    if (!known) {
+    if (!is_preset(compare_)) {
       *error = QStringLiteral("unknown preset '%1' for --compare").arg(compare_);
       return false;
     }
