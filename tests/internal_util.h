@@ -10,7 +10,14 @@
 #include <string>
 #include <vector>
 
-#include "model.h"
+#include "model/attention.h"
+#include "model/experts.h"
+#include "model/losses.h"
+#include "model/parameters.h"
+#include "model/rms_norm.h"
+#include "model/rope.h"
+#include "model/router.h"
+#include "model/transformer.h"
 #include "unipool/config.h"
 #include "unipool/safetensors.h"
 

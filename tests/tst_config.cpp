@@ -7,6 +7,7 @@
 #include <functional>
 
 #include "unipool/config.h"
+#include "unipool/schedule.h"
 #include "unipool/stats.h"
 
 using unipool::ConfigError;

@@ -7,7 +7,6 @@
 #include <set>
 
 #include "internal_util.h"
-#include "ops.h"
 #include "unipool/engine.h"
 
 using namespace testutil;

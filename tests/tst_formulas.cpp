@@ -6,7 +6,6 @@
 #include <cmath>
 
 #include "internal_util.h"
-#include "ops.h"
 #include "unipool/corpus.h"
 #include "unipool/engine.h"
 

@@ -1,7 +1,7 @@
-// Gradients by central finite differences in double precision: the fused operators of ops.h
-// (which have hand-written backward passes) and the full training loss CE + aux + z_loss of
-// forward() for every parameter tensor of small models. The fused operators' gradients are
-// also compared, entry by entry, with autograd through plain LibTorch reference expressions.
+// Gradients by central finite differences in double precision: the fused operators of
+// core/src/model/ (which have hand-written backward passes) and the full training loss CE + aux +
+// z_loss of forward() for every parameter tensor of small models. The fused operators' gradients
+// are also compared, entry by entry, with autograd through plain LibTorch reference expressions.
 #include <torch/torch.h>
 
 #include <QtTest>
@@ -9,7 +9,6 @@
 #include <functional>
 
 #include "internal_util.h"
-#include "ops.h"
 #include "unipool/engine.h"
 
 using namespace testutil;
@@ -113,7 +112,7 @@ Losses model_losses(const ModelConfig& c, const unipool::ParamStore& p, const at
 
 // Finite differences of CE, aux and z_loss separately (and so of their sum, the training loss)
 // for a few entries of every parameter tensor.
-void check_model(const char* what, ModelConfig c, const std::vector<uint8_t>& random_layers) {
+void check_model(const char* what, ModelConfig c, const std::vector<bool>& random_layers) {
   c = finish(c);
   unipool::ParamStore p = lively_params(c, 17);
   const int64_t B = 2, S = 5;
@@ -301,7 +300,8 @@ class TstGradients : public QObject {
     ModelConfig c = small_config();
     c.aux_coef = 0.3;
     c.z_coef = 0.01;
-    check_model("random layer 1", c, {0, 1});  // gate = learned gates' sum / k, differentiable
+    check_model("random layer 1", c,
+                {false, true});  // gate = learned gates' sum / k, differentiable
   }
 };
 

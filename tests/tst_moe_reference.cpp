@@ -10,7 +10,6 @@
 
 #include "gpu/moe_reference.h"
 #include "internal_util.h"
-#include "ops.h"
 
 using namespace testutil;
 namespace ref = unipool::moe_ref;

@@ -17,6 +17,7 @@
 #include "unipool/corpus.h"
 #include "unipool/engine.h"
 #include "unipool/safetensors.h"
+#include "unipool/schedule.h"
 
 using unipool::Engine;
 using unipool::StepMetrics;
@@ -186,7 +187,7 @@ class TstTraining : public QObject {
     auto path = [&](const char* n) { return dir.filePath(n).toStdString(); };
     auto e = tiny(200);
     // Replica of the engine's busy-expert measure: per pool expert, counts summed over the
-    // layers, decayed by 0.9 per step (engine_impl.h: recent_load).
+    // layers, decayed by 0.9 per step (training/engine_state.h: recent_load).
     std::vector<double> load(8, 0.0);
     auto step = [&] {
       const StepMetrics m = e->train_step();

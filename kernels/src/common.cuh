@@ -1,10 +1,12 @@
-// Helpers shared by the kernels: element conversion, warp reductions, the counter-based RNG.
+// Helpers shared by the kernels: element conversion, warp reductions, the shared RNG.
 #pragma once
 
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
+
+#include "unipool/random.h"
 
 namespace unipool::kernels::detail {
 
@@ -44,28 +46,12 @@ __device__ __forceinline__ float block_sum(float v, float* buf) {
   return warp_sum(v);
 }
 
-// The CPU engine's counter-based RNG (core/src/rng.h), bit for bit: random routing on the GPU
-// must choose the experts the CPU engine chooses for the same (seed, token).
-__host__ __device__ __forceinline__ uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
-__host__ __device__ __forceinline__ uint64_t hash_u64(uint64_t seed, uint64_t a, uint64_t b = 0,
-                                                      uint64_t c = 0) {
-  uint64_t h = splitmix64(seed ^ 0x243F6A8885A308D3ull);
-  h = splitmix64(h ^ a);
-  h = splitmix64(h ^ (b + 0x13198A2E03707344ull));
-  return splitmix64(h ^ (c + 0xA4093822299F31D0ull));
-}
-
-struct Rng {
-  uint64_t state;
-  __device__ uint64_t next() { return splitmix64(state++); }
-  __device__ uint64_t below(uint64_t n) { return next() % n; }
-};
+// The engine's counter-based RNG (core/include/unipool/random.h), the same header the CPU
+// engine uses: random routing on the GPU chooses the experts the CPU engine chooses for the
+// same (seed, token).
+using unipool::hash_u64;
+using unipool::Rng;
+using unipool::splitmix64;
 
 inline unsigned blocks_for(int64_t items, int per_block) {
   return unsigned((items + per_block - 1) / per_block);

@@ -4,7 +4,7 @@ torch.compile, fp32 and bf16 autocast, for the `default` preset and the paper's 
 Prints one JSON object per run and writes them all to --out (JSON lines).
 
 MFU = model FLOPs per second / the bf16 matmul rate measured on the same device in this run
-(3 x the forward FLOPs of core/src/bench.cpp: full S x S attention counted).
+(3 x the forward FLOPs of core/src/training/bench.cpp: full S x S attention counted).
 
 Runs on CPU too (smoke test with Debian's torch 1.13: tiny steps, no torch.compile there).
   gpu_bench.py [--device cuda] [--configs default,paper-small] [--steps 20] [--out F.jsonl]

@@ -23,7 +23,7 @@ struct ModelConfig {
   int n_kv_heads = 2;
   int expert_hidden = 256;
   int layers_per_group = 6;    // G: consecutive layers sharing one pool
-  int experts_per_group = 24;  // Mg: experts in each pool
+  int experts_per_group = 24;  // Mg: experts in each pool, the "pool size"
   int top_k = 1;
   std::string router = "norm";  // "norm" (NormRouter) or "softmax"
   double router_c = 0.0;        // NormRouter constant c (SPEC section 3); 0 = not computed yet
@@ -36,7 +36,7 @@ struct ModelConfig {
   int max_seq_len = 1024;
 
   int n_groups() const { return n_layers / layers_per_group; }
-  int n_experts() const { return n_groups() * experts_per_group; }  // N, the stacked pool size
+  int n_experts() const { return n_groups() * experts_per_group; }  // N: experts in all
   int head_dim() const { return d_model / n_heads; }
   int group_of_layer(int layer) const { return layer / layers_per_group; }
   bool operator==(const ModelConfig& o) const;
@@ -62,7 +62,7 @@ struct ParamCounts {
   int64_t total = 0;
   int64_t expert = 0;            // N * 3 * d * h: the expert budget of SPEC section 1
   int64_t active_per_token = 0;  // parameters one token touches (embedding row not counted)
-  int64_t vanilla_budget = 0;    // the matching vanilla MoE: 8 experts in each layer
+  int64_t vanilla_budget = 0;    // the matching vanilla MoE (kVanillaExpertsPerLayer per layer)
   double budget_ratio = 0.0;     // expert / vanilla_budget
 };
 ParamCounts count_parameters(const ModelConfig& config);
@@ -95,8 +95,5 @@ struct Preset {
 };
 const std::vector<std::string>& preset_names();
 Preset preset(const std::string& name);  // ConfigError for an unknown name
-
-// Learning rate at `step` (0-based): linear warm-up, then cosine to lr * min_lr_ratio.
-double learning_rate_at(const TrainOptions& options, int64_t step);
 
 }  // namespace unipool

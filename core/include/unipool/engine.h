@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "unipool/config.h"
+#include "unipool/live_settings.h"
 #include "unipool/stats.h"
 
 namespace unipool {
@@ -88,6 +89,8 @@ CheckpointInfo inspect_checkpoint(const std::string& path);  // throws Checkpoin
 // `<dir>/<stem>.train.safetensors` for `<dir>/<stem>.safetensors`.
 std::string train_state_path(const std::string& model_path);
 
+struct EngineState;  // everything an Engine holds (core/src/training/engine_state.h)
+
 class Engine {
  public:
   // A new model with fresh weights. Throws ConfigError or DataError on bad input.
@@ -118,6 +121,10 @@ class Engine {
   StepMetrics train_step();
 
   // ---- settings that take effect at the next step ----
+  // A live setting (unipool/live_settings.h): validated, then applied; throws ConfigError or
+  // invalid_argument and changes nothing for a value the model cannot take.
+  AppliedSetting apply(const LiveSetting& setting);
+  // Shorthands for apply() with one setting.
   void set_learning_rate(double peak_lr);  // the schedule's peak; warm-up and cosine keep going
   void set_total_steps(int total_steps);   // the schedule's length
   void set_aux_coef(double aux_coef);
@@ -147,11 +154,9 @@ class Engine {
   // Writes the model file and `<stem>.train.safetensors` beside it, each atomically.
   void save(const std::string& path) const;
 
-  struct Impl;
-
  private:
-  explicit Engine(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  explicit Engine(std::unique_ptr<EngineState> state);
+  std::unique_ptr<EngineState> state_;
 };
 
 // Sets the process's compute threads: OpenBLAS gets `threads`, LibTorch's own pool 1 (the two

@@ -4,7 +4,7 @@
 #include <numeric>
 #include <vector>
 
-#include "rng.h"
+#include "unipool/random.h"
 
 namespace unipool::moe_ref {
 

@@ -2,7 +2,7 @@
 // kernel, written with plain ops (sort, gather, index_select, matmul) so that autograd gives
 // their backward passes. They run on any device and dtype: the GPU tests compare each kernel
 // with its reference on the GPU, and tst_moe_reference checks the references against the CPU
-// engine's own routing and experts. Depends on LibTorch and rng.h only.
+// engine's own routing and experts. Depends on LibTorch and unipool/random.h only.
 #pragma once
 
 #include <torch/torch.h>

@@ -1,0 +1,56 @@
+// What the safetensors reader and writer share: the format's limits, the dtype table and the
+// error helpers. Private to core/io.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <system_error>
+
+#include "unipool/safetensors.h"
+
+namespace unipool::safetensors_format {
+
+using json = nlohmann::json;
+
+// Real headers are a few KB; the cap stops a hostile length from driving a huge parse.
+inline constexpr uint64_t kMaxHeaderBytes = uint64_t{100} << 20;
+// A valid header nests 3 deep (object -> entry -> shape); refusing deeper input early keeps the
+// DOM parse cheap and its destruction shallow.
+inline constexpr size_t kMaxJsonDepth = 8;
+inline constexpr const char* kMetadataKey = "__metadata__";
+
+struct DTypeInfo {
+  DType dtype;
+  const char* name;
+  size_t size;
+};
+
+inline constexpr DTypeInfo kDTypes[] = {
+    {DType::F32, "F32", 4},   {DType::F64, "F64", 8}, {DType::BF16, "BF16", 2},
+    {DType::F16, "F16", 2},   {DType::I64, "I64", 8}, {DType::I32, "I32", 4},
+    {DType::I16, "I16", 2},   {DType::I8, "I8", 1},   {DType::U8, "U8", 1},
+    {DType::BOOL, "BOOL", 1},
+};
+
+inline const DTypeInfo& info(DType dtype) {
+  for (const DTypeInfo& d : kDTypes) {
+    if (d.dtype == dtype) return d;
+  }
+  return kDTypes[0];  // unreachable for valid enum values
+}
+
+inline std::string errno_text(int err) { return std::generic_category().message(err); }
+
+// Names come from untrusted input: escape them and cap the length so messages stay printable.
+inline std::string quote(const std::string& s) {
+  constexpr size_t kMaxShown = 80;
+  std::string shown = s.size() > kMaxShown ? s.substr(0, kMaxShown) + "..." : s;
+  return json(shown).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+[[noreturn]] inline void fail(const std::string& what, const std::string& problem) {
+  throw FormatError(what + ": " + problem);
+}
+
+}  // namespace unipool::safetensors_format

@@ -1,0 +1,301 @@
+// The strict safetensors reader: every length, offset, dtype and shape of an untrusted file is
+// checked before a byte is used (see unipool/safetensors.h).
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <system_error>
+#include <tuple>
+#include <utility>
+
+#include "io/safetensors_format.h"
+#include "unipool/safetensors.h"
+
+namespace unipool {
+namespace {
+
+using namespace safetensors_format;
+
+// Pre-pass over the header: rejects duplicate keys (the DOM parser would silently keep the last
+// one, letting two readers disagree about a file) and absurd nesting, and captures syntax errors.
+class HeaderScreen : public nlohmann::json_sax<json> {
+ public:
+  std::string error;
+
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override { return push(true); }
+  bool end_object() override { return pop(); }
+  bool start_array(std::size_t) override { return push(false); }
+  bool end_array() override { return pop(); }
+
+  bool key(string_t& k) override {
+    if (frames_.empty() || !frames_.back().is_object) return true;
+    if (!frames_.back().keys.insert(k).second) {
+      error = "duplicate key " + quote(k) + " in header";
+      return false;
+    }
+    return true;
+  }
+
+  bool parse_error(std::size_t, const std::string&,
+                   const nlohmann::detail::exception& ex) override {
+    error = std::string("header is not valid JSON (") + ex.what() + ")";
+    return false;
+  }
+
+ private:
+  struct Frame {
+    bool is_object;
+    std::set<std::string> keys;
+  };
+
+  bool push(bool is_object) {
+    if (frames_.size() >= kMaxJsonDepth) {
+      error = "header JSON is nested too deeply";
+      return false;
+    }
+    frames_.push_back(Frame{is_object, {}});
+    return true;
+  }
+
+  bool pop() {
+    if (!frames_.empty()) frames_.pop_back();
+    return true;
+  }
+
+  std::vector<Frame> frames_;
+};
+
+// Non-negative integer that fits int64 (what both shape entries and offsets need).
+bool as_index(const json& v, uint64_t* out) {
+  if (!v.is_number_unsigned()) return false;  // negative ints and floats have other types
+  const uint64_t x = v.get<uint64_t>();
+  if (x > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return false;
+  *out = x;
+  return true;
+}
+
+struct Pending {
+  TensorRecord record;
+  uint64_t begin = 0;
+  uint64_t end = 0;
+};
+
+Pending parse_entry(const std::string& what, const std::string& name, const json& entry,
+                    uint64_t data_size) {
+  const std::string t = "tensor " + quote(name);
+  if (name.empty()) fail(what, "empty tensor name");
+  if (!entry.is_object()) fail(what, "entry for " + t + " is not an object");
+  for (const auto& item : entry.items()) {
+    const std::string& k = item.key();
+    if (k != "dtype" && k != "shape" && k != "data_offsets") {
+      fail(what, t + ": unexpected key " + quote(k));
+    }
+  }
+  for (const char* k : {"dtype", "shape", "data_offsets"}) {
+    if (!entry.contains(k)) fail(what, t + ": missing key \"" + k + "\"");
+  }
+
+  Pending p;
+  p.record.name = name;
+  const json& dt = entry["dtype"];
+  if (!dt.is_string()) fail(what, t + ": \"dtype\" must be a string");
+  const std::optional<DType> dtype = parse_dtype(dt.get<std::string>());
+  if (!dtype) fail(what, t + ": unknown dtype " + quote(dt.get<std::string>()));
+  p.record.dtype = *dtype;
+
+  const json& shape = entry["shape"];
+  if (!shape.is_array()) fail(what, t + ": \"shape\" must be an array of non-negative integers");
+  int64_t numel = 1;
+  for (const json& d : shape) {
+    uint64_t dim = 0;
+    if (!as_index(d, &dim)) {
+      fail(what, t + ": \"shape\" must be an array of non-negative integers");
+    }
+    p.record.shape.push_back(static_cast<int64_t>(dim));
+    if (__builtin_mul_overflow(numel, static_cast<int64_t>(dim), &numel)) {
+      fail(what, t + ": shape element count overflows int64");
+    }
+  }
+  int64_t nbytes = 0;
+  if (__builtin_mul_overflow(numel, static_cast<int64_t>(dtype_size(*dtype)), &nbytes)) {
+    fail(what, t + ": shape byte size overflows int64");
+  }
+
+  const json& offs = entry["data_offsets"];
+  const std::string offs_msg = ": \"data_offsets\" must be an array of two non-negative integers";
+  if (!offs.is_array() || offs.size() != 2) fail(what, t + offs_msg);
+  if (!as_index(offs[0], &p.begin) || !as_index(offs[1], &p.end)) fail(what, t + offs_msg);
+  if (p.begin > p.end) {
+    fail(what,
+         t + ": data_offsets begin " + std::to_string(p.begin) + " > end " + std::to_string(p.end));
+  }
+  if (p.end > data_size) {
+    fail(what, t + ": data_offsets end " + std::to_string(p.end) + " is beyond the data buffer (" +
+                   std::to_string(data_size) + " bytes)");
+  }
+  if (p.end - p.begin != static_cast<uint64_t>(nbytes)) {
+    fail(what, t + ": byte length " + std::to_string(p.end - p.begin) +
+                   " does not match shape and dtype (" + std::to_string(nbytes) + " bytes)");
+  }
+  return p;
+}
+
+void parse_metadata(const std::string& what, const json& meta,
+                    std::map<std::string, std::string>* out) {
+  if (!meta.is_object()) fail(what, "__metadata__ must be an object of strings");
+  for (const auto& item : meta.items()) {
+    if (!item.value().is_string()) {
+      fail(what, "__metadata__ value for " + quote(item.key()) + " must be a string");
+    }
+    (*out)[item.key()] = item.value().get<std::string>();
+  }
+}
+
+SafetensorsFile parse_checked(const uint8_t* data, size_t size, const std::string& what) {
+  if (size < 8) {
+    fail(what, "file is shorter than 8 bytes (" + std::to_string(size) + " bytes)");
+  }
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | data[i];
+  const uint64_t rest = size - 8;
+  if (n == 0) fail(what, "header length is 0");
+  if (n > kMaxHeaderBytes) {
+    fail(what, "header length " + std::to_string(n) + " exceeds the 100 MiB limit");
+  }
+  if (n > rest) {
+    fail(what, "header length " + std::to_string(n) + " extends past end of file (" +
+                   std::to_string(rest) + " bytes follow)");
+  }
+  const char* hb = reinterpret_cast<const char*>(data + 8);
+  const char* he = hb + n;
+  const uint64_t data_size = rest - n;
+  const uint8_t* buffer = data + 8 + n;
+
+  HeaderScreen screen;
+  if (!json::sax_parse(hb, he, &screen)) {
+    fail(what, screen.error.empty() ? "header is not valid JSON" : screen.error);
+  }
+  const json header = json::parse(hb, he);
+  if (!header.is_object()) fail(what, "header must be a JSON object");
+
+  SafetensorsFile file;
+  std::vector<Pending> pending;
+  for (const auto& item : header.items()) {
+    if (item.key() == kMetadataKey) {
+      parse_metadata(what, item.value(), &file.metadata);
+    } else {
+      pending.push_back(parse_entry(what, item.key(), item.value(), data_size));
+    }
+  }
+
+  // The format requires the tensors to tile the buffer exactly; anything else means the writer
+  // was buggy or the file was tampered with, and hidden bytes are a classic smuggling vector.
+  std::sort(pending.begin(), pending.end(), [](const Pending& a, const Pending& b) {
+    return std::tie(a.begin, a.end, a.record.name) < std::tie(b.begin, b.end, b.record.name);
+  });
+  uint64_t cursor = 0;
+  const std::string* prev = nullptr;
+  for (const Pending& p : pending) {
+    const std::string t = "tensor " + quote(p.record.name);
+    if (p.begin < cursor) fail(what, t + " overlaps tensor " + quote(*prev));
+    if (p.begin > cursor) {
+      fail(what,
+           "hole of " + std::to_string(p.begin - cursor) + " bytes in the data buffer before " + t);
+    }
+    cursor = p.end;
+    prev = &p.record.name;
+  }
+  if (cursor != data_size) {
+    fail(what, "data buffer has " + std::to_string(data_size - cursor) +
+                   " trailing bytes not covered by any tensor");
+  }
+
+  file.tensors.reserve(pending.size());
+  for (Pending& p : pending) {
+    p.record.bytes.assign(buffer + p.begin, buffer + p.end);
+    file.tensors.push_back(std::move(p.record));
+  }
+  return file;
+}
+
+}  // namespace
+
+const char* dtype_name(DType dtype) { return info(dtype).name; }
+
+size_t dtype_size(DType dtype) { return info(dtype).size; }
+
+std::optional<DType> parse_dtype(const std::string& name) {
+  for (const DTypeInfo& d : kDTypes) {
+    if (name == d.name) return d.dtype;
+  }
+  return std::nullopt;
+}
+
+int64_t TensorRecord::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+const TensorRecord* SafetensorsFile::find(const std::string& name) const {
+  for (const TensorRecord& t : tensors) {
+    if (t.name == name) return &t;
+  }
+  return nullptr;
+}
+
+SafetensorsFile parse_safetensors(const uint8_t* data, size_t size, const std::string& what) {
+  if (data == nullptr && size != 0) fail(what, "null data pointer");
+  try {
+    return parse_checked(data, size, what);
+  } catch (const json::exception& e) {
+    // Safety net: every json access above is type-checked first, so this should not happen.
+    fail(what, std::string("malformed header (") + e.what() + ")");
+  }
+}
+
+SafetensorsFile read_safetensors(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail(path, "cannot open file: " + errno_text(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) fail(path, "cannot stat file: " + errno_text(errno));
+  if (!S_ISREG(st.st_mode)) fail(path, "not a regular file");
+  // The whole file is read into memory: refuse sizes no UniPool model has rather than let a
+  // huge (possibly sparse) file exhaust memory. The paper's smallest scale is ~3 GiB in F32.
+  constexpr int64_t kMaxFileBytes = int64_t(16) << 30;
+  if (st.st_size > kMaxFileBytes) {
+    fail(path, "file of " + std::to_string(st.st_size) + " bytes is larger than the 16 GiB limit");
+  }
+  std::vector<uint8_t> buf(static_cast<size_t>(st.st_size));
+  size_t got = 0;
+  while (got < buf.size()) {
+    const ssize_t r = ::read(fd, buf.data() + got, buf.size() - got);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      fail(path, "read error: " + errno_text(errno));
+    }
+    if (r == 0) fail(path, "file shrank while being read");
+    got += static_cast<size_t>(r);
+  }
+  return parse_safetensors(buf.data(), buf.size(), path);
+}
+
+}  // namespace unipool

@@ -1,0 +1,31 @@
+// The balance loss (SPEC section 4): per layer, or per pool over the pool's layers.
+#include "model/losses.h"
+
+namespace unipool {
+
+at::Tensor balance_loss(const ModelConfig& c, const std::vector<at::Tensor>& f,
+                        const std::vector<at::Tensor>& P) {
+  const auto options = P.front().options();
+  if (c.balance == "none" || c.aux_coef == 0.0) return at::zeros({}, options);
+  const double mg = c.experts_per_group;
+  if (c.balance == "layer") {
+    at::Tensor total = at::zeros({}, options);
+    for (size_t l = 0; l < P.size(); ++l) total = total + mg * (f[l] * P[l]).sum();
+    return total * (c.aux_coef / double(P.size()));
+  }
+  // Pool balance (paper Eqs. 4-6): average f and P over each group's layers, then Mg * <fbar,
+  // Pbar>.
+  const int G = c.layers_per_group, groups = c.n_groups();
+  at::Tensor total = at::zeros({}, options);
+  for (int g = 0; g < groups; ++g) {
+    at::Tensor fbar = f[size_t(g * G)], pbar = P[size_t(g * G)];
+    for (int j = 1; j < G; ++j) {
+      fbar = fbar + f[size_t(g * G + j)];
+      pbar = pbar + P[size_t(g * G + j)];
+    }
+    total = total + mg * ((fbar / double(G)) * (pbar / double(G))).sum();
+  }
+  return total * (c.aux_coef / double(groups));
+}
+
+}  // namespace unipool

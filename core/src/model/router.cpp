@@ -1,0 +1,105 @@
+// Routing (SPEC section 3): router scores, top-k with ties to the lower index, random routing.
+#include "model/router.h"
+
+#include <cmath>
+#include <numeric>
+
+#include "unipool/random.h"
+
+namespace unipool {
+
+at::Tensor random_experts(int64_t tokens, int mg, int k, uint64_t seed) {
+  at::Tensor out = at::empty({tokens, k}, at::TensorOptions().dtype(at::kLong));
+  int64_t* op = out.data_ptr<int64_t>();
+  std::vector<int64_t> pool(static_cast<size_t>(mg));
+  for (int64_t t = 0; t < tokens; ++t) {
+    Rng rng(hash_u64(seed, uint64_t(t)));
+    if (k == 1) {
+      op[t] = int64_t(rng.below(uint64_t(mg)));
+      continue;
+    }
+    // Partial Fisher-Yates: the first k entries become k distinct uniform choices.
+    std::iota(pool.begin(), pool.end(), 0);
+    for (int j = 0; j < k; ++j) {
+      const size_t pick = size_t(j) + size_t(rng.below(uint64_t(mg - j)));
+      std::swap(pool[size_t(j)], pool[pick]);
+      op[t * k + j] = pool[size_t(j)];
+    }
+  }
+  return out;
+}
+
+at::Tensor top_k_lowest_index(const at::Tensor& scores_in, int k) {
+  const at::Tensor scores = scores_in.detach().contiguous();
+  const int64_t T = scores.size(0), M = scores.size(1);
+  at::Tensor out = at::empty({T, k}, at::TensorOptions().dtype(at::kLong));
+  int64_t* op = out.data_ptr<int64_t>();
+  AT_DISPATCH_FLOATING_TYPES(scores.scalar_type(), "top_k", [&] {
+    const scalar_t* sp = scores.data_ptr<scalar_t>();
+    for (int64_t t = 0; t < T; ++t) {
+      const scalar_t* row = sp + t * M;
+      int64_t* chosen = op + t * k;
+      // Insertion into a sorted list of k: strict '>' keeps the lower index on ties.
+      int filled = 0;
+      for (int64_t i = 0; i < M; ++i) {
+        int pos = filled;
+        while (pos > 0 && row[i] > row[chosen[pos - 1]]) --pos;
+        if (pos >= k) continue;
+        for (int j = std::min(filled, k - 1); j > pos; --j) chosen[j] = chosen[j - 1];
+        chosen[pos] = i;
+        filled = std::min(filled + 1, k);
+      }
+    }
+  });
+  return out;
+}
+
+RouterOutput route_tokens(const ModelConfig& c, const at::Tensor& x, const at::Tensor& weight,
+                          const at::Tensor& scale, bool random, uint64_t random_seed) {
+  RouterOutput r;
+  r.logits = at::mm(x, weight.t());  // (T, Mg)
+  if (c.router == "norm") {
+    // NormRouter (paper Eq. 7): s = scale * c * relu(z / (||z|| + 1e-8)).
+    const at::Tensor norm = r.logits.norm(2, {1}, /*keepdim=*/true);
+    r.scores = at::relu(r.logits / (norm + 1e-8)) * (scale * c.router_c);
+  } else {
+    r.scores = at::softmax(r.logits, 1);
+  }
+  const at::Tensor top = top_k_lowest_index(r.scores, c.top_k);  // (T, k)
+  at::Tensor learned = r.scores.gather(1, top);                  // (T, k) differentiable
+  // clamp: all-zero NormRouter scores would give 0/0; their gates stay 0 instead.
+  if (c.renormalize_gates) learned = learned / learned.sum(1, true).clamp_min(1e-30);
+  if (!random) {
+    r.local = top;
+    r.gates = learned;
+    return r;
+  }
+  // Random routing keeps the learned output scale: each gate is the learned gates' sum / k.
+  r.local = random_experts(x.size(0), c.experts_per_group, c.top_k, random_seed);
+  r.gates = (learned.sum(1, true) / double(c.top_k)).expand({x.size(0), c.top_k});
+  return r;
+}
+
+// Normalised entropy of each token's score distribution (scores / their sum), summed.
+double router_entropy_sum(const at::Tensor& scores_in) {
+  const at::Tensor s = scores_in.detach().to(at::kDouble).contiguous();
+  const int64_t T = s.size(0), M = s.size(1);
+  if (M < 2) return double(T);
+  const double* p = s.data_ptr<double>();
+  const double log_m = std::log(double(M));
+  double total = 0.0;
+  for (int64_t t = 0; t < T; ++t) {
+    const double* row = p + t * M;
+    double sum = 0.0, h = 0.0;
+    for (int64_t i = 0; i < M; ++i) sum += row[i];
+    if (sum <= 0.0) continue;
+    for (int64_t i = 0; i < M; ++i) {
+      const double q = row[i] / sum;
+      if (q > 0.0) h -= q * std::log(q);
+    }
+    total += h / log_m;
+  }
+  return total;
+}
+
+}  // namespace unipool

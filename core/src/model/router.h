@@ -1,0 +1,33 @@
+// Routing of one layer (SPEC section 3): router scores (NormRouter or softmax), top-k with
+// ties to the lower index, and random routing with the learned gates' scale. Private to core/.
+#pragma once
+
+#include <torch/torch.h>
+
+#include "unipool/config.h"
+
+namespace unipool {
+
+struct RouterOutput {
+  at::Tensor logits;  // (T, Mg) z = W x
+  at::Tensor scores;  // (T, Mg) s
+  at::Tensor local;   // (T, k) int64 chosen local experts
+  at::Tensor gates;   // (T, k) differentiable gates
+};
+
+// SPEC section 3 for one layer. `scale` is the layer's NormRouter scale (undefined for softmax).
+RouterOutput route_tokens(const ModelConfig& config, const at::Tensor& x, const at::Tensor& weight,
+                          const at::Tensor& scale, bool random, uint64_t random_seed);
+
+// Indices of the k largest scores per row, largest first; ties go to the lower index (SPEC
+// leaves ties open; NormRouter's relu makes exact zeros common). scores (T, M) -> (T, k) int64.
+at::Tensor top_k_lowest_index(const at::Tensor& scores, int k);
+
+// top_k distinct local experts per token, uniform, from hash(seed, token): (T, k) int64.
+at::Tensor random_experts(int64_t tokens, int experts_per_group, int top_k, uint64_t seed);
+
+// Normalised entropy of each token's score distribution (scores / their sum), summed over
+// tokens: a statistic only (SPEC section 5). scores: (T, M).
+double router_entropy_sum(const at::Tensor& scores);
+
+}  // namespace unipool

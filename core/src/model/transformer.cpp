@@ -1,0 +1,95 @@
+// The forward pass (SPEC section 2): attention and MoE blocks layer by layer, routing on the
+// way (section 3), the balance and z losses (section 4).
+#include "model/transformer.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "model/attention.h"
+#include "model/experts.h"
+#include "model/losses.h"
+#include "model/param_names.h"
+#include "model/rms_norm.h"
+#include "model/rope.h"
+#include "model/router.h"
+#include "unipool/random.h"
+
+namespace unipool {
+
+ForwardResult forward(const ModelConfig& c, const ParamStore& params, const at::Tensor& tokens,
+                      const RouteControl& control) {
+  const int64_t B = tokens.size(0), S = tokens.size(1), T = B * S, d = c.d_model;
+  const int64_t H = c.n_heads, KV = c.n_kv_heads, hd = c.head_dim(), Mg = c.experts_per_group;
+  const at::Tensor& embed = params.get(param_names::kEmbed);
+  const auto [cos, sin] = rope_tables(S, hd, c.rope_theta, embed.scalar_type());
+  const at::Tensor &w_gate = params.get(param_names::kPoolGate),
+                   &w_up = params.get(param_names::kPoolUp),
+                   &w_down = params.get(param_names::kPoolDown);
+
+  ForwardResult out;
+  std::vector<at::Tensor> f, P;  // (Mg) each: choice fractions and mean scores per layer
+  at::Tensor z_total = at::zeros({}, embed.options());
+  at::Tensor x = at::embedding(embed, tokens);  // (B, S, d)
+  for (int l = 0; l < c.n_layers; ++l) {
+    // Attention block.
+    const at::Tensor h =
+        rms_norm(x, params.get(param_names::attn_norm(l)), c.norm_eps).view({T, d});
+    const int64_t rep = H / KV;
+    const at::Tensor q = rope_grouped(
+        at::mm(h, params.get(param_names::q_proj(l)).t()).view({B, S, H, hd}), cos, sin,
+        rep);  // (B, KV, S, rep, hd)
+    const at::Tensor k =
+        rope_grouped(at::mm(h, params.get(param_names::k_proj(l)).t()).view({B, S, KV, hd}), cos,
+                     sin, 1)
+            .view({B, KV, S, hd});
+    const at::Tensor v = at::mm(h, params.get(param_names::v_proj(l)).t())
+                             .view({B, S, KV, hd})
+                             .transpose(1, 2);  // (B, KV, S, hd)
+    const at::Tensor a =  // (B, KV, S, rep, hd) -> (T, H*hd) with head j = kv * rep + r
+        causal_gqa_attention_grouped(q, k, v).permute({0, 2, 1, 3, 4}).reshape({T, H * hd});
+    x = x + at::mm(a, params.get(param_names::o_proj(l)).t()).view({B, S, d});
+
+    // MoE block.
+    const at::Tensor hf =
+        rms_norm(x, params.get(param_names::ffn_norm(l)), c.norm_eps).view({T, d});
+    const bool random = !control.random_layers.empty() && control.random_layers[size_t(l)];
+    const at::Tensor scale =
+        c.router == "norm" ? params.get(param_names::router_scale(l)) : at::Tensor();
+    RouterOutput r = route_tokens(c, hf, params.get(param_names::router_weight(l)), scale, random,
+                                  hash_u64(control.random_seed, uint64_t(l)));
+    const at::Tensor global_ids = r.local + int64_t(c.group_of_layer(l)) * Mg;
+    x = x + dispatch_experts(hf, global_ids, r.gates, w_gate, w_up, w_down,
+                             control.accumulate_pool_grads)
+                .view({B, S, d});
+
+    LayerRoute route;
+    route.local = r.local;
+    route.gates = r.gates.detach();
+    route.counts.assign(size_t(Mg), 0);
+    const int64_t* lp = r.local.data_ptr<int64_t>();
+    for (int64_t i = 0; i < r.local.numel(); ++i) ++route.counts[size_t(lp[i])];
+    if (control.with_entropy) {
+      const auto start = std::chrono::steady_clock::now();
+      route.entropy_sum = router_entropy_sum(r.scores);
+      out.stats_seconds +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+    if (c.balance != "none") {
+      std::vector<double> fraction(static_cast<size_t>(Mg));  // counts are constants: no gradient
+      for (size_t i = 0; i < fraction.size(); ++i)
+        fraction[i] = double(route.counts[i]) / double(T * c.top_k);
+      f.push_back(
+          at::tensor(fraction, at::TensorOptions().dtype(at::kDouble)).to(embed.scalar_type()));
+      P.push_back(r.scores.mean(0));
+    }
+    if (c.z_coef > 0.0) z_total = z_total + r.logits.logsumexp(1).pow(2).mean();
+    out.routes.push_back(std::move(route));
+  }
+  const at::Tensor hn = rms_norm(x, params.get(param_names::kFinalNorm), c.norm_eps).view({T, d});
+  out.logits = at::mm(hn, params.get(param_names::kLmHead).t()).view({B, S, c.vocab_size});
+  out.aux = c.balance == "none" ? at::zeros({}, embed.options()) : balance_loss(c, f, P);
+  out.z_loss = z_total * (c.z_coef / double(c.n_layers));
+  return out;
+}
+
+}  // namespace unipool

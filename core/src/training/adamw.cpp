@@ -1,0 +1,98 @@
+#include "training/adamw.h"
+
+#include <cmath>
+
+#include "cpu_kernels/cpu_kernels.h"
+
+namespace unipool {
+
+at::Tensor& AdamW::exp_avg(const std::string& name, const at::Tensor& like) {
+  auto it = exp_avg_.find(name);
+  if (it == exp_avg_.end()) it = exp_avg_.emplace(name, at::zeros_like(like.detach())).first;
+  return it->second;
+}
+
+at::Tensor& AdamW::exp_avg_sq(const std::string& name, const at::Tensor& like) {
+  auto it = exp_avg_sq_.find(name);
+  if (it == exp_avg_sq_.end()) it = exp_avg_sq_.emplace(name, at::zeros_like(like.detach())).first;
+  return it->second;
+}
+
+void AdamW::remap_rows(const std::string& name, const std::vector<int64_t>& rows,
+                       const std::vector<bool>& fresh) {
+  torch::NoGradGuard no_grad;
+  const at::Tensor index = at::tensor(rows, at::TensorOptions().dtype(at::kLong));
+  for (auto* moments : {&exp_avg_, &exp_avg_sq_}) {
+    auto it = moments->find(name);
+    if (it == moments->end()) continue;
+    at::Tensor out = it->second.index_select(0, index).contiguous();
+    for (size_t i = 0; i < rows.size(); ++i)
+      if (fresh[i]) out[int64_t(i)].zero_();
+    it->second = out;
+  }
+}
+
+void AdamW::update(ParamStore& params, const AdamWSettings& s, int64_t step) {
+  const double bc1 = 1.0 - std::pow(s.beta1, double(step));
+  const double bc2 = 1.0 - std::pow(s.beta2, double(step));
+  for (size_t i = 0; i < params.size(); ++i) {
+    at::Tensor& p = params.tensor(i);
+    const at::Tensor& g = p.grad();
+    if (!g.defined()) continue;
+    const std::string& name = params.name(i);
+    at::Tensor& m = exp_avg(name, p);
+    at::Tensor& v = exp_avg_sq(name, p);
+    const double decay = ParamStore::decays(name) ? 1.0 - s.lr * s.weight_decay : 1.0;
+    const at::Tensor gc = g.contiguous();
+    if (p.scalar_type() == at::kFloat) {
+      cpu::adamw(p.data_ptr<float>(), gc.data_ptr<float>(), m.data_ptr<float>(),
+                 v.data_ptr<float>(), p.numel(), float(s.beta1), float(s.beta2), float(s.lr / bc1),
+                 float(1.0 / std::sqrt(bc2)), float(s.eps), float(decay));
+      continue;
+    }
+    AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "adamw", [&] {
+      scalar_t* pp = p.data_ptr<scalar_t>();
+      scalar_t *mp = m.data_ptr<scalar_t>(), *vp = v.data_ptr<scalar_t>();
+      const scalar_t* gp = gc.data_ptr<scalar_t>();
+      const scalar_t b1 = scalar_t(s.beta1), b2 = scalar_t(s.beta2);
+      const scalar_t step_size = scalar_t(s.lr / bc1), eps = scalar_t(s.eps);
+      const scalar_t inv_sqrt_bc2 = scalar_t(1.0 / std::sqrt(bc2)), dec = scalar_t(decay);
+      const int64_t n = p.numel();
+      for (int64_t j = 0; j < n; ++j) {
+        mp[j] = b1 * mp[j] + (scalar_t(1) - b1) * gp[j];
+        vp[j] = b2 * vp[j] + (scalar_t(1) - b2) * gp[j] * gp[j];
+        pp[j] = pp[j] * dec - step_size * mp[j] / (std::sqrt(vp[j]) * inv_sqrt_bc2 + eps);
+      }
+    });
+  }
+}
+
+double clip_grad_norm(ParamStore& params, double max_norm) {
+  double total = 0.0;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const at::Tensor& g = params.tensor(i).grad();
+    if (!g.defined()) continue;
+    const at::Tensor gc = g.contiguous();
+    if (gc.scalar_type() == at::kFloat) {
+      total += cpu::sum_squares(gc.data_ptr<float>(), gc.numel());
+      continue;
+    }
+    AT_DISPATCH_FLOATING_TYPES(gc.scalar_type(), "grad_sumsq", [&] {
+      const scalar_t* gp = gc.data_ptr<scalar_t>();
+      double acc = 0.0;  // double accumulation: the norm of millions of floats
+      for (int64_t j = 0; j < gc.numel(); ++j) acc += double(gp[j]) * double(gp[j]);
+      total += acc;
+    });
+  }
+  const double norm = std::sqrt(total);
+  if (max_norm > 0.0 && std::isfinite(norm) && norm > max_norm) {
+    const double factor = max_norm / (norm + 1e-6);
+    for (size_t i = 0; i < params.size(); ++i) {
+      at::Tensor g = params.tensor(i).mutable_grad();
+      if (g.defined()) g.mul_(factor);
+    }
+  }
+  return norm;
+}
+
+}  // namespace unipool

@@ -1,0 +1,122 @@
+// The Engine: the public face of the engine's state (training/engine_state.h). Every method
+// is defined here and hands its work to the file that does it.
+#include "unipool/engine.h"
+
+#include <dlfcn.h>
+#include <malloc.h>
+
+#include <algorithm>
+
+#include "io/checkpoint.h"
+#include "training/engine_state.h"
+#include "training/inference.h"
+#include "training/live_settings.h"
+#include "training/resize.h"
+#include "training/train_step.h"
+
+namespace unipool {
+
+void set_compute_threads(int threads) {
+  // A training step frees and reallocates the same few hundred MiB of activations. glibc
+  // serves blocks this large with fresh mmaps, so every step paid page faults and kernel
+  // page zeroing (~6% of a step); keeping them in the heap lets steps reuse warm memory.
+  static const bool heap_tuned = [] {
+    mallopt(M_MMAP_THRESHOLD, 512 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    return true;
+  }();
+  (void)heap_tuned;
+  threads = std::max(1, threads);
+  // GEMMs are most of a step and OpenBLAS threads them with its own pthread pool. LibTorch's
+  // OpenMP pool spin-waits between parallel regions, and the two pools fighting over the same
+  // cores made 2 threads 4x slower than 1 (measured). So only OpenBLAS gets the threads; our
+  // elementwise loops stay on the calling thread.
+  using SetThreads = void (*)(int);
+  if (auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    at::set_num_threads(1);
+    fn(threads);
+  } else {
+    at::set_num_threads(threads);  // another BLAS: let LibTorch share the threads out
+  }
+}
+
+Engine::Engine(std::unique_ptr<EngineState> state) : state_(std::move(state)) {}
+
+Engine::Engine(const ModelConfig& config, const TrainOptions& options, const DataSpec& data,
+               int threads)
+    : state_(std::make_unique<EngineState>()) {
+  validate(config);
+  validate(options);
+  if (options.seq > config.max_seq_len) {
+    throw ConfigError("sequence length " + std::to_string(options.seq) +
+                      " exceeds the model's max_seq_len " + std::to_string(config.max_seq_len));
+  }
+  if (threads > 0) set_compute_threads(threads);
+  EngineState& m = *state_;
+  m.config = config;
+  m.options = options;
+  m.data = data;
+  m.random_layers.assign(size_t(config.n_layers), false);
+  m.reset_recent_load();
+  m.load_data();
+  m.params = init_parameters(config, options.seed, at::kFloat);
+}
+
+std::unique_ptr<Engine> Engine::open(const std::string& path, bool resume,
+                                     const std::optional<DataSpec>& data, int threads) {
+  if (threads > 0) set_compute_threads(threads);
+  return std::unique_ptr<Engine>(new Engine(load_checkpoint(path, resume, data)));
+}
+
+Engine::~Engine() = default;
+
+const ModelConfig& Engine::config() const { return state_->config; }
+const TrainOptions& Engine::options() const { return state_->options; }
+const DataSpec& Engine::data() const { return state_->data; }
+int64_t Engine::step() const { return state_->step; }
+const std::vector<std::string>& Engine::domain_names() const { return state_->train.domain_names; }
+const std::vector<bool>& Engine::random_layers() const { return state_->random_layers; }
+
+StepMetrics Engine::train_step() { return unipool::train_step(*state_); }
+
+AppliedSetting Engine::apply(const LiveSetting& setting) {
+  return apply_live_setting(*state_, setting);
+}
+void Engine::set_learning_rate(double peak_lr) { apply(LearningRate{peak_lr}); }
+void Engine::set_aux_coef(double aux_coef) { apply(AuxCoef{aux_coef}); }
+void Engine::set_top_k(int top_k) { apply(TopK{top_k}); }
+void Engine::set_random_layers(const std::vector<bool>& random) { apply(RandomLayers{random}); }
+ResizeReport Engine::resize_pool(int new_experts_per_group, const std::vector<int>& drop) {
+  return resize_pools(*state_, new_experts_per_group, drop);
+}
+
+void Engine::set_total_steps(int total_steps) {
+  TrainOptions o = state_->options;
+  o.total_steps = total_steps;
+  validate(o);
+  state_->options = o;
+}
+
+void Engine::set_collect_stats(bool on) { state_->collect_stats = on; }
+
+EvalResult Engine::evaluate(const std::string& text, int seq,
+                            const std::optional<std::vector<bool>>& random_layers,
+                            int64_t max_windows) const {
+  return evaluate_text(*state_, text, seq, random_layers, max_windows);
+}
+EvalResult Engine::evaluate_validation(int64_t max_windows) const {
+  return unipool::evaluate_validation(*state_, max_windows);
+}
+TokenRoutes Engine::routes(const std::string& text) const { return token_routes(*state_, text); }
+std::string Engine::generate(const std::string& prompt, const GenerateOptions& options) const {
+  return generate_text(*state_, prompt, options);
+}
+std::vector<TensorInfo> Engine::tensors() const { return tensor_infos(*state_); }
+std::vector<double> Engine::expert_norms() const { return unipool::expert_norms(*state_); }
+std::vector<double> Engine::expert_similarity() const {
+  return unipool::expert_similarity(*state_);
+}
+
+void Engine::save(const std::string& path) const { save_checkpoint(*state_, path); }
+
+}  // namespace unipool

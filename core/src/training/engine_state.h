@@ -1,0 +1,52 @@
+// Everything an Engine holds: model, optimizer, data, settings and counters. Engine (engine.h)
+// is the public face; the files of training/ and io/ each work on this state:
+//   train_step.cpp  one optimizer step            inference.cpp  evaluation, routes, generation
+//   resize.cpp      pool grow/shrink               live_settings.cpp  settings between steps
+//   io/checkpoint.cpp  save and open
+// Private to core/.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/parameters.h"
+#include "model/transformer.h"
+#include "training/adamw.h"
+#include "unipool/corpus.h"
+#include "unipool/engine.h"
+
+namespace unipool {
+
+struct EngineState {
+  ModelConfig config;
+  TrainOptions options;
+  DataSpec data;
+  int64_t step = 0;
+  ParamStore params;
+  AdamW optimizer;
+  LabelledText train, valid;
+  std::vector<bool> random_layers;  // (L)
+  bool collect_stats = true;
+  // (L, Mg) exponentially decayed choice counts: which experts are busy, for resizing.
+  std::vector<double> recent_load;
+
+  // Reads or generates the training text and splits off validation.
+  void load_data();
+  // Route control for a forward pass; `salt` separates training steps from evaluation.
+  RouteControl route_control(uint64_t salt, const std::optional<std::vector<bool>>& random,
+                             bool with_entropy) const;
+  // (B, S+1) int64 windows of the training text for `at_step`; their domains into `domains`.
+  at::Tensor sample_batch(int64_t at_step, std::vector<uint8_t>* domains) const;
+  void reset_recent_load();
+};
+
+// Salts of the counter-based RNG: hash(seed, salt, step) never repeats across uses.
+constexpr uint64_t kSaltTrainRouting = 0x7261696E;
+constexpr uint64_t kSaltEvalRouting = 0x6576616C;
+constexpr uint64_t kSaltBatch = 0x62617463;
+constexpr uint64_t kSaltResize = 0x72657369;
+
+}  // namespace unipool

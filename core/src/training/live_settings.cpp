@@ -1,0 +1,122 @@
+// The live settings (unipool/live_settings.h) carried out on an engine's state, between steps.
+// Each case validates first and changes nothing when it throws.
+#include "training/live_settings.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <stdexcept>
+
+#include "training/resize.h"
+
+namespace unipool {
+
+namespace {
+
+// The overloaded-lambda idiom for std::visit.
+template <class... Fs>
+struct Overloaded : Fs... {
+  using Fs::operator()...;
+};
+template <class... Fs>
+Overloaded(Fs...) -> Overloaded<Fs...>;
+
+std::string number(double v) {  // three significant digits, as the markers show them
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g", v);
+  return buf;
+}
+
+std::string random_marker(const std::vector<bool>& layers) {
+  std::string list;
+  for (size_t l = 0; l < layers.size(); ++l)
+    if (layers[l]) list += (list.empty() ? "" : ",") + std::to_string(l);
+  return list.empty() ? "random: off" : "random: L" + list;
+}
+
+}  // namespace
+
+RandomLayers RandomLayers::from_layer(int n_layers, int first) {
+  RandomLayers r;
+  r.layers.assign(size_t(std::max(n_layers, 0)), false);
+  for (int l = std::max(first, 0); l < n_layers; ++l) r.layers[size_t(l)] = true;
+  return r;
+}
+
+RandomLayers RandomLayers::toggled(const std::vector<bool>& current, int layer) {
+  RandomLayers r{current};
+  if (layer >= 0 && layer < int(r.layers.size()))
+    r.layers[size_t(layer)] = !r.layers[size_t(layer)];
+  return r;
+}
+
+std::string setting_title(const LiveSetting& setting) {
+  return std::visit(Overloaded{
+                        [](const LearningRate&) { return "Learning rate"; },
+                        [](const AuxCoef&) { return "Aux coefficient"; },
+                        [](const TopK&) { return "Top-k"; },
+                        [](const RandomLayers&) { return "Random routing"; },
+                        [](const PoolSize&) { return "Pool size"; },
+                    },
+                    setting);
+}
+
+std::string setting_kind(const LiveSetting& setting) {
+  return std::visit(Overloaded{
+                        [](const LearningRate&) { return "learning_rate"; },
+                        [](const AuxCoef&) { return "aux_coef"; },
+                        [](const TopK&) { return "top_k"; },
+                        [](const RandomLayers&) { return "random_routing"; },
+                        [](const PoolSize&) { return "pool_resized"; },
+                    },
+                    setting);
+}
+
+AppliedSetting apply_live_setting(EngineState& s, const LiveSetting& setting) {
+  AppliedSetting applied;
+  applied.kind = setting_kind(setting);
+  std::visit(
+      Overloaded{
+          [&](const LearningRate& v) {
+            TrainOptions o = s.options;
+            o.lr = v.peak;
+            validate(o);
+            s.options = o;
+            applied.marker = "lr " + number(v.peak);
+          },
+          [&](const AuxCoef& v) {
+            ModelConfig c = s.config;
+            c.aux_coef = v.value;
+            validate(c);
+            s.config = c;
+            applied.marker = "aux " + number(v.value);
+          },
+          [&](const TopK& v) {
+            ModelConfig c = s.config;
+            c.top_k = v.k;
+            validate(c);  // the range check names top_k; router_c is still the old, valid one
+            refresh_router_constant(c);
+            s.config = c;
+            applied.marker = "top-" + std::to_string(v.k);
+            applied.reshapes_routing = true;
+          },
+          [&](const RandomLayers& v) {
+            if (v.layers.size() != size_t(s.config.n_layers)) {
+              throw std::invalid_argument("random layers: expected " +
+                                          std::to_string(s.config.n_layers) + " switches, got " +
+                                          std::to_string(v.layers.size()));
+            }
+            s.random_layers = v.layers;
+            applied.marker = random_marker(v.layers);
+          },
+          [&](const PoolSize& v) {
+            const ResizeReport r = resize_pools(s, v.experts_per_group, v.drop);
+            applied.marker = "pool " + std::to_string(r.old_experts_per_group) + " -> " +
+                             std::to_string(r.new_experts_per_group);
+            applied.reshapes_routing = true;
+          },
+      },
+      setting);
+  return applied;
+}
+
+}  // namespace unipool

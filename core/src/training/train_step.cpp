@@ -1,0 +1,72 @@
+// One optimizer step (SPEC sections 2-4): a batch drawn from the seed and step, forward,
+// backward, clipping, AdamW, and the step's routing statistics.
+#include "training/train_step.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "stats/routing_counts.h"
+#include "unipool/schedule.h"
+
+namespace unipool {
+
+StepMetrics train_step(EngineState& m) {
+  if (m.train.text.size() < size_t(m.options.seq) + 1) {
+    throw DataError("no training text: open the model with a data source, or resume it");
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const ModelConfig& c = m.config;
+  std::vector<uint8_t> domains;
+  const at::Tensor batch = m.sample_batch(m.step, m.collect_stats ? &domains : nullptr);
+  const at::Tensor inputs = batch.narrow(1, 0, m.options.seq);   // (B, S)
+  const at::Tensor targets = batch.narrow(1, 1, m.options.seq);  // (B, S)
+
+  RouteControl control = m.route_control(kSaltTrainRouting, std::nullopt, m.collect_stats);
+  control.accumulate_pool_grads = true;
+  ForwardResult out = forward(c, m.params, inputs, control);
+  const at::Tensor ce =
+      at::cross_entropy_loss(out.logits.view({-1, c.vocab_size}), targets.reshape({-1}));
+  const at::Tensor loss = ce + out.aux + out.z_loss;
+
+  for (size_t i = 0; i < m.params.size(); ++i) m.params.tensor(i).mutable_grad().reset();
+  loss.backward();
+
+  StepMetrics metrics;
+  metrics.loss = loss.item<double>();
+  metrics.ce = ce.item<double>();
+  metrics.aux = out.aux.item<double>();
+  metrics.z_loss = out.z_loss.item<double>();
+  metrics.grad_norm = clip_grad_norm(m.params, m.options.grad_clip);
+  metrics.lr = learning_rate_at(m.options, m.step);
+  metrics.applied = std::isfinite(metrics.loss) && std::isfinite(metrics.grad_norm);
+  if (metrics.applied) {
+    // A non-finite step leaves weights, moments and the step counter as they were.
+    AdamWSettings s{metrics.lr, m.options.beta1, m.options.beta2, m.options.adam_eps,
+                    m.options.weight_decay};
+    m.optimizer.update(m.params, s, m.step + 1);
+    ++m.step;
+    const int Mg = c.experts_per_group;
+    for (int l = 0; l < c.n_layers; ++l) {
+      for (int i = 0; i < Mg; ++i) {
+        double& r = m.recent_load[size_t(l * Mg + i)];
+        r = 0.9 * r + double(out.routes[size_t(l)].counts[size_t(i)]);
+      }
+    }
+  }
+  for (size_t i = 0; i < m.params.size(); ++i) m.params.tensor(i).mutable_grad().reset();
+  if (m.collect_stats) {
+    const auto stats_start = std::chrono::steady_clock::now();
+    metrics.routing =
+        collect_routing(c, out.routes, domains.data(), int(m.train.domain_names.size()));
+    metrics.stats_seconds =
+        out.stats_seconds +
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - stats_start).count();
+  }
+  metrics.step = m.step;
+  metrics.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  metrics.tokens_per_s = double(inputs.numel()) / std::max(1e-9, metrics.seconds);
+  return metrics;
+}
+
+}  // namespace unipool
