@@ -6,7 +6,7 @@
 #include <QStandardPaths>
 #include <QtTest>
 
-#include "run_session.h"
+#include "session/run_session.h"
 #include "unipool/config.h"
 
 namespace studio_test {

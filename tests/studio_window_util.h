@@ -6,8 +6,8 @@
 #include <QSet>
 #include <memory>
 
-#include "main_window.h"
 #include "studio_util.h"
+#include "views/main_window.h"
 
 namespace studio_test {
 

@@ -13,14 +13,15 @@
 #include <cmath>
 #include <memory>
 
-#include "checkpoint_inspector_view.h"
-#include "controls_panel.h"
-#include "domain_view.h"
-#include "loss_curves_view.h"
-#include "main_window.h"
-#include "routing_heatmap_view.h"
 #include "studio_window_util.h"
 #include "unipool/safetensors.h"
+#include "views/checkpoint_inspector_view.h"
+#include "views/controls_panel.h"
+#include "views/domain_view.h"
+#include "views/loss_curves_view.h"
+#include "views/main_window.h"
+#include "views/new_run_form.h"
+#include "views/routing_heatmap_view.h"
 
 using namespace unipool;
 using namespace unipool::studio;
@@ -252,10 +253,10 @@ class TestStudioFiles : public QObject {
     QFile(empty).open(QIODevice::WriteOnly);
     auto* data = w->controls()->findChild<QLineEdit*>(QStringLiteral("dataPath"));
     QVERIFY(data);
-    w->controls()->loadPreset(QStringLiteral("tiny"));
+    w->controls()->form()->loadPreset(QStringLiteral("tiny"));
     data->setText(empty);
     QSignalSpy failed(w->session(), &RunSession::failed);
-    w->controls()->createRunFromForm();
+    w->controls()->form()->createRunFromForm();
     QVERIFY(failed.wait(10000));
     QVERIFY2(failed.at(0).at(1).toString().contains(QStringLiteral("empty")),
              qPrintable(failed.at(0).at(1).toString()));
@@ -269,7 +270,7 @@ class TestStudioFiles : public QObject {
     for (int i = 0; i < 2000; ++i) f.write("The cat sat on the mat and looked at the moon. ");
     f.close();
     data->setText(text);
-    w->controls()->createRunFromForm();
+    w->controls()->form()->createRunFromForm();
     QVERIFY(wait_until([&] { return w->session()->state().data_path == text.toStdString(); }));
     QVERIFY(w->session()->state().domain_names.empty());
     QVERIFY(train(*w->session(), 3));

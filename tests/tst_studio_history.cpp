@@ -5,8 +5,8 @@
 #include <QJsonObject>
 #include <QtTest>
 
-#include "metrics_export.h"
-#include "run_history.h"
+#include "session/metrics_export.h"
+#include "session/run_history.h"
 
 using namespace unipool;
 using namespace unipool::studio;

@@ -13,12 +13,13 @@
 #include <cmath>
 #include <memory>
 
-#include "checkpoint_inspector_view.h"
-#include "controls_panel.h"
-#include "main_window.h"
-#include "routing_heatmap_view.h"
 #include "studio_window_util.h"
-#include "token_inspector_view.h"
+#include "views/checkpoint_inspector_view.h"
+#include "views/controls_panel.h"
+#include "views/main_window.h"
+#include "views/new_run_form.h"
+#include "views/routing_heatmap_view.h"
+#include "views/token_inspector_view.h"
 
 using namespace unipool;
 using namespace unipool::studio;
@@ -50,7 +51,7 @@ class TestStudioRaces : public QObject {
     auto w = tiny_window();
     RunSession* s = w->session();
     QVERIFY(start_and_wait(*s, 10));
-    s->setLearningRate(1e-3);  // a marker in the old run
+    s->apply(unipool::LearningRate{1e-3});  // a marker in the old run
     studio_test::create_tiny(*s);
     s->waitForIdle();
     QVERIFY(wait_until([&] { return !s->isRunning() && s->state().step == 0; }));
@@ -86,11 +87,11 @@ class TestStudioRaces : public QObject {
   void invalidFormGivesADialog() {
     auto w = tiny_window();
     ControlsPanel* c = w->controls();
-    c->loadPreset(QStringLiteral("tiny"));
+    c->form()->loadPreset(QStringLiteral("tiny"));
     c->findChild<QSpinBox*>(QStringLiteral("poolSize"))->setValue(2);
     c->findChild<QSpinBox*>(QStringLiteral("topK"))->setValue(4);
     QSignalSpy failed(w->session(), &RunSession::failed);
-    c->createRunFromForm();
+    c->form()->createRunFromForm();
     QVERIFY(failed.wait(10000));
     QVERIFY(failed.at(0).at(1).toString().contains(QStringLiteral("top_k")));
   }

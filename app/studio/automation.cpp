@@ -10,14 +10,10 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "compare_view.h"
-#include "controls_panel.h"
-#include "loss_curves_view.h"
-#include "main_window.h"
-#include "pool_balance_view.h"
-#include "routing_heatmap_view.h"
-#include "run_session.h"
-#include "token_inspector_view.h"
+#include "session/run_session.h"
+#include "views/compare_view.h"
+#include "views/main_window.h"
+#include "views/token_inspector_view.h"
 
 namespace unipool::studio {
 
@@ -166,9 +162,10 @@ void Automation::begin() {
   connect(s, &RunSession::runningChanged, this, [this](bool running) {
     if (running || !started_ || train_steps_ == 0 || trained_) return;
     if (window_->session()->state().step < target_step_ && random_from_ >= 0) {
-      window_->controls()->randomFromLayer(random_from_);  // then the second half
-      random_from_ = -1;                                   // once
-      window_->session()->runUntil(target_step_);
+      RunSession* s = window_->session();
+      s->apply(RandomLayers::from_layer(s->state().config.n_layers, random_from_));
+      random_from_ = -1;  // once; then the second half
+      s->runUntil(target_step_);
       return;
     }
     trained_ = true;
@@ -177,8 +174,8 @@ void Automation::begin() {
   if (!open_.isEmpty()) {
     if (!window_->openCheckpoint(open_) && quit_) finish(1, window_->lastError());
   } else {
-    window_->controls()->loadPreset(preset_);
-    window_->controls()->createRunFromForm();
+    const Preset p = preset(preset_.toStdString());  // checked in configure()
+    window_->session()->createRun(p.model, p.train, DataSpec{}, preset_);
   }
 }
 
@@ -238,9 +235,8 @@ void Automation::measureFrames() {
     connect(ticker, &QTimer::timeout, this, [=] {
       if (force_frames) {
         // A frame: every visible plot re-rendered from the newest data, then the whole window.
-        window_->heatmap()->plot()->replot(QCustomPlot::rpImmediateRefresh);
-        window_->balance()->plot()->replot(QCustomPlot::rpImmediateRefresh);
-        window_->loss()->plot()->replot(QCustomPlot::rpImmediateRefresh);
+        for (QCustomPlot* plot : window_->findChildren<QCustomPlot*>())
+          if (plot->isVisible()) plot->replot(QCustomPlot::rpImmediateRefresh);
         window_->repaint();
         ++*frames;
       }

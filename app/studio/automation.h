@@ -1,6 +1,9 @@
 // What unipool-studio does when it is driven from the command line instead of by a person:
 // start with a preset or a checkpoint, train N steps, take a screenshot, measure frames per
 // second, fill an hour of history, quit. Used by the tests, the docs and the README figures.
+// It drives the app as a script would: runs, settings and training through the session's API
+// (RunSession), files through the window's File actions, and the window itself only for what a
+// person sees (the tab shown, the screenshot, repaint timing).
 #pragma once
 
 #include <QCommandLineParser>

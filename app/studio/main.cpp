@@ -7,7 +7,7 @@
 #include <cstdio>
 
 #include "automation.h"
-#include "main_window.h"
+#include "views/main_window.h"
 
 int main(int argc, char** argv) {
   QApplication app(argc, argv);

@@ -1,4 +1,4 @@
-#include "metrics_export.h"
+#include "session/metrics_export.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -6,31 +6,11 @@
 #include <QTextStream>
 #include <map>
 
-#include "run_history.h"
+#include "session/run_history.h"
 
 namespace unipool::studio {
 
 namespace {
-
-const char* kind_name(ChangeEvent::Kind k) {
-  switch (k) {
-    case ChangeEvent::PoolResized:
-      return "pool_resized";
-    case ChangeEvent::RandomRouting:
-      return "random_routing";
-    case ChangeEvent::LearningRate:
-      return "learning_rate";
-    case ChangeEvent::AuxCoef:
-      return "aux_coef";
-    case ChangeEvent::TopK:
-      return "top_k";
-    case ChangeEvent::Halted:
-      return "halted";
-    case ChangeEvent::Opened:
-      return "opened";
-  }
-  return "unknown";
-}
 
 QJsonObject parse_object(const std::string& json) {
   return QJsonDocument::fromJson(QByteArray::fromStdString(json)).object();
@@ -53,7 +33,7 @@ QByteArray metricsCsv(const RunHistory& h) {
     s << '\n';
   }
   for (const ChangeEvent& e : h.changes())
-    s << "# " << e.step << ' ' << kind_name(e.kind) << ' ' << e.text << '\n';
+    s << "# " << e.step << ' ' << e.kind << ' ' << e.text << '\n';
   s.flush();
   return out;
 }
@@ -84,7 +64,7 @@ QByteArray metricsJson(const RunHistory& h, const RunState& state) {
   QJsonArray changes;
   for (const ChangeEvent& e : h.changes())
     changes.append(QJsonObject{{QStringLiteral("step"), qint64(e.step)},
-                               {QStringLiteral("kind"), QString::fromLatin1(kind_name(e.kind))},
+                               {QStringLiteral("kind"), e.kind},
                                {QStringLiteral("text"), e.text}});
   root[QStringLiteral("changes")] = changes;
   const RoutingCounts latest = h.latestRouting();

@@ -1,4 +1,4 @@
-#include "run_history.h"
+#include "session/run_history.h"
 
 namespace unipool::studio {
 
@@ -88,7 +88,7 @@ void RunHistory::addValidation(const ValidationPoint& point) {
 void RunHistory::addChange(const ChangeEvent& event) {
   changes_.push_back(event);
   // Pool size and top-k change the routing's shape: the open window ends here.
-  if (event.kind == ChangeEvent::PoolResized || event.kind == ChangeEvent::TopK) {
+  if (event.reshapesRouting()) {
     closeWindow();
     cumulative_ = {};
   }

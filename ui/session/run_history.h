@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <vector>
 
-#include "run_types.h"
+#include "session/run_types.h"
 
 namespace unipool::studio {
 

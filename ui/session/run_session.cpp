@@ -1,9 +1,9 @@
-#include "run_session.h"
+#include "session/run_session.h"
 
 #include <QCoreApplication>
 #include <QMetaObject>
 
-#include "training_worker.h"
+#include "session/training_worker.h"
 
 namespace unipool::studio {
 
@@ -96,20 +96,8 @@ void RunSession::stepOnce() {
 void RunSession::runUntil(int64_t step) {
   post([w = worker_, step] { w->runUntil(step); });
 }
-void RunSession::setLearningRate(double lr) {
-  post([w = worker_, lr] { w->setLearningRate(lr); });
-}
-void RunSession::setAuxCoef(double coef) {
-  post([w = worker_, coef] { w->setAuxCoef(coef); });
-}
-void RunSession::setTopK(int k) {
-  post([w = worker_, k] { w->setTopK(k); });
-}
-void RunSession::setRandomLayers(const std::vector<bool>& random) {
-  post([w = worker_, random] { w->setRandomLayers(random); });
-}
-void RunSession::resizePool(int experts_per_group) {
-  post([w = worker_, experts_per_group] { w->resizePool(experts_per_group); });
+void RunSession::apply(const LiveSetting& setting) {
+  post([w = worker_, setting] { w->apply(setting); });
 }
 void RunSession::save(const QString& path) {
   post([w = worker_, path] { w->save(path); });

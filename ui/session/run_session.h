@@ -7,8 +7,8 @@
 #include <QString>
 #include <QThread>
 
-#include "run_history.h"
-#include "run_types.h"
+#include "session/run_history.h"
+#include "session/run_types.h"
 
 namespace unipool::studio {
 
@@ -36,11 +36,8 @@ class RunSession : public QObject {
   void pause();
   void stepOnce();
   void runUntil(int64_t step);
-  void setLearningRate(double lr);
-  void setAuxCoef(double coef);
-  void setTopK(int k);
-  void setRandomLayers(const std::vector<bool>& random);
-  void resizePool(int experts_per_group);
+  // A live setting for the engine, applied between two steps (see TrainingWorker::apply).
+  void apply(const LiveSetting& setting);
   void save(const QString& path);
   void requestRoutes(const QString& text);
   void requestGenerate(const QString& prompt, const GenerateOptions& options);

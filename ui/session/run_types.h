@@ -10,6 +10,7 @@
 
 #include "unipool/config.h"
 #include "unipool/engine.h"
+#include "unipool/live_settings.h"
 #include "unipool/stats.h"
 
 namespace unipool::studio {
@@ -21,12 +22,22 @@ struct StepPoint {
   bool applied = true;
 };
 
-// Something the user changed while training; drawn as a marker on the loss curves.
+// Something that changed while training; drawn as a marker on the loss curves.
 struct ChangeEvent {
-  enum Kind { PoolResized, RandomRouting, LearningRate, AuxCoef, TopK, Halted, Opened };
+  // `kind` is the machine name the metrics exports write: a live setting's (AppliedSetting::
+  // kind, unipool/live_settings.h) or one of the run's own events below. The setting kinds are
+  // named here too for code that looks for a particular one.
+  static inline const QString Halted = QStringLiteral("halted");
+  static inline const QString Opened = QStringLiteral("opened");
+  static inline const QString PoolResized = QStringLiteral("pool_resized");
+  static inline const QString TopK = QStringLiteral("top_k");
+  static inline const QString LearningRate = QStringLiteral("learning_rate");
+
   int64_t step = 0;
-  Kind kind = Opened;
-  QString text;  // short label: "pool 24 -> 16", "random: layers 3-5", "lr 3e-3"
+  QString kind = Opened;
+  QString text;  // short label: "pool 24 -> 16", "random: L3,4,5", "lr 0.003"
+  // Pool size and top-k change the routing's shape: the history starts new routing windows.
+  bool reshapesRouting() const { return kind == PoolResized || kind == TopK; }
 };
 
 // Everything the worker did since its last update, sent at most ~20 times a second.
@@ -46,8 +57,7 @@ struct RunState {
   int64_t step = 0;
   std::vector<bool> random_layers;
   std::vector<std::string> domain_names;
-  std::string data_path;  // the training text's file or folder; empty: the built-in corpus
-  double aux_coef = 0;
+  std::string data_path;   // the training text's file or folder; empty: the built-in corpus
   QString source;          // preset name or checkpoint path
   bool can_train = false;  // false for a model opened without training text
 };
@@ -67,3 +77,4 @@ Q_DECLARE_METATYPE(unipool::studio::TrainingUpdate)
 Q_DECLARE_METATYPE(unipool::studio::RunState)
 Q_DECLARE_METATYPE(unipool::studio::ValidationPoint)
 Q_DECLARE_METATYPE(unipool::TokenRoutes)
+Q_DECLARE_METATYPE(unipool::LiveSetting)

@@ -1,4 +1,4 @@
-#include "training_worker.h"
+#include "session/training_worker.h"
 
 #include <QFileInfo>
 #include <QTimer>
@@ -15,14 +15,6 @@ constexpr qint64 kMinUpdateIntervalMs = 50;
 constexpr int64_t kValidationWindows = 32;
 constexpr int64_t kValidationEvery = 50;  // steps; ~1.5% of training time at 32 windows
 
-QString range_text(const std::vector<bool>& random) {
-  QStringList layers;
-  for (size_t l = 0; l < random.size(); ++l)
-    if (random[l]) layers << QString::number(l);
-  return layers.isEmpty() ? QStringLiteral("random: off")
-                          : QStringLiteral("random: L%1").arg(layers.join(QLatin1Char(',')));
-}
-
 }  // namespace
 
 TrainingWorker::TrainingWorker(int compute_threads, QObject* parent)
@@ -32,9 +24,9 @@ TrainingWorker::TrainingWorker(int compute_threads, QObject* parent)
 
 TrainingWorker::~TrainingWorker() = default;
 
-bool TrainingWorker::requireEngine(const char* what) {
+bool TrainingWorker::requireEngine(const QString& what) {
   if (engine_) return true;
-  Q_EMIT failed(QString::fromUtf8(what), tr("No model: create a run or open a checkpoint."));
+  Q_EMIT failed(what, tr("No model: create a run or open a checkpoint."));
   return false;
 }
 
@@ -48,14 +40,13 @@ void TrainingWorker::publishState() {
     s.random_layers = engine_->random_layers();
     s.domain_names = engine_->domain_names();
     s.data_path = engine_->data().path;
-    s.aux_coef = engine_->config().aux_coef;
     s.source = source_;
     s.can_train = can_train_;
   }
   Q_EMIT runStateChanged(s);
 }
 
-void TrainingWorker::note(ChangeEvent::Kind kind, const QString& text) {
+void TrainingWorker::note(const QString& kind, const QString& text) {
   ChangeEvent e;
   e.step = engine_ ? engine_->step() : 0;
   e.kind = kind;
@@ -127,14 +118,14 @@ void TrainingWorker::setRunning(bool running) {
 }
 
 void TrainingWorker::start() {
-  if (!requireEngine("Start")) return;
+  if (!requireEngine(QStringLiteral("Start"))) return;
   setRunning(true);
 }
 
 void TrainingWorker::pause() { setRunning(false); }
 
 void TrainingWorker::runUntil(int64_t step) {
-  if (!requireEngine("Train")) return;
+  if (!requireEngine(QStringLiteral("Train"))) return;
   if (engine_->step() >= step) {
     flush();
     return;
@@ -144,7 +135,7 @@ void TrainingWorker::runUntil(int64_t step) {
 }
 
 void TrainingWorker::stepOnce() {
-  if (!requireEngine("Step")) return;
+  if (!requireEngine(QStringLiteral("Step"))) return;
   if (running_) return;
   trainOne();
   flush();
@@ -225,7 +216,7 @@ void TrainingWorker::flush() {
 }
 
 void TrainingWorker::evaluateValidation() {
-  if (!requireEngine("Validation")) return;
+  if (!requireEngine(QStringLiteral("Validation"))) return;
   try {
     const EvalResult r = engine_->evaluate_validation(kValidationWindows);
     ValidationPoint v;
@@ -238,60 +229,23 @@ void TrainingWorker::evaluateValidation() {
   }
 }
 
-template <class Change>
-void TrainingWorker::applySetting(const char* what, ChangeEvent::Kind kind, Change&& change) {
-  if (!requireEngine(what)) return;
-  QString marker;
+void TrainingWorker::apply(const LiveSetting& setting) {
+  const QString title = QString::fromStdString(setting_title(setting));
+  if (!requireEngine(title)) return;
+  AppliedSetting applied;
   try {
-    marker = change();  // the engine validates; a refused value changes nothing
+    applied = engine_->apply(setting);  // the engine validates; a refused value changes nothing
   } catch (const std::exception& e) {
-    Q_EMIT failed(tr(what), QString::fromUtf8(e.what()));
+    Q_EMIT failed(title, QString::fromUtf8(e.what()));
     return;
   }
   flush();  // the steps before the change land before its marker
-  note(kind, marker);
+  note(QString::fromStdString(applied.kind), QString::fromStdString(applied.marker));
   publishState();
 }
 
-void TrainingWorker::setLearningRate(double lr) {
-  applySetting("Learning rate", ChangeEvent::LearningRate, [&] {
-    engine_->set_learning_rate(lr);
-    return QStringLiteral("lr %1").arg(lr, 0, 'g', 3);
-  });
-}
-
-void TrainingWorker::setAuxCoef(double coef) {
-  applySetting("Aux coefficient", ChangeEvent::AuxCoef, [&] {
-    engine_->set_aux_coef(coef);
-    return QStringLiteral("aux %1").arg(coef, 0, 'g', 3);
-  });
-}
-
-void TrainingWorker::setTopK(int k) {
-  applySetting("Top-k", ChangeEvent::TopK, [&] {
-    engine_->set_top_k(k);
-    return QStringLiteral("top-%1").arg(k);
-  });
-}
-
-void TrainingWorker::setRandomLayers(const std::vector<bool>& random) {
-  applySetting("Random routing", ChangeEvent::RandomRouting, [&] {
-    engine_->set_random_layers(random);
-    return range_text(random);
-  });
-}
-
-void TrainingWorker::resizePool(int experts_per_group) {
-  applySetting("Pool size", ChangeEvent::PoolResized, [&] {
-    const ResizeReport r = engine_->resize_pool(experts_per_group);
-    return QStringLiteral("pool %1 -> %2")
-        .arg(r.old_experts_per_group)
-        .arg(r.new_experts_per_group);
-  });
-}
-
 void TrainingWorker::save(const QString& path) {
-  if (!requireEngine("Save")) return;
+  if (!requireEngine(QStringLiteral("Save"))) return;
   try {
     engine_->save(path.toStdString());
   } catch (const std::exception& e) {
@@ -303,7 +257,7 @@ void TrainingWorker::save(const QString& path) {
 }
 
 void TrainingWorker::requestRoutes(const QString& text) {
-  if (!requireEngine("Token inspector")) return;
+  if (!requireEngine(QStringLiteral("Token inspector"))) return;
   try {
     Q_EMIT routesReady(engine_->routes(text.toStdString()));
   } catch (const std::exception& e) {
@@ -312,7 +266,7 @@ void TrainingWorker::requestRoutes(const QString& text) {
 }
 
 void TrainingWorker::requestGenerate(const QString& prompt, const GenerateOptions& options) {
-  if (!requireEngine("Generate")) return;
+  if (!requireEngine(QStringLiteral("Generate"))) return;
   generateChunk(prompt, options, std::string(), run_serial_);
 }
 

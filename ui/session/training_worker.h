@@ -8,7 +8,7 @@
 #include <QObject>
 #include <memory>
 
-#include "run_types.h"
+#include "session/run_types.h"
 
 namespace unipool::studio {
 
@@ -26,11 +26,9 @@ class TrainingWorker : public QObject {
   void pause();
   void stepOnce();
   void runUntil(int64_t step);  // trains, and pauses when the engine reaches `step`
-  void setLearningRate(double lr);
-  void setAuxCoef(double coef);
-  void setTopK(int k);
-  void setRandomLayers(const std::vector<bool>& random);
-  void resizePool(int experts_per_group);
+  // A live setting: the engine validates and applies it between two steps; a refusal becomes
+  // failed(title, reason), a success a marker (changeApplied) and a new runStateChanged.
+  void apply(const LiveSetting& setting);
   void save(const QString& path);
   void requestRoutes(const QString& text);
   void requestGenerate(const QString& prompt, const GenerateOptions& options);
@@ -57,12 +55,8 @@ class TrainingWorker : public QObject {
   void setRunning(bool running);
   void flush();
   void publishState();
-  void note(ChangeEvent::Kind kind, const QString& text);
-  bool requireEngine(const char* what);
-  // A live setting: `change` applies it to the engine and returns the marker's text; a refusal
-  // becomes failed(what, reason).
-  template <class Change>
-  void applySetting(const char* what, ChangeEvent::Kind kind, Change&& change);
+  void note(const QString& kind, const QString& text);
+  bool requireEngine(const QString& what);
   StepPoint trainOne();
   void generateChunk(const QString& prompt, const GenerateOptions& options, const std::string& done,
                      uint64_t run);

@@ -1,4 +1,4 @@
-#include "checkpoint_inspector_view.h"
+#include "views/checkpoint_inspector_view.h"
 
 #include <qcustomplot.h>
 
@@ -10,42 +10,19 @@
 #include <QTableWidget>
 #include <QTextBrowser>
 #include <QVBoxLayout>
-#include <QtConcurrent/QtConcurrentRun>
 #include <cmath>
 
-#include "plot_style.h"
-#include "routing_cells.h"
-#include "unipool/corpus.h"
+#include "unipool/architecture.h"
+#include "views/plot_style.h"
+#include "views/routing_cells.h"
 
 namespace unipool::studio {
 
 namespace {
 
-constexpr size_t kValidationBytes = 64 * 1024;
-constexpr uint64_t kValidationSeed = 4242;  // not the training corpus's default seed (7)
-
 QString thousands(int64_t v) { return QLocale().toString(qlonglong(v)); }
 
 }  // namespace
-
-CheckpointReport analyseCheckpoint(const QString& path) {
-  CheckpointReport r;
-  r.path = path;
-  try {
-    r.info = inspect_checkpoint(path.toStdString());
-    r.params = count_parameters(r.info.config);
-    // threads = 0: this runs beside a training thread and must not change its BLAS setting.
-    auto engine = Engine::open(path.toStdString(), /*resume=*/false, std::nullopt, 0);
-    r.expert_norms = engine->expert_norms();
-    r.expert_similarity = engine->expert_similarity();
-    const LabelledText text = generate_builtin_corpus(kValidationBytes, kValidationSeed);
-    const int seq = std::min(128, r.info.config.max_seq_len);
-    r.validation = engine->evaluate(text.text, seq, std::nullopt, 64);
-  } catch (const std::exception& e) {
-    r.error = QString::fromUtf8(e.what());
-  }
-  return r;
-}
 
 CheckpointInspectorView::CheckpointInspectorView(QWidget* parent) : QWidget(parent) {
   status_ = new QLabel(tr("File > Open a .safetensors checkpoint to look inside it."), this);
@@ -92,15 +69,14 @@ CheckpointInspectorView::CheckpointInspectorView(QWidget* parent) : QWidget(pare
   layout->addWidget(status_);
   layout->addWidget(split, 1);
 
-  connect(&watcher_, &QFutureWatcher<CheckpointReport>::finished, this,
-          [this] { show(watcher_.result()); });
+  connect(&analysis_, &CheckpointAnalysis::finished, this, &CheckpointInspectorView::show);
 }
 
 void CheckpointInspectorView::open(const QString& path) {
-  // A previous analysis still running is left to finish on its own: setFuture() stops
-  // listening to it, so only the newest file is shown, and the window never waits here.
+  // An analysis still running is superseded: only the newest file is shown, and the window
+  // never waits here.
   status_->setText(tr("Reading %1 ...").arg(path));
-  watcher_.setFuture(QtConcurrent::run(analyseCheckpoint, path));
+  analysis_.start(path);
 }
 
 QString CheckpointInspectorView::summaryText() const { return summary_->toPlainText(); }
@@ -120,10 +96,7 @@ void CheckpointInspectorView::show(const CheckpointReport& r) {
                        .arg(r.info.step)
                        .arg(r.info.has_train_state ? tr(", with training state (resumable)")
                                                    : tr(", model only")));
-  const QString arch = c.layers_per_group == 1 && c.experts_per_group == 1 ? tr("dense")
-                       : c.layers_per_group == 1                           ? tr("vanilla MoE")
-                       : c.layers_per_group == c.n_layers ? tr("UniPool (one shared pool)")
-                                                          : tr("grouped pools");
+  const QString arch = QString::fromStdString(architecture_title(architecture_of(c)));
   QString html;
   html += tr("<h3>%1</h3>").arg(arch);
   html += tr("<p>%1 layers, d_model %2, %3 heads (%4 kv), expert hidden %5<br>"
@@ -144,14 +117,15 @@ void CheckpointInspectorView::show(const CheckpointReport& r) {
               .arg(QString::fromStdString(c.balance))
               .arg(c.aux_coef);
   html += tr("<p>Parameters: %1 in all, %2 in experts, %3 active per token.<br>"
-             "Expert budget: <b>%4%</b> of the equivalent vanilla MoE (8 experts in each of "
+             "Expert budget: <b>%4%</b> of the equivalent vanilla MoE (%7 experts in each of "
              "%5 layers = %6 parameters).</p>")
               .arg(thousands(p.total))
               .arg(thousands(p.expert))
               .arg(thousands(p.active_per_token))
               .arg(100.0 * p.budget_ratio, 0, 'f', 1)
               .arg(c.n_layers)
-              .arg(thousands(p.vanilla_budget));
+              .arg(thousands(p.vanilla_budget))
+              .arg(kVanillaExpertsPerLayer);
   if (!r.validation.routing.empty()) {
     const RoutingSummary s = summarize(r.validation.routing);
     html += tr("<p>On %1 bytes of built-in validation text: CE %2 nats/byte; imbalance %3, "

@@ -1,13 +1,13 @@
 // View 6: what a checkpoint holds, without training it. Config, parameter counts, the expert
 // budget against the equivalent vanilla MoE, the tensor table, per-expert weight norms, the
-// expert-similarity matrix and the routing of built-in validation text. The file is read on a
-// background thread; a file that cannot be read reports why through failed().
+// expert-similarity matrix and the routing of built-in validation text. The session layer's
+// CheckpointAnalysis reads the file on a background thread; a file that cannot be read reports
+// why through failed().
 #pragma once
 
-#include <QFutureWatcher>
 #include <QWidget>
 
-#include "unipool/engine.h"
+#include "session/checkpoint_analysis.h"
 
 class QCustomPlot;
 class QLabel;
@@ -15,19 +15,6 @@ class QTableWidget;
 class QTextBrowser;
 
 namespace unipool::studio {
-
-struct CheckpointReport {
-  QString path;
-  QString error;  // empty when the file was read
-  CheckpointInfo info;
-  ParamCounts params;
-  std::vector<double> expert_norms;       // (N)
-  std::vector<double> expert_similarity;  // (N, N)
-  EvalResult validation;                  // on built-in text
-};
-
-// Reads and analyses a checkpoint (blocking; the view calls it on a worker thread).
-CheckpointReport analyseCheckpoint(const QString& path);
 
 class CheckpointInspectorView : public QWidget {
   Q_OBJECT
@@ -52,7 +39,7 @@ class CheckpointInspectorView : public QWidget {
   QTextBrowser* summary_;
   QTableWidget* tensors_;
   QCustomPlot *norms_, *similarity_, *routing_;
-  QFutureWatcher<CheckpointReport> watcher_;
+  CheckpointAnalysis analysis_;
   CheckpointReport report_;
 };
 

@@ -1,4 +1,4 @@
-#include "compare_view.h"
+#include "views/compare_view.h"
 
 #include <QComboBox>
 #include <QHBoxLayout>
@@ -7,10 +7,10 @@
 #include <QSplitter>
 #include <QVBoxLayout>
 
-#include "loss_curves_view.h"
-#include "plot_style.h"
-#include "routing_heatmap_view.h"
-#include "run_session.h"
+#include "session/run_session.h"
+#include "views/loss_curves_view.h"
+#include "views/plot_style.h"
+#include "views/routing_heatmap_view.h"
 
 namespace unipool::studio {
 

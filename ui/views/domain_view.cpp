@@ -1,4 +1,4 @@
-#include "domain_view.h"
+#include "views/domain_view.h"
 
 #include <qcustomplot.h>
 
@@ -9,8 +9,8 @@
 #include <cmath>
 #include <limits>
 
-#include "plot_style.h"
-#include "run_session.h"
+#include "session/run_session.h"
+#include "views/plot_style.h"
 
 namespace unipool::studio {
 

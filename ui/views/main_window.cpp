@@ -1,4 +1,4 @@
-#include "main_window.h"
+#include "views/main_window.h"
 
 #include <qcustomplot.h>
 
@@ -17,17 +17,18 @@
 #include <QStatusBar>
 #include <QTabWidget>
 
-#include "checkpoint_inspector_view.h"
-#include "compare_view.h"
-#include "controls_panel.h"
-#include "domain_view.h"
-#include "loss_curves_view.h"
-#include "metrics_export.h"
-#include "plot_style.h"
-#include "pool_balance_view.h"
-#include "routing_heatmap_view.h"
-#include "run_session.h"
-#include "token_inspector_view.h"
+#include "session/metrics_export.h"
+#include "session/run_session.h"
+#include "views/checkpoint_inspector_view.h"
+#include "views/compare_view.h"
+#include "views/controls_panel.h"
+#include "views/domain_view.h"
+#include "views/loss_curves_view.h"
+#include "views/new_run_form.h"
+#include "views/plot_style.h"
+#include "views/pool_balance_view.h"
+#include "views/routing_heatmap_view.h"
+#include "views/token_inspector_view.h"
 
 namespace unipool::studio {
 
@@ -117,10 +118,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
             showError(tr("Cannot open checkpoint"), tr("%1\n\n%2").arg(path, reason));
           });
   connect(heatmap_, &RoutingHeatmapView::randomToggleRequested, this, [this](int layer) {
-    std::vector<bool> random = session_->state().random_layers;
-    if (layer < 0 || layer >= int(random.size())) return;
-    random[size_t(layer)] = !random[size_t(layer)];
-    session_->setRandomLayers(random);
+    if (layer < 0 || layer >= int(session_->state().random_layers.size())) return;
+    session_->apply(RandomLayers::toggled(session_->state().random_layers, layer));
   });
   connect(heatmap_, &RoutingHeatmapView::expertSelected, this, [this](int e) {
     if (e >= 0) statusBar()->showMessage(tr("Expert %1 highlighted in every layer").arg(e), 4000);
@@ -146,8 +145,8 @@ MainWindow::~MainWindow() = default;
 
 void MainWindow::buildMenus() {
   QMenu* file = menuBar()->addMenu(tr("&File"));
-  file->addAction(tr("&New run from the form"), QKeySequence::New, controls_,
-                  &ControlsPanel::createRunFromForm);
+  file->addAction(tr("&New run from the form"), QKeySequence::New, controls_->form(),
+                  &NewRunForm::createRunFromForm);
   file->addAction(tr("&Open checkpoint..."), QKeySequence::Open, this, [this] {
     const QString path = QFileDialog::getOpenFileName(
         this, tr("Open checkpoint"), last_dir_, tr("Checkpoints (*.safetensors);;All files (*)"));

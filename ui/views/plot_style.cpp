@@ -1,4 +1,4 @@
-#include "plot_style.h"
+#include "views/plot_style.h"
 
 #include <qcustomplot.h>
 

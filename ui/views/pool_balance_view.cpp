@@ -1,4 +1,4 @@
-#include "pool_balance_view.h"
+#include "views/pool_balance_view.h"
 
 #include <qcustomplot.h>
 
@@ -7,8 +7,8 @@
 #include <QLabel>
 #include <QVBoxLayout>
 
-#include "plot_style.h"
-#include "run_session.h"
+#include "session/run_session.h"
+#include "views/plot_style.h"
 
 namespace unipool::studio {
 

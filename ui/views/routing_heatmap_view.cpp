@@ -1,4 +1,4 @@
-#include "routing_heatmap_view.h"
+#include "views/routing_heatmap_view.h"
 
 #include <qcustomplot.h>
 
@@ -12,9 +12,9 @@
 #include <algorithm>
 #include <cmath>
 
-#include "plot_style.h"
-#include "routing_cells.h"
-#include "run_session.h"
+#include "session/run_session.h"
+#include "views/plot_style.h"
+#include "views/routing_cells.h"
 
 namespace unipool::studio {
 

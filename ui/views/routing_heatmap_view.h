@@ -6,7 +6,7 @@
 
 #include <QWidget>
 
-#include "run_types.h"
+#include "session/run_types.h"
 
 class QCheckBox;
 class QComboBox;

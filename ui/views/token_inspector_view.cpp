@@ -1,4 +1,4 @@
-#include "token_inspector_view.h"
+#include "views/token_inspector_view.h"
 
 #include <QComboBox>
 #include <QDoubleSpinBox>
@@ -14,9 +14,9 @@
 #include <algorithm>
 #include <numeric>
 
-#include "plot_style.h"
-#include "run_session.h"
+#include "session/run_session.h"
 #include "unipool/corpus.h"
+#include "views/plot_style.h"
 
 namespace unipool::studio {
 
