@@ -96,6 +96,10 @@ QWidget* LiveControls::buildLiveBox() {
       tr("Set"), QStringLiteral("setAuxCoef"), [](double v) { return AuxCoef{v}; },
       [](const RunState& s) { return s.config.aux_coef; });
   addSettingRow(
+      form, tr("Z-loss coef"), dspin(box, 0, 10, 0, 5, 1e-3), QStringLiteral("liveZCoef"),
+      tr("Set"), QStringLiteral("setZCoef"), [](double v) { return ZCoef{v}; },
+      [](const RunState& s) { return s.config.z_coef; });
+  addSettingRow(
       form, tr("Top-k"), spin(box, 1, 8, 1), QStringLiteral("liveTopK"), tr("Set"),
       QStringLiteral("setTopK"), [](int v) { return TopK{v}; },
       [](const RunState& s) { return s.config.top_k; });

@@ -18,6 +18,9 @@ struct LearningRate {
 struct AuxCoef {
   double value = 0;  // the balance loss's coefficient (SPEC section 4)
 };
+struct ZCoef {
+  double value = 0;  // the router z-loss's coefficient (SPEC section 4)
+};
 struct TopK {
   int k = 1;  // experts per token; the NormRouter constant is recomputed
 };
@@ -38,7 +41,7 @@ struct PoolSize {
   std::vector<int> drop;
 };
 
-using LiveSetting = std::variant<LearningRate, AuxCoef, TopK, RandomLayers, PoolSize>;
+using LiveSetting = std::variant<LearningRate, AuxCoef, TopK, RandomLayers, PoolSize, ZCoef>;
 
 // What apply() did, for a marker on the loss curves.
 struct AppliedSetting {

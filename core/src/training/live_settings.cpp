@@ -56,6 +56,7 @@ std::string setting_title(const LiveSetting& setting) {
                         [](const TopK&) { return "Top-k"; },
                         [](const RandomLayers&) { return "Random routing"; },
                         [](const PoolSize&) { return "Pool size"; },
+                        [](const ZCoef&) { return "Z-loss coefficient"; },
                     },
                     setting);
 }
@@ -67,6 +68,7 @@ std::string setting_kind(const LiveSetting& setting) {
                         [](const TopK&) { return "top_k"; },
                         [](const RandomLayers&) { return "random_routing"; },
                         [](const PoolSize&) { return "pool_resized"; },
+                        [](const ZCoef&) { return "z_coef"; },
                     },
                     setting);
 }
@@ -113,6 +115,13 @@ AppliedSetting apply_live_setting(EngineState& s, const LiveSetting& setting) {
             applied.marker = "pool " + std::to_string(r.old_experts_per_group) + " -> " +
                              std::to_string(r.new_experts_per_group);
             applied.reshapes_routing = true;
+          },
+          [&](const ZCoef& v) {
+            ModelConfig c = s.config;
+            c.z_coef = v.value;
+            validate(c);
+            s.config = c;
+            applied.marker = "z " + number(v.value);
           },
       },
       setting);
