@@ -60,10 +60,14 @@ class TstRules : public QObject {
     check(unipool::RandomLayers{{false, true}}, "random_routing", "random: L1", false);
     QCOMPARE(e->random_layers(), (std::vector<bool>{false, true}));
     check(unipool::RandomLayers{{false, false}}, "random_routing", "random: off", false);
+    check(unipool::ZCoef{0.001}, "z_coef", "z 0.001", false);
+    QCOMPARE(e->config().z_coef, 0.001);
     check(unipool::PoolSize{12, {}}, "pool_resized", "pool 8 -> 12", true);
     QCOMPARE(e->config().experts_per_group, 12);
-    // The model still trains after every change.
-    QVERIFY(e->train_step().applied);
+    // The model still trains after every change, now with a z-loss.
+    const unipool::StepMetrics m = e->train_step();
+    QVERIFY(m.applied);
+    QVERIFY(m.z_loss > 0);
   }
 
   // A value the model cannot take throws and changes nothing.

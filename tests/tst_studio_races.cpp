@@ -240,6 +240,33 @@ class TestStudioRaces : public QObject {
     QVERIFY(train(*s, 2));
     QCOMPARE(w->heatmap()->shownCounts().n_experts(), 12);
   }
+
+  // The z-loss coefficient's row: the engine takes it, the loss curves get its marker, and
+  // the next steps carry a z-loss (0 before: the tiny preset has none).
+  void liveZLossButton() {
+    auto w = tiny_window();
+    RunSession* s = w->session();
+    ControlsPanel* c = w->controls();
+    QCOMPARE(s->state().config.z_coef, 0.0);
+    c->findChild<QDoubleSpinBox*>(QStringLiteral("liveZCoef"))->setValue(0.01);
+    c->findChild<QPushButton*>(QStringLiteral("setZCoef"))->click();
+    QVERIFY(wait_until([&] { return s->state().config.z_coef == 0.01; }));
+    QVERIFY(!s->history().changes().empty());
+    QCOMPARE(s->history().changes().back().kind, QStringLiteral("z_coef"));
+    QCOMPARE(s->history().changes().back().text, QStringLiteral("z 0.01"));
+    QVERIFY(train(*s, 2));
+    const StepPoint& p = s->history().points().back();
+    QVERIFY2(p.loss - p.ce - p.aux > 1e-3, "the step's loss has a z-loss term");
+    // A negative coefficient is refused and the run keeps 0.01.
+    QSignalSpy failed(s, &RunSession::failed);
+    c->findChild<QDoubleSpinBox*>(QStringLiteral("liveZCoef"))->setMinimum(-1);
+    c->findChild<QDoubleSpinBox*>(QStringLiteral("liveZCoef"))->setValue(-1);
+    c->findChild<QPushButton*>(QStringLiteral("setZCoef"))->click();
+    QVERIFY(failed.wait(10000));
+    QCOMPARE(failed.at(0).at(0).toString(), QStringLiteral("Z-loss coefficient"));
+    QCOMPARE(s->state().config.z_coef, 0.01);
+    close_dialogs();
+  }
 };
 
 QTEST_MAIN(TestStudioRaces)
