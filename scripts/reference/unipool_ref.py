@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """UniPool reference implementation in plain PyTorch (eager, CPU), following /work/shared/SPEC.md.
 
-Modes (each prints one JSON object on stdout):
+Modes (each prints one JSON object on stdout; selftest lives in ref_selftest.py):
   eval     --checkpoint F.safetensors --text F --seq S [--random-layers 3,4] [--seed 0]
   bench    (--config F.json | --preset default) --batch B --seq S --steps N --threads T
   selftest
@@ -360,111 +360,6 @@ def cmd_bench(a):
                       "openblas_threads": os.environ["OPENBLAS_NUM_THREADS"], "last_loss": last}))
 
 
-# ---------------------------------------------------------------- selftest
-def cmd_selftest(a):
-    torch.manual_seed(0)
-    res = {}
-    def check(name, ok, val=None):
-        res[name] = {"ok": bool(ok), "value": val}
-
-    # 1. NormRouter constant (SPEC 3 reference values, within 1%)
-    for mg, k, ref in [(24, 1, 2.62), (48, 1, 3.19), (24, 2, 2.04)]:
-        c = norm_router_c(mg, k)
-        check("router_c_%d_%d" % (mg, k), abs(c / ref - 1) < 0.01, c)
-
-    small = dict(PRESETS["default"], d_model=32, n_layers=4, n_heads=4, n_kv_heads=2,
-                 expert_hidden=48, layers_per_group=2, experts_per_group=6, top_k=2)
-    small["router_c"] = norm_router_c(6, 2)
-    # 2. dense config: G=1, Mg=1, top_k 1, softmax -> gate 1, MoE == the single expert
-    dense = dict(small, layers_per_group=1, experts_per_group=1, top_k=1, router="softmax")
-    m = UniPool(dense).double()
-    x = torch.randn(10, 32, dtype=torch.float64)
-    out, _ = m.layers[2].moe(x, m.pool)
-    check("dense_moe_equals_ffn", torch.allclose(out, m.pool[2](x)), None)
-    logits, _ = m(torch.randint(0, 256, (2, 16)))
-    check("dense_runs", torch.isfinite(logits).all(), list(logits.shape))
-
-    # 3. causality: changing token 10 leaves logits 0..9 unchanged
-    m = UniPool(small).double().eval()
-    for p in m.parameters():      # larger weights so routing is not trivial
-        if p.dim() >= 2:
-            p.data.normal_(0, 0.2)
-    tok = torch.randint(0, 256, (1, 20))
-    tok2 = tok.clone(); tok2[0, 10] = (tok[0, 10] + 1) % 256
-    l1, _ = m(tok); l2, _ = m(tok2)
-    d_before, d_after = (l1[:, :10] - l2[:, :10]).abs().max(), (l1[:, 10:] - l2[:, 10:]).abs().max()
-    check("causal", d_before == 0 and d_after > 0, [float(d_before), float(d_after)])
-
-    # 4. RoPE: q.k depends only on the position offset
-    cos, sin = rope_cos_sin(12, 8, 10000.0, torch.float64)
-    q, k = torch.randn(8, dtype=torch.float64), torch.randn(8, dtype=torch.float64)
-    r = lambda v, p: v * cos[p] + rotate_half(v) * sin[p]
-    check("rope_relative", abs(r(q, 5) @ r(k, 2) - r(q, 9) @ r(k, 6)) < 1e-12, None)
-
-    # 5. group ownership: layer l only calls experts g(l)*Mg .. g(l)*Mg+Mg-1
-    called = set()
-    hooks = [e.register_forward_hook(lambda mod, i, o, j=j: called.add(j)) for j, e in enumerate(m.pool)]
-    owned = True
-    for l, blk in enumerate(m.layers):
-        called.clear()
-        blk.moe(torch.randn(200, 32, dtype=torch.float64), m.pool)
-        g = l // small["layers_per_group"]
-        owned &= bool(called) and called <= set(range(g * 6, g * 6 + 6))
-    for h in hooks:
-        h.remove()
-    check("group_ownership", owned, None)
-
-    # 6. balance: softmax router with zero weights -> aux == aux_coef (pool and layer)
-    for bal in ("pool", "layer"):
-        c2 = dict(small, router="softmax", balance=bal)
-        m2 = UniPool(c2).double()
-        for blk in m2.layers:
-            blk.moe.router.weight.data.zero_()
-        _, st = m2(torch.randint(0, 256, (2, 16)))
-        aux, _ = aux_losses(c2, st, 32)
-        check("aux_uniform_" + bal, abs(float(aux) - c2["aux_coef"]) < 1e-12, float(aux))
-
-    # 7. checkpoint round trip (F32 and BF16) + eval windows vs a direct forward
-    with tempfile.TemporaryDirectory() as td:
-        meta = {"format": "unipool", "format_version": "1", "config": json.dumps(small),
-                "step": "0", "tokenizer": "bytes"}
-        text = bytes(torch.randint(0, 256, (3 * 16 + 5,)).tolist())
-        m32 = UniPool(small)
-        for p in m32.parameters():
-            if p.dim() >= 2:
-                p.data.normal_(0, 0.2)
-        for bf16 in (False, True):
-            path = os.path.join(td, "m.safetensors")
-            save_safetensors(path, to_checkpoint(m32), meta, bf16=bf16)
-            ref = UniPool(small)
-            sd = {k: (v.to(torch.bfloat16).float() if bf16 else v) for k, v in m32.state_dict().items()}
-            ref.load_state_dict(sd)
-            ref = ref.double().eval()
-            data = torch.tensor(list(text))
-            win = torch.stack([data[i * 16:i * 16 + 17] for i in range(3)])    # 3 windows
-            with torch.no_grad():
-                lg, st = ref(win[:, :-1])
-            ce = float(F.cross_entropy(lg.reshape(-1, 256), win[:, 1:].reshape(-1)))
-            cnt = torch.stack([s["counts"] for s in st])
-            loss, n, counts = evaluate(load_model(path), data, 16)
-            check("roundtrip_" + ("bf16" if bf16 else "f32"),
-                  abs(loss - ce) < 1e-12 and n == 48 and torch.equal(counts, cnt), [loss, ce, n])
-
-    # 8. random routing: picks k distinct experts, gate = mean of learned gates
-    moe = m.layers[0].moe
-    x = torch.randn(300, 32, dtype=torch.float64)
-    _, st0 = moe(x, m.pool)
-    moe.random, moe.gen = True, torch.Generator().manual_seed(1)
-    _, st1 = moe(x, m.pool)
-    moe.random = False
-    check("random_routing_counts", int(st1["counts"].sum()) == 600 and
-          not torch.equal(st0["counts"], st1["counts"]), st1["counts"].tolist())
-
-    ok = all(v["ok"] for v in res.values())
-    print(json.dumps({"ok": ok, "checks": res}))
-    sys.exit(0 if ok else 1)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -485,7 +380,11 @@ def main():
     b.add_argument("--lr", type=float, default=1e-3)
     sub.add_parser("selftest")
     a = ap.parse_args()
-    {"eval": cmd_eval, "bench": cmd_bench, "selftest": cmd_selftest}[a.cmd](a)
+    if a.cmd == "selftest":
+        import ref_selftest  # the model's own checks live beside it (ref_selftest.py)
+        ref_selftest.cmd_selftest(a)
+        return
+    {"eval": cmd_eval, "bench": cmd_bench}[a.cmd](a)
 
 
 if __name__ == "__main__":
