@@ -128,8 +128,9 @@ class TstRules : public QObject {
         unipool::validate(c);  // every rule gives a valid model
         // Small layer counts degenerate: one layer has nothing to share (vanilla), and
         // grouped needs an even L > 2 to have pools that are neither private nor global.
-        Architecture want = a;
-        if (L == 1 && a != Architecture::Dense) want = Architecture::Vanilla;
+        Architecture want = a;  // UniPool-lock reads back from its lock whatever L is
+        if (L == 1 && a != Architecture::Dense && a != Architecture::UniPoolLock)
+          want = Architecture::Vanilla;
         if (a == Architecture::Grouped && L % 2 == 1) want = Architecture::Vanilla;
         if (a == Architecture::Grouped && L == 2) want = Architecture::UniPool;
         QCOMPARE(unipool::architecture_of(c), want);
@@ -137,9 +138,14 @@ class TstRules : public QObject {
     }
     QVERIFY(!unipool::parse_architecture("mixtral").has_value());
     const std::pair<const char*, Architecture> presets[] = {
-        {"tiny", Architecture::UniPool},    {"default", Architecture::UniPool},
-        {"vanilla", Architecture::Vanilla}, {"unipool-full", Architecture::UniPool},
-        {"grouped", Architecture::Grouped}, {"dense", Architecture::Dense}};
+        {"tiny", Architecture::UniPool},
+        {"default", Architecture::UniPool},
+        {"vanilla", Architecture::Vanilla},
+        {"unipool-full", Architecture::UniPool},
+        {"grouped", Architecture::Grouped},
+        {"dense", Architecture::Dense},
+        {"unipool-lock", Architecture::UniPoolLock},
+        {"lock-random", Architecture::UniPoolLock}};
     for (const auto& [name, arch] : presets) {
       const unipool::Preset p = unipool::preset(name);
       QCOMPARE(unipool::architecture_of(p.model), arch);

@@ -12,10 +12,11 @@
 namespace unipool {
 
 enum class Architecture {
-  UniPool,  // one pool shared by every layer (G = L)
-  Vanilla,  // layer-wise MoE: each layer owns its experts (G = 1)
-  Grouped,  // pools shared by consecutive layers (1 < G < L)
-  Dense,    // one SwiGLU FFN per layer (G = 1, Mg = 1)
+  UniPool,      // one pool shared by every layer (G = L)
+  Vanilla,      // layer-wise MoE: each layer owns its experts (G = 1)
+  Grouped,      // pools shared by consecutive layers (1 < G < L)
+  Dense,        // one SwiGLU FFN per layer (G = 1, Mg = 1)
+  UniPoolLock,  // one pool of K x L experts, each ending up owned by one layer (SPEC 8)
 };
 
 // The vanilla MoE a budget is measured against: this many private experts per layer.
@@ -37,7 +38,10 @@ Architecture architecture_of(const ModelConfig& config);
 //   vanilla: G = 1, Mg = 8, softmax router, layer balance
 //   grouped: G = 2 (1 for an odd L), Mg = 8, NormRouter, pool balance
 //   dense:   G = 1, Mg = 1, top-1, softmax over one expert, no balance loss (aux 0)
-// Sizes, top-k (except dense) and the aux coefficient (except dense) are kept. router_c is
+//   UniPool-lock: G = L, Mg = 8L (the vanilla budget), NormRouter, pool balance, top-k at most
+//            8, and the lock schedule of a 1,000-step run (lock_schedule)
+// Every rule but UniPool-lock's turns the lock off. Sizes, top-k (except dense and lock) and
+// the aux coefficient (except dense) are kept. router_c is
 // left to refresh_router_constant.
 void apply_architecture(ModelConfig& config, Architecture a);
 

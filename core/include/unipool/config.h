@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "unipool/lock.h"
+
 namespace unipool {
 
 class ConfigError : public std::runtime_error {
@@ -34,6 +36,7 @@ struct ModelConfig {
   double rope_theta = 10000.0;
   double norm_eps = 1e-5;
   int max_seq_len = 1024;
+  LockConfig lock;  // UniPool-lock (SPEC section 8); the JSON key "lock" only when enabled
 
   int n_groups() const { return n_layers / layers_per_group; }
   int n_experts() const { return n_groups() * experts_per_group; }  // N: experts in all
@@ -86,6 +89,12 @@ struct TrainOptions {
 std::string to_json(const TrainOptions& options);
 TrainOptions train_options_from_json(const std::string& json);
 void validate(const TrainOptions& options);
+
+// A run is validated every this many steps: the studio's validation curve, and the routing
+// counts UniPool-lock freezes on (its freeze step must be a multiple of it).
+constexpr int kValidationInterval = 50;
+// Windows of the validation text evaluated each time (SPEC section 7 on a prefix).
+constexpr int kValidationWindows = 32;
 
 struct Preset {
   std::string name;

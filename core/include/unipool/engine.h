@@ -16,6 +16,7 @@
 
 #include "unipool/config.h"
 #include "unipool/live_settings.h"
+#include "unipool/lock.h"
 #include "unipool/stats.h"
 
 namespace unipool {
@@ -41,6 +42,21 @@ struct StepMetrics {
   double seconds = 0, tokens_per_s = 0;
   double stats_seconds = 0;  // part of `seconds` spent collecting the routing statistics
   RoutingCounts routing;     // this step's routing; empty when statistics are off
+  // UniPool-lock runs (SPEC section 8): the entropy term, the phase this step trained in, and
+  // the engine's own validation when it ran one (every kValidationInterval steps).
+  double entropy_loss = 0;
+  LockPhase phase = LockPhase::None;
+  bool validated = false;
+  double valid_loss = 0;
+  RoutingCounts valid_routing;
+  std::string event;    // "freeze", "lock", "fail-stop" or empty
+  std::string message;  // what the event means, for a log line or a dialog
+};
+
+// Training stopped by UniPool-lock's fail-stop; the model is kept as it is.
+class LockStopped : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
 
 struct EvalResult {
@@ -132,6 +148,8 @@ class Engine {
   void set_random_layers(const std::vector<bool>& random);  // (L), training and evaluation
   const std::vector<bool>& random_layers() const;
   void set_collect_stats(bool on);  // per-step RoutingCounts in StepMetrics
+  // UniPool-lock's phase, partition, reference loss and fail-stop (enabled = false otherwise).
+  LockStatus lock_status() const;
   // Grow or shrink every pool (UniPool and grouped modes). When shrinking, `drop` names the
   // global experts to remove (the same number from each pool); empty = the least loaded.
   ResizeReport resize_pool(int new_experts_per_group, const std::vector<int>& drop = {});

@@ -41,7 +41,13 @@ struct PoolSize {
   std::vector<int> drop;
 };
 
-using LiveSetting = std::variant<LearningRate, AuxCoef, TopK, RandomLayers, PoolSize, ZCoef>;
+// UniPool-lock runs (SPEC section 8): set the partition now from the validation routing, or
+// lock the partition now, instead of waiting for the schedule's freeze_step / lock_step.
+struct FreezeNow {};
+struct LockNow {};
+
+using LiveSetting =
+    std::variant<LearningRate, AuxCoef, TopK, RandomLayers, PoolSize, ZCoef, FreezeNow, LockNow>;
 
 // What apply() did, for a marker on the loss curves.
 struct AppliedSetting {

@@ -21,6 +21,9 @@ struct RoutingCounts {
   double reuse_sum = 0.0;              // sum over tokens of distinct experts / (L * top_k)
   std::vector<int64_t> domain_counts;  // (D, L, Mg): choices by tokens of each domain
   std::vector<int64_t> domain_tokens;  // (D): tokens of each domain
+  // (L): tokens whose gates are all 0 (NormRouter with every logit <= 0): top-k still names
+  // an expert (ties to the lower id) but the MoE output is 0 (SPEC section 9).
+  std::vector<int64_t> zero_gate;
 
   RoutingCounts() = default;
   RoutingCounts(int layers, int layers_per_group, int experts_per_group, int top_k,
@@ -51,6 +54,35 @@ struct RoutingSummary {
 };
 
 RoutingSummary summarize(const RoutingCounts& counts);
+
+// SPEC section 9's routing diagnostics on a window's counts C[l][e] (global experts).
+struct RoutingDiagnostics {
+  std::vector<double> top16_coverage;  // (L): the 16 largest counts / the layer's routes
+  std::vector<double> entropy_bits;    // (L): entropy of the layer's counts, in bits
+  double top16_coverage_mean = 0, entropy_bits_mean = 0;
+  double jaccard_top16 = 0;  // mean over layer pairs of the Jaccard index of their top-16 sets
+  int dead_experts = 0;      // experts with zero count summed over layers
+  struct Union {
+    int k = 0;
+    int size = 0;              // |union over layers of their top-k sets|
+    double pool_coverage = 0;  // size / N
+    double saturation = 0;     // size / min(k L, N)
+  };
+  std::vector<Union> unions;       // k = 1, 2, 4, ... <= N
+  std::vector<int64_t> zero_gate;  // (L)
+  double effective_k = 0;          // mean over layers of exp(entropy in nats)
+  // With a partition (UniPool-lock): routes to experts a layer does not own, in all and per
+  // layer, and the share of each layer's routes its own experts received.
+  bool has_partition = false;
+  int64_t routes_outside = 0;
+  std::vector<int64_t> routes_outside_by_layer;  // (L)
+  std::vector<double> partition_coverage;        // (L)
+};
+// `owned`: each layer's experts (global ids) when the run has a partition.
+RoutingDiagnostics diagnose(const RoutingCounts& counts,
+                            const std::vector<std::vector<int>>* owned = nullptr);
+// The diagnostics as one JSON object, for logs and `eval --json`.
+std::string to_json(const RoutingDiagnostics& diagnostics);
 
 // One line of JSON with the summary figures and the (L, Mg) counts, for logs and the CLI.
 std::string to_json(const RoutingSummary& summary);

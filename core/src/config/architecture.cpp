@@ -1,11 +1,14 @@
 // The architectures' rules (see unipool/architecture.h).
 #include "unipool/architecture.h"
 
+#include <algorithm>
+
 namespace unipool {
 
 const std::vector<Architecture>& all_architectures() {
   static const std::vector<Architecture> all = {Architecture::UniPool, Architecture::Vanilla,
-                                                Architecture::Grouped, Architecture::Dense};
+                                                Architecture::Grouped, Architecture::Dense,
+                                                Architecture::UniPoolLock};
   return all;
 }
 
@@ -19,6 +22,8 @@ std::string architecture_name(Architecture a) {
       return "grouped";
     case Architecture::Dense:
       return "dense";
+    case Architecture::UniPoolLock:
+      return "UniPool-lock";
   }
   return "UniPool";
 }
@@ -39,6 +44,8 @@ std::string architecture_title(Architecture a) {
       return "grouped pools";
     case Architecture::Dense:
       return "dense";
+    case Architecture::UniPoolLock:
+      return "UniPool-lock (each expert owned by one layer)";
   }
   return "";
 }
@@ -53,11 +60,14 @@ std::string architecture_explanation(Architecture a) {
       return "pools shared by consecutive layers";
     case Architecture::Dense:
       return "one FFN per layer";
+    case Architecture::UniPoolLock:
+      return "a shared pool whose experts each end up owned by one layer";
   }
   return "";
 }
 
 Architecture architecture_of(const ModelConfig& c) {
+  if (c.lock.enabled) return Architecture::UniPoolLock;
   if (c.layers_per_group == 1 && c.experts_per_group == 1) return Architecture::Dense;
   if (c.layers_per_group == 1) return Architecture::Vanilla;
   if (c.layers_per_group < c.n_layers) return Architecture::Grouped;
@@ -66,7 +76,16 @@ Architecture architecture_of(const ModelConfig& c) {
 
 void apply_architecture(ModelConfig& c, Architecture a) {
   const int L = c.n_layers;
+  c.lock = LockConfig{};
   switch (a) {
+    case Architecture::UniPoolLock:
+      c.layers_per_group = L;
+      c.experts_per_group = kVanillaExpertsPerLayer * L;  // K = 8 per layer once locked
+      c.top_k = std::min(c.top_k, kVanillaExpertsPerLayer);
+      c.router = "norm";
+      c.balance = "pool";
+      c.lock = lock_schedule(1000);
+      break;
     case Architecture::Vanilla:
       c.layers_per_group = 1;
       c.experts_per_group = kVanillaExpertsPerLayer;

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "config/lock_config.h"
 #include "unipool/architecture.h"
 #include "unipool/random.h"
 
@@ -95,6 +96,7 @@ void validate(const ModelConfig& c) {
   const double params = double(c.n_experts()) * 3.0 * c.d_model * c.expert_hidden +
                         double(c.n_layers) * 4.0 * c.d_model * c.d_model;
   require(params < 4e9, "config describes more than 4 billion parameters");
+  validate_lock(c);
 }
 
 std::string to_json(const ModelConfig& c) {
@@ -116,6 +118,7 @@ std::string to_json(const ModelConfig& c) {
             {"rope_theta", c.rope_theta},
             {"norm_eps", c.norm_eps},
             {"max_seq_len", c.max_seq_len}};
+  if (c.lock.enabled) j["lock"] = lock_to_json(c.lock);
   return j.dump();
 }
 
@@ -125,7 +128,7 @@ ModelConfig config_from_json(const std::string& text) {
       "vocab_size",    "d_model",           "n_layers",          "n_heads",  "n_kv_heads",
       "expert_hidden", "layers_per_group",  "experts_per_group", "top_k",    "router",
       "router_c",      "renormalize_gates", "balance",           "aux_coef", "z_coef",
-      "rope_theta",    "norm_eps",          "max_seq_len"};
+      "rope_theta",    "norm_eps",          "max_seq_len",       "lock"};
   for (const auto& item : j.items()) {
     require(std::find(known.begin(), known.end(), item.key()) != known.end(),
             "unknown config key '" + item.key() + "'");
@@ -148,6 +151,7 @@ ModelConfig config_from_json(const std::string& text) {
   c.rope_theta = field<double>(j, "rope_theta");
   c.norm_eps = field<double>(j, "norm_eps");
   c.max_seq_len = field<int>(j, "max_seq_len");
+  if (j.contains("lock")) c.lock = lock_from_json(j.at("lock"));
   if (j.contains("router_c")) {
     c.router_c = field<double>(j, "router_c");
   } else {

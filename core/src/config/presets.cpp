@@ -6,8 +6,9 @@
 namespace unipool {
 
 const std::vector<std::string>& preset_names() {
-  static const std::vector<std::string> names = {"tiny",         "default", "vanilla",
-                                                 "unipool-full", "grouped", "dense"};
+  static const std::vector<std::string> names = {"tiny",         "default",    "vanilla",
+                                                 "unipool-full", "grouped",    "dense",
+                                                 "unipool-lock", "lock-random"};
   return names;
 }
 
@@ -62,6 +63,19 @@ Preset preset(const std::string& name) {
   } else if (name == "dense") {
     apply_architecture(c, Architecture::Dense);
     p.summary = "dense baseline: one SwiGLU FFN per layer (a softmax router over 1 expert)";
+  } else if (name == "unipool-lock" || name == "lock-random") {
+    apply_architecture(c, Architecture::UniPoolLock);
+    if (name == "lock-random") {
+      c.lock.partition = "random";  // the paper's control: fixed and locked at step 0
+      c.lock.freeze_step = c.lock.lock_step = 0;
+      p.summary =
+          "UniPool-lock's control: a random disjoint partition of 48 experts, 8 per layer, "
+          "locked from step 0";
+    } else {
+      p.summary =
+          "UniPool-lock: one pool of 48, frozen at step 150 and locked at 300 (8 experts per "
+          "layer, a vanilla MoE's parameters and FLOPs)";
+    }
   } else {
     std::string known;
     for (const auto& n : preset_names()) known += (known.empty() ? "" : ", ") + n;

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "io/lock_checkpoint.h"
 #include "model/param_names.h"
 #include "unipool/random.h"
 #include "unipool/safetensors.h"
@@ -199,7 +200,7 @@ void save_checkpoint(const EngineState& m, const std::string& path) {
   std::vector<TensorRecord> model;
   for (size_t i = 0; i < m.params.size(); ++i)
     model.push_back(to_record(m.params.name(i), m.params.tensor(i)));
-  const std::map<std::string, std::string> model_meta = {
+  std::map<std::string, std::string> model_meta = {
       {"format", "unipool"},         {"format_version", "1"},
       {"config", to_json(m.config)}, {"step", std::to_string(m.step)},
       {"tokenizer", "bytes"},        {"save_id", content_id(model)}};
@@ -220,15 +221,16 @@ void save_checkpoint(const EngineState& m, const std::string& path) {
   const nlohmann::json data = {{"path", m.data.path},
                                {"builtin_bytes", m.data.builtin_bytes},
                                {"builtin_seed", m.data.builtin_seed}};
-  const std::map<std::string, std::string> state_meta = {{"format", kTrainFormat},
-                                                         {"format_version", "1"},
-                                                         {"step", std::to_string(m.step)},
-                                                         {"options", to_json(m.options)},
-                                                         {"data", data.dump()},
-                                                         {"random_layers", random},
-                                                         {"save_id", model_meta.at("save_id")}};
+  std::map<std::string, std::string> state_meta = {{"format", kTrainFormat},
+                                                   {"format_version", "1"},
+                                                   {"step", std::to_string(m.step)},
+                                                   {"options", to_json(m.options)},
+                                                   {"data", data.dump()},
+                                                   {"random_layers", random},
+                                                   {"save_id", model_meta.at("save_id")}};
   // The model file is written last: a crash in between leaves an old model with a newer
   // state, which open() refuses to resume (save ids differ) while the model stays readable.
+  save_lock_metadata(m, model_meta, state_meta);
   write_safetensors_atomic(train_state_path(path), state_meta, state);
   write_safetensors_atomic(path, model_meta, model);
 }
@@ -242,6 +244,7 @@ std::unique_ptr<EngineState> load_checkpoint(const std::string& path, bool resum
   m->random_layers.assign(size_t(m->config.n_layers), false);
   m->reset_recent_load();
   if (!resume) {
+    load_lock_metadata(*m, f.metadata, nullptr, path, "");
     m->options.seq = std::min(m->options.seq, m->config.max_seq_len);
     if (data) {
       m->data = *data;
@@ -320,6 +323,7 @@ std::unique_ptr<EngineState> load_checkpoint(const std::string& path, bool resum
                        moment_of(param_names::kExpAvgSqPrefix);
     if (!known) throw CheckpointError(state_path + ": unexpected tensor '" + r.name + "'");
   }
+  load_lock_metadata(*m, f.metadata, &s.metadata, path, state_path);
   if (data) m->data = *data;
   if (m->options.seq > m->config.max_seq_len)
     throw CheckpointError(state_path + ": seq exceeds max_seq_len");

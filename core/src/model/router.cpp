@@ -55,7 +55,8 @@ at::Tensor top_k_lowest_index(const at::Tensor& scores_in, int k) {
 }
 
 RouterOutput route_tokens(const ModelConfig& c, const at::Tensor& x, const at::Tensor& weight,
-                          const at::Tensor& scale, bool random, uint64_t random_seed) {
+                          const at::Tensor& scale, bool random, uint64_t random_seed,
+                          const LayerLock& lock) {
   RouterOutput r;
   r.logits = at::mm(x, weight.t());  // (T, Mg)
   if (c.router == "norm") {
@@ -65,22 +66,31 @@ RouterOutput route_tokens(const ModelConfig& c, const at::Tensor& x, const at::T
   } else {
     r.scores = at::softmax(r.logits, 1);
   }
-  const at::Tensor top = top_k_lowest_index(r.scores, c.top_k);  // (T, k)
-  at::Tensor learned = r.scores.gather(1, top);                  // (T, k) differentiable
+  at::Tensor owned;  // (K) int64, the columns a locked layer routes over
+  if (lock.owned && lock.alpha > 0.0) {
+    // SPEC 8.3-8.4: outside scores times (1 - alpha); locked (alpha = 1) they are exactly 0.
+    std::vector<float> keep(size_t(c.experts_per_group), float(1.0 - lock.alpha));
+    for (int64_t e : *lock.owned) keep[size_t(e)] = 1.0f;
+    r.scores = r.scores * at::tensor(keep).to(r.scores.scalar_type());
+    if (lock.alpha >= 1.0) owned = at::tensor(*lock.owned, at::TensorOptions().dtype(at::kLong));
+  }
+  const int k = c.top_k;
+  // A locked layer chooses among its K experts only: (T, K) scores, ids mapped back. Ties
+  // still go to the lower id (the owned list is ascending).
+  const at::Tensor choose_from = owned.defined() ? r.scores.index_select(1, owned) : r.scores;
+  const at::Tensor top = top_k_lowest_index(choose_from, k);  // (T, k) columns of choose_from
+  at::Tensor learned = choose_from.gather(1, top);            // (T, k) differentiable
   // clamp: all-zero NormRouter scores would give 0/0; their gates stay 0 instead.
   if (c.renormalize_gates) learned = learned / learned.sum(1, true).clamp_min(1e-30);
-  if (!random) {
-    r.local = top;
-    r.gates = learned;
-    return r;
-  }
+  const int64_t choices = owned.defined() ? owned.size(0) : c.experts_per_group;
+  at::Tensor chosen = random ? random_experts(x.size(0), int(choices), k, random_seed) : top;
+  r.local =
+      owned.defined() ? owned.index_select(0, chosen.reshape({-1})).view(chosen.sizes()) : chosen;
   // Random routing keeps the learned output scale: each gate is the learned gates' sum / k.
-  r.local = random_experts(x.size(0), c.experts_per_group, c.top_k, random_seed);
-  r.gates = (learned.sum(1, true) / double(c.top_k)).expand({x.size(0), c.top_k});
+  r.gates = random ? (learned.sum(1, true) / double(k)).expand({x.size(0), k}) : learned;
   return r;
 }
 
-// Normalised entropy of each token's score distribution (scores / their sum), summed.
 double router_entropy_sum(const at::Tensor& scores_in) {
   const at::Tensor s = scores_in.detach().to(at::kDouble).contiguous();
   const int64_t T = s.size(0), M = s.size(1);

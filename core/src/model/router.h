@@ -4,6 +4,8 @@
 
 #include <torch/torch.h>
 
+#include <vector>
+
 #include "unipool/config.h"
 
 namespace unipool {
@@ -15,9 +17,20 @@ struct RouterOutput {
   at::Tensor gates;   // (T, k) differentiable gates
 };
 
+// UniPool-lock's hold on one layer's routing (SPEC section 8), applied after NormRouter: the
+// logits and their L2 norm still cover the whole pool.
+struct LayerLock {
+  // Fade: scores of experts outside the layer's partition are multiplied by (1 - alpha).
+  const std::vector<int64_t>* owned = nullptr;  // (K) ascending; nullptr: no partition yet
+  double alpha = 0.0;                           // 1: locked (outside experts unselectable)
+};
+
 // SPEC section 3 for one layer. `scale` is the layer's NormRouter scale (undefined for softmax).
+// With a lock, `scores` are the faded (or masked) scores that top-k, gates and losses use; a
+// locked layer routes over its owned experts only (the compact step).
 RouterOutput route_tokens(const ModelConfig& config, const at::Tensor& x, const at::Tensor& weight,
-                          const at::Tensor& scale, bool random, uint64_t random_seed);
+                          const at::Tensor& scale, bool random, uint64_t random_seed,
+                          const LayerLock& lock = {});
 
 // Indices of the k largest scores per row, largest first; ties go to the lower index (SPEC
 // leaves ties open; NormRouter's relu makes exact zeros common). scores (T, M) -> (T, k) int64.

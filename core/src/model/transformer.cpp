@@ -29,6 +29,7 @@ ForwardResult forward(const ModelConfig& c, const ParamStore& params, const at::
   ForwardResult out;
   std::vector<at::Tensor> f, P;  // (Mg) each: choice fractions and mean scores per layer
   at::Tensor z_total = at::zeros({}, embed.options());
+  at::Tensor entropy_total = at::zeros({}, embed.options());
   at::Tensor x = at::embedding(embed, tokens);  // (B, S, d)
   for (int l = 0; l < c.n_layers; ++l) {
     // Attention block.
@@ -55,8 +56,13 @@ ForwardResult forward(const ModelConfig& c, const ParamStore& params, const at::
     const bool random = !control.random_layers.empty() && control.random_layers[size_t(l)];
     const at::Tensor scale =
         c.router == "norm" ? params.get(param_names::router_scale(l)) : at::Tensor();
+    LayerLock lock;
+    if (control.owned) {
+      lock.owned = &(*control.owned)[size_t(l)];
+      lock.alpha = control.lock_alpha;
+    }
     RouterOutput r = route_tokens(c, hf, params.get(param_names::router_weight(l)), scale, random,
-                                  hash_u64(control.random_seed, uint64_t(l)));
+                                  hash_u64(control.random_seed, uint64_t(l)), lock);
     const at::Tensor global_ids = r.local + int64_t(c.group_of_layer(l)) * Mg;
     x = x + dispatch_experts(hf, global_ids, r.gates, w_gate, w_up, w_down,
                              control.accumulate_pool_grads)
@@ -83,12 +89,21 @@ ForwardResult forward(const ModelConfig& c, const ParamStore& params, const at::
       P.push_back(r.scores.mean(0));
     }
     if (c.z_coef > 0.0) z_total = z_total + r.logits.logsumexp(1).pow(2).mean();
+    if (control.entropy_coef > 0.0) {
+      // SPEC 8.1: the entropy of the layer's mean (faded) score distribution, pulled towards
+      // ln K; gradients flow through the dense scores, not through top-k.
+      at::Tensor p = r.scores.mean(0);  // (Mg)
+      p = p / (p.sum() + 1e-8);
+      const at::Tensor H = -(p * (p + 1e-8).log()).sum();
+      entropy_total = entropy_total + (H - std::log(double(control.entropy_target))).pow(2);
+    }
     out.routes.push_back(std::move(route));
   }
   const at::Tensor hn = rms_norm(x, params.get(param_names::kFinalNorm), c.norm_eps).view({T, d});
   out.logits = at::mm(hn, params.get(param_names::kLmHead).t()).view({B, S, c.vocab_size});
   out.aux = c.balance == "none" ? at::zeros({}, embed.options()) : balance_loss(c, f, P);
   out.z_loss = z_total * (c.z_coef / double(c.n_layers));
+  out.entropy_loss = entropy_total * (control.entropy_coef / double(c.n_layers));
   return out;
 }
 

@@ -20,6 +20,13 @@ struct RouteControl {
   // Pool gradients go straight into the pool tensors' .grad (see moe_experts in experts.h);
   // for loss.backward() only, not for torch::autograd::grad().
   bool accumulate_pool_grads = false;
+  // UniPool-lock (SPEC section 8): each layer's owned experts (nullptr: no partition yet), the
+  // fade's alpha (1: locked), and this step's entropy-loss coefficient (0: no term) with its
+  // target cardinality K.
+  const std::vector<std::vector<int64_t>>* owned = nullptr;
+  double lock_alpha = 0.0;
+  double entropy_coef = 0.0;
+  int entropy_target = 1;
 };
 
 struct LayerRoute {
@@ -33,6 +40,7 @@ struct ForwardResult {
   at::Tensor logits;               // (B, S, V)
   at::Tensor aux;                  // scalar balance loss (0 when balance = none)
   at::Tensor z_loss;               // scalar
+  at::Tensor entropy_loss;         // scalar: UniPool-lock's target-cardinality term (or 0)
   std::vector<LayerRoute> routes;  // (L)
   double stats_seconds = 0.0;      // time spent on statistics-only work (router entropy)
 };

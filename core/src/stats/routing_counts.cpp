@@ -24,6 +24,11 @@ RoutingCounts collect_routing(const ModelConfig& c, const std::vector<LayerRoute
       ++r.counts[cell];
       r.gate_sum[cell] += gp[a];
     }
+    for (int64_t t = 0; t < T; ++t) {  // all of the token's gates 0: no expert output
+      bool zero = true;
+      for (int j = 0; j < k && zero; ++j) zero = gp[t * k + j] == 0.0;
+      if (zero) ++r.zero_gate[size_t(l)];
+    }
     r.entropy_sum[size_t(l)] = route.entropy_sum;
   }
   // Reuse (paper Table 9): distinct global experts among each token's L*k choices.

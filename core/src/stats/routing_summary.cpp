@@ -17,7 +17,8 @@ RoutingCounts::RoutingCounts(int layers, int per_group, int mg, int k, int domai
       gate_sum(size_t(layers) * size_t(mg), 0.0),
       entropy_sum(size_t(layers), 0.0),
       domain_counts(size_t(domains) * size_t(layers) * size_t(mg), 0),
-      domain_tokens(size_t(domains), 0) {}
+      domain_tokens(size_t(domains), 0),
+      zero_gate(size_t(layers), 0) {}
 
 void RoutingCounts::add(const RoutingCounts& o) {
   if (o.empty()) return;
@@ -35,6 +36,10 @@ void RoutingCounts::add(const RoutingCounts& o) {
   for (size_t i = 0; i < entropy_sum.size(); ++i) entropy_sum[i] += o.entropy_sum[i];
   for (size_t i = 0; i < domain_counts.size(); ++i) domain_counts[i] += o.domain_counts[i];
   for (size_t i = 0; i < domain_tokens.size(); ++i) domain_tokens[i] += o.domain_tokens[i];
+  // Counts made by hand (tests, old snapshots) may leave zero_gate empty.
+  if (zero_gate.size() != size_t(n_layers)) zero_gate.assign(size_t(n_layers), 0);
+  for (size_t i = 0; i < o.zero_gate.size() && i < zero_gate.size(); ++i)
+    zero_gate[i] += o.zero_gate[i];
   reuse_sum += o.reuse_sum;
 }
 

@@ -51,6 +51,12 @@ Engine::Engine(const ModelConfig& config, const TrainOptions& options, const Dat
     throw ConfigError("sequence length " + std::to_string(options.seq) +
                       " exceeds the model's max_seq_len " + std::to_string(config.max_seq_len));
   }
+  if (config.lock.enabled && config.lock.partition == "learned" &&
+      config.lock.freeze_step % kValidationInterval != 0) {
+    throw ConfigError("lock: freeze_step " + std::to_string(config.lock.freeze_step) +
+                      " must be a validation step (a multiple of " +
+                      std::to_string(kValidationInterval) + ")");
+  }
   if (threads > 0) set_compute_threads(threads);
   EngineState& m = *state_;
   m.config = config;
@@ -60,6 +66,7 @@ Engine::Engine(const ModelConfig& config, const TrainOptions& options, const Dat
   m.reset_recent_load();
   m.load_data();
   m.params = init_parameters(config, options.seed, at::kFloat);
+  m.init_lock();
 }
 
 std::unique_ptr<Engine> Engine::open(const std::string& path, bool resume,
@@ -98,6 +105,10 @@ void Engine::set_total_steps(int total_steps) {
 }
 
 void Engine::set_collect_stats(bool on) { state_->collect_stats = on; }
+
+LockStatus Engine::lock_status() const {
+  return unipool::lock_status(state_->config, state_->lock, state_->step);
+}
 
 EvalResult Engine::evaluate(const std::string& text, int seq,
                             const std::optional<std::vector<bool>>& random_layers,

@@ -27,7 +27,7 @@ void EngineState::load_data() {
 
 RouteControl EngineState::route_control(uint64_t salt,
                                         const std::optional<std::vector<bool>>& random,
-                                        bool with_entropy) const {
+                                        bool with_entropy, bool training, bool unfaded) const {
   RouteControl control;
   const std::vector<bool>& layers = random ? *random : random_layers;
   if (!layers.empty() && layers.size() != size_t(config.n_layers)) {
@@ -37,6 +37,16 @@ RouteControl EngineState::route_control(uint64_t salt,
   control.random_layers.assign(layers.begin(), layers.end());
   control.random_seed = hash_u64(options.seed, salt, uint64_t(step));
   control.with_entropy = with_entropy;
+  if (config.lock.enabled) {
+    if (!lock.partition.empty() && !unfaded) {
+      control.owned = &lock.owned;
+      control.lock_alpha = fade_alpha(config.lock, step);
+    }
+    if (training) {
+      control.entropy_coef = entropy_coef_at(config.lock, step);
+      control.entropy_target = config.experts_per_group / config.n_layers;
+    }
+  }
   return control;
 }
 
@@ -56,6 +66,12 @@ at::Tensor EngineState::sample_batch(int64_t at_step, std::vector<uint8_t>* doma
     }
   }
   return batch;
+}
+
+void EngineState::init_lock() {
+  if (!config.lock.enabled || config.lock.partition != "random") return;
+  lock.set_partition(random_partition(config.n_layers, config.experts_per_group,
+                                      hash_u64(options.seed, kSaltPartition)));
 }
 
 void EngineState::reset_recent_load() {

@@ -15,6 +15,7 @@
 #include "model/parameters.h"
 #include "model/transformer.h"
 #include "training/adamw.h"
+#include "training/lock_state.h"
 #include "unipool/corpus.h"
 #include "unipool/engine.h"
 
@@ -32,12 +33,17 @@ struct EngineState {
   bool collect_stats = true;
   // (L, Mg) exponentially decayed choice counts: which experts are busy, for resizing.
   std::vector<double> recent_load;
+  LockState lock;  // UniPool-lock runs only (config.lock.enabled)
 
   // Reads or generates the training text and splits off validation.
   void load_data();
-  // Route control for a forward pass; `salt` separates training steps from evaluation.
+  // Route control for a forward pass; `salt` separates training steps from evaluation. It
+  // carries the lock's partition and fade at the current step unless `unfaded` (the freeze's
+  // counts, SPEC 8.2); `training` adds the lock's entropy-loss coefficient.
   RouteControl route_control(uint64_t salt, const std::optional<std::vector<bool>>& random,
-                             bool with_entropy) const;
+                             bool with_entropy, bool training = false, bool unfaded = false) const;
+  // A random-partition lock run's partition (fixed at step 0).
+  void init_lock();
   // (B, S+1) int64 windows of the training text for `at_step`; their domains into `domains`.
   at::Tensor sample_batch(int64_t at_step, std::vector<uint8_t>* domains) const;
   void reset_recent_load();
@@ -48,5 +54,6 @@ constexpr uint64_t kSaltTrainRouting = 0x7261696E;
 constexpr uint64_t kSaltEvalRouting = 0x6576616C;
 constexpr uint64_t kSaltBatch = 0x62617463;
 constexpr uint64_t kSaltResize = 0x72657369;
+constexpr uint64_t kSaltPartition = 0x70617274;
 
 }  // namespace unipool

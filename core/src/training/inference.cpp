@@ -23,7 +23,7 @@ at::Tensor bytes_to_tokens(const std::string& text, size_t begin, size_t count) 
 
 EvalResult evaluate_impl(const EngineState& m, const std::string& text, const uint8_t* domains,
                          int seq, const std::optional<std::vector<bool>>& random,
-                         int64_t max_windows) {
+                         int64_t max_windows, bool unfaded = false) {
   if (seq < 1 || seq > m.config.max_seq_len) {
     throw std::invalid_argument("sequence length " + std::to_string(seq) + " is outside [1, " +
                                 std::to_string(m.config.max_seq_len) + "]");
@@ -46,7 +46,7 @@ EvalResult evaluate_impl(const EngineState& m, const std::string& text, const ui
     for (int64_t w = w0; w < w0 + b; ++w)
       rows.push_back(bytes_to_tokens(text, size_t(w * seq), size_t(seq + 1)));
     const at::Tensor batch = at::stack(rows);  // (b, S+1)
-    RouteControl control = m.route_control(kSaltEvalRouting, random, true);
+    RouteControl control = m.route_control(kSaltEvalRouting, random, true, false, unfaded);
     control.random_seed = hash_u64(control.random_seed, uint64_t(w0));
     const ForwardResult out = forward(m.config, m.params, batch.narrow(1, 0, seq), control);
     ce_sum += at::cross_entropy_loss(out.logits.reshape({-1, m.config.vocab_size}),
@@ -74,9 +74,9 @@ EvalResult evaluate_text(const EngineState& m, const std::string& text, int seq,
   return evaluate_impl(m, text, nullptr, seq, random_layers, max_windows);
 }
 
-EvalResult evaluate_validation(const EngineState& m, int64_t max_windows) {
+EvalResult evaluate_validation(const EngineState& m, int64_t max_windows, bool unfaded) {
   return evaluate_impl(m, m.valid.text, m.valid.domain.data(), m.options.seq, std::nullopt,
-                       max_windows);
+                       max_windows, unfaded);
 }
 
 TokenRoutes token_routes(const EngineState& m, const std::string& text_in) {

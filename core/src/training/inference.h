@@ -13,7 +13,9 @@ namespace unipool {
 EvalResult evaluate_text(const EngineState& state, const std::string& text, int seq,
                          const std::optional<std::vector<bool>>& random_layers,
                          int64_t max_windows);
-EvalResult evaluate_validation(const EngineState& state, int64_t max_windows);
+// `unfaded`: UniPool-lock's partition and fade left out (the freeze's counts, SPEC 8.2).
+EvalResult evaluate_validation(const EngineState& state, int64_t max_windows,
+                               bool unfaded = false);
 TokenRoutes token_routes(const EngineState& state, const std::string& text);
 std::string generate_text(const EngineState& state, const std::string& prompt,
                           const GenerateOptions& options);

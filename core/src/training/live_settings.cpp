@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "training/lock_schedule.h"
 #include "training/resize.h"
 
 namespace unipool {
@@ -57,6 +58,8 @@ std::string setting_title(const LiveSetting& setting) {
                         [](const RandomLayers&) { return "Random routing"; },
                         [](const PoolSize&) { return "Pool size"; },
                         [](const ZCoef&) { return "Z-loss coefficient"; },
+                        [](const FreezeNow&) { return "Freeze"; },
+                        [](const LockNow&) { return "Lock"; },
                     },
                     setting);
 }
@@ -69,6 +72,8 @@ std::string setting_kind(const LiveSetting& setting) {
                         [](const RandomLayers&) { return "random_routing"; },
                         [](const PoolSize&) { return "pool_resized"; },
                         [](const ZCoef&) { return "z_coef"; },
+                        [](const FreezeNow&) { return "freeze"; },
+                        [](const LockNow&) { return "lock"; },
                     },
                     setting);
 }
@@ -122,6 +127,14 @@ AppliedSetting apply_live_setting(EngineState& s, const LiveSetting& setting) {
             validate(c);
             s.config = c;
             applied.marker = "z " + number(v.value);
+          },
+          [&](const FreezeNow&) {
+            freeze_now(s);
+            applied.marker = "freeze";
+          },
+          [&](const LockNow&) {
+            lock_now(s);
+            applied.marker = "lock";
           },
       },
       setting);

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "stats/routing_counts.h"
+#include "training/lock_schedule.h"
 #include "unipool/schedule.h"
 
 namespace unipool {
@@ -22,12 +23,14 @@ StepMetrics train_step(EngineState& m) {
   const at::Tensor inputs = batch.narrow(1, 0, m.options.seq);   // (B, S)
   const at::Tensor targets = batch.narrow(1, 1, m.options.seq);  // (B, S)
 
-  RouteControl control = m.route_control(kSaltTrainRouting, std::nullopt, m.collect_stats);
+  if (m.lock.stopped) throw LockStopped(m.lock.stop_reason);
+  RouteControl control =
+      m.route_control(kSaltTrainRouting, std::nullopt, m.collect_stats, /*training=*/true);
   control.accumulate_pool_grads = true;
   ForwardResult out = forward(c, m.params, inputs, control);
   const at::Tensor ce =
       at::cross_entropy_loss(out.logits.view({-1, c.vocab_size}), targets.reshape({-1}));
-  const at::Tensor loss = ce + out.aux + out.z_loss;
+  const at::Tensor loss = ce + out.aux + out.z_loss + out.entropy_loss;
 
   for (size_t i = 0; i < m.params.size(); ++i) m.params.tensor(i).mutable_grad().reset();
   loss.backward();
@@ -37,6 +40,7 @@ StepMetrics train_step(EngineState& m) {
   metrics.ce = ce.item<double>();
   metrics.aux = out.aux.item<double>();
   metrics.z_loss = out.z_loss.item<double>();
+  metrics.entropy_loss = out.entropy_loss.item<double>();
   metrics.grad_norm = clip_grad_norm(m.params, m.options.grad_clip);
   metrics.lr = learning_rate_at(m.options, m.step);
   metrics.applied = std::isfinite(metrics.loss) && std::isfinite(metrics.grad_norm);
@@ -64,6 +68,7 @@ StepMetrics train_step(EngineState& m) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - stats_start).count();
   }
   metrics.step = m.step;
+  if (metrics.applied) lock_after_step(m, metrics);
   metrics.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   metrics.tokens_per_s = double(inputs.numel()) / std::max(1e-9, metrics.seconds);
   return metrics;
