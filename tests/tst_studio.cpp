@@ -45,19 +45,24 @@ class TestStudio : public QObject {
     const RunHistory& h = w->session()->history();
     QCOMPARE(h.points().size(), size_t(30));
 
-    // Heatmap: each cell is the layer's share computed from the counts the engine sent.
+    // Heatmap: each cell is the layer's share computed from the counts the engine sent, less
+    // the zero-gate tokens (all gates 0, SPEC 9) that top-1 names expert 0 for: those show as
+    // "no expert" on the row label instead.
     RoutingHeatmapView* heat = w->heatmap();
     const RoutingCounts shown = heat->shownCounts();
     QCOMPARE(shown.tokens, h.latestRouting().tokens);
     QVERIFY(shown.tokens > 0);
+    QCOMPARE(shown.zero_gate.size(), size_t(shown.n_layers));
     for (int l = 0; l < shown.n_layers; ++l) {
       double row = 0;
       for (int e = 0; e < shown.n_experts(); ++e) {
-        const double expected = double(shown.count(l, e)) / (double(shown.tokens) * shown.top_k);
+        const int64_t routed = shown.count(l, e) - (e == 0 ? shown.zero_gate[size_t(l)] : 0);
+        const double expected = double(routed) / (double(shown.tokens) * shown.top_k);
         QCOMPARE(heat->cellValue(l, e), expected);
         row += heat->cellValue(l, e);
       }
-      QVERIFY(std::abs(row - 1.0) < 1e-12);
+      const double none = double(shown.zero_gate[size_t(l)]) / double(shown.tokens);
+      QVERIFY(std::abs(row + none - 1.0) < 1e-12);
     }
     QVERIFY(heat->describeCell(0, 0).contains(QStringLiteral("layer 0, expert 0")));
     QVERIFY(heat->describeCell(0, 0).contains(QStringLiteral("most routed here")));

@@ -18,7 +18,7 @@ namespace {
 struct BenchArgs {
   std::string preset = "default", config;
   int batch = 16, seq = 128, steps = 20, threads = 1, warmup = 3;
-  bool json = false;
+  bool json = false, locked = false;
 };
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -34,6 +34,13 @@ int run_bench(const BenchArgs& a) {
   DataSpec data;
   data.builtin_bytes = 1 << 20;
   Engine engine(p.model, p.train, data, a.threads);
+  if (a.locked) {
+    // UniPool-lock's locked step: partition from a validation now, locked from here on.
+    if (!engine.config().lock.enabled)
+      throw CLI::ValidationError("--locked needs a UniPool-lock preset or config");
+    if (engine.lock_status().owned.empty()) engine.apply(FreezeNow{});
+    if (engine.lock_status().phase != LockPhase::Locked) engine.apply(LockNow{});
+  }
   const double tokens = double(a.batch) * a.seq;
 
   // Steps alternate between statistics on (what the studio runs) and off, so both see the
@@ -75,6 +82,7 @@ int run_bench(const BenchArgs& a) {
   const double mfu = train_tps * flops / (gemm * 1e9);
   const double overhead = 100.0 * (with_stats - without_stats) / without_stats;
   nlohmann::json j = {{"preset", a.config.empty() ? a.preset : a.config},
+                      {"phase", lock_phase_name(engine.lock_status().phase)},
                       {"batch", a.batch},
                       {"seq", a.seq},
                       {"threads", a.threads},
@@ -124,6 +132,8 @@ Runner register_bench(CLI::App& app) {
   cmd->add_option("--warmup", a->warmup, "Untimed steps first")->check(CLI::Range(0, 100000));
   cmd->add_option("--threads", a->threads, "CPU threads")->check(CLI::Range(1, 256));
   cmd->add_flag("--json", a->json, "Print JSON");
+  cmd->add_flag("--locked", a->locked,
+                "UniPool-lock: freeze and lock before timing (the locked model's step)");
   return [a] { return run_bench(*a); };
 }
 

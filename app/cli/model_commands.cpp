@@ -64,7 +64,8 @@ int run_eval(const EvalArgs& a) {
   std::optional<std::vector<bool>> random;
   if (!a.random.empty()) random = parse_layer_list(a.random, engine->config().n_layers);
   if (a.seq > engine->config().max_seq_len) {
-    throw CLI::ValidationError("--seq " + std::to_string(a.seq) + " exceeds the model's max_seq_len " +
+    throw CLI::ValidationError("--seq " + std::to_string(a.seq) +
+                               " exceeds the model's max_seq_len " +
                                std::to_string(engine->config().max_seq_len));
   }
   const EvalResult r = engine->evaluate(text, a.seq, random);
@@ -78,12 +79,30 @@ int run_eval(const EvalArgs& a) {
                         {"load_entropy", s.load_entropy},
                         {"dead_experts", s.dead_experts},
                         {"reuse", s.reuse}};
+    // SPEC section 9: zero-gate tokens per layer and the routing diagnostics; for a lock run
+    // the partition, each layer's share of routes inside it and the routes outside it.
+    const LockStatus lock = engine->lock_status();
+    const RoutingDiagnostics d = diagnose(r.routing, lock.owned.empty() ? nullptr : &lock.owned);
+    j["zero_gate"] = r.routing.zero_gate;
+    j["diagnostics"] = nlohmann::json::parse(to_json(d));
+    if (lock.enabled) {
+      j["lock"] = {{"phase", lock_phase_name(lock.phase)},
+                   {"partition", lock.owned},
+                   {"coverage", d.partition_coverage},
+                   {"routes_outside", d.routes_outside}};
+    }
     std::cout << j.dump() << "\n";
   } else {
     std::printf("loss %.6f (%.4f bits/byte) over %lld targets\n", r.loss, r.loss / std::log(2.0),
                 (long long)r.n_targets);
     std::printf("pool imbalance %.3f, load entropy %.3f, dead experts %d, reuse %.3f\n",
                 s.imbalance, s.load_entropy, s.dead_experts, s.reuse);
+    const LockStatus lock = engine->lock_status();
+    if (lock.enabled && !lock.owned.empty()) {
+      const RoutingDiagnostics d = diagnose(r.routing, &lock.owned);
+      std::printf("UniPool-lock (%s): %lld routes outside the partition\n",
+                  lock_phase_name(lock.phase), (long long)d.routes_outside);
+    }
   }
   return 0;
 }

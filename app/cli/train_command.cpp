@@ -1,9 +1,10 @@
 // `unipool train`: trains a preset or a config, with progress lines, a JSON log, Ctrl-C safety.
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <csignal>
-#include <unistd.h>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -53,6 +54,17 @@ nlohmann::json metrics_json(const StepMetrics& m) {
     j["dead_experts"] = s.dead_experts;
     j["router_entropy"] = s.router_entropy;
     j["reuse"] = s.reuse;
+    j["zero_gate"] = m.routing.zero_gate;
+    j["diagnostics"] = nlohmann::json::parse(to_json(diagnose(m.routing)));
+  }
+  if (m.phase != LockPhase::None) {
+    j["phase"] = lock_phase_name(m.phase);
+    j["entropy_loss"] = m.entropy_loss;
+  }
+  if (m.validated) j["valid_loss"] = m.valid_loss;
+  if (!m.event.empty()) {
+    j["event"] = m.event;
+    j["message"] = m.message;
   }
   return j;
 }
@@ -84,10 +96,20 @@ std::unique_ptr<Engine> build_engine(const TrainArgs& a) {
   Preset p = preset(a.preset.empty() ? "default" : a.preset);
   if (!a.config.empty()) p.model = config_from_json(read_file_bytes(a.config));
   if (a.given("--seq") && a.seq > p.model.max_seq_len) {
-    throw CLI::ValidationError("--seq " + std::to_string(a.seq) + " exceeds the model's max_seq_len " +
+    throw CLI::ValidationError("--seq " + std::to_string(a.seq) +
+                               " exceeds the model's max_seq_len " +
                                std::to_string(p.model.max_seq_len));
   }
-  if (a.given("--steps")) p.train.total_steps = a.steps;
+  if (a.given("--steps")) {
+    p.train.total_steps = a.steps;
+    // A learned lock schedule follows the run's length (same fractions, on validations).
+    if (p.model.lock.enabled && p.model.lock.partition == "learned" && a.config.empty()) {
+      const LockConfig s = lock_schedule(a.steps);
+      p.model.lock.freeze_step = s.freeze_step;
+      p.model.lock.lock_step = s.lock_step;
+      p.model.lock.entropy_warmup = s.entropy_warmup;
+    }
+  }
   if (a.given("--batch")) p.train.batch = a.batch;
   if (a.given("--seq")) p.train.seq = a.seq;
   if (a.given("--lr")) p.train.lr = a.lr;
@@ -134,7 +156,14 @@ int run_train(const TrainArgs& a) {
   double smoothed_rate = 0;
   int status = 0;
   while (engine->step() < stop && !g_interrupted) {
-    const StepMetrics m = engine->train_step();
+    StepMetrics m;
+    try {
+      m = engine->train_step();
+    } catch (const LockStopped& e) {  // resumed after a fail-stop
+      std::cerr << "error: " << e.what() << "\n";
+      status = 1;
+      break;
+    }
     smoothed_rate =
         smoothed_rate == 0 ? m.tokens_per_s : 0.9 * smoothed_rate + 0.1 * m.tokens_per_s;
     if (log) log << metrics_json(m).dump() << "\n";
@@ -142,6 +171,12 @@ int run_train(const TrainArgs& a) {
       // Retrying would redo the same batch and routing (both are functions of the step).
       std::cerr << "error: step " << m.step + 1 << " had a non-finite loss or gradient (loss "
                 << m.loss << "); stopping with the last good weights (try a lower --lr)\n";
+      status = 1;
+      break;
+    }
+    if (!m.event.empty() && !a.quiet) std::cout << "UniPool-lock: " << m.message << std::endl;
+    if (m.event == "fail-stop") {
+      std::cerr << "error: " << m.message << "; the model is saved as it is\n";
       status = 1;
       break;
     }

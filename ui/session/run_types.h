@@ -60,6 +60,7 @@ struct RunState {
   std::string data_path;   // the training text's file or folder; empty: the built-in corpus
   QString source;          // preset name or checkpoint path
   bool can_train = false;  // false for a model opened without training text
+  LockStatus lock;         // UniPool-lock: phase, partition, reference loss (enabled = false)
 };
 
 // One evaluation of the validation text.

@@ -12,8 +12,8 @@ namespace {
 
 // The window repaints from these updates; 50 ms apart keeps them at most ~20 a second.
 constexpr qint64 kMinUpdateIntervalMs = 50;
-constexpr int64_t kValidationWindows = 32;
-constexpr int64_t kValidationEvery = 50;  // steps; ~1.5% of training time at 32 windows
+// Validation every kValidationInterval steps on kValidationWindows windows (unipool/config.h):
+// ~1.5% of training time.
 
 }  // namespace
 
@@ -42,6 +42,7 @@ void TrainingWorker::publishState() {
     s.data_path = engine_->data().path;
     s.source = source_;
     s.can_train = can_train_;
+    s.lock = engine_->lock_status();
   }
   Q_EMIT runStateChanged(s);
 }
@@ -204,7 +205,25 @@ StepPoint TrainingWorker::trainOne() {
       pending_.routing.add(m.routing);
     }
   }
-  if (m.step % kValidationEvery == 0) evaluateValidation();
+  if (m.validated) {
+    // A lock run validated itself this step (SPEC 8): its figures are the curve's point.
+    Q_EMIT validated(ValidationPoint{m.step, m.valid_loss, m.valid_routing});
+  } else if (m.step % kValidationInterval == 0) {
+    evaluateValidation();
+  }
+  if (!m.event.empty()) {
+    // UniPool-lock's freeze, lock or fail-stop: a marker, the new phase, and for the
+    // fail-stop a pause with the reason.
+    flush();
+    note(QString::fromStdString(m.event), QString::fromStdString(m.event));
+    publishState();
+    if (m.event == "fail-stop") {
+      setRunning(false);
+      Q_EMIT halted(tr("UniPool-lock stopped training: %1. The model is kept as it is; save it "
+                       "or start a new run.")
+                        .arg(QString::fromStdString(m.message)));
+    }
+  }
   return p;
 }
 

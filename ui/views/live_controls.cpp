@@ -129,6 +129,26 @@ QWidget* LiveControls::buildLiveBox() {
   from_row->addWidget(apply_from, 1);
   from_row->addWidget(all_learned);
   form->addRow(tr("k"), from_row);
+
+  // UniPool-lock: a teacher need not wait for the schedule's fractions.
+  auto* lock_row = new QHBoxLayout;
+  freeze_ = new QPushButton(tr("Freeze now"), box);
+  freeze_->setObjectName(QStringLiteral("freezeNow"));
+  freeze_->setToolTip(
+      tr("UniPool-lock: give each expert its owner layer now, from the "
+         "validation routing; the other experts then fade out"));
+  lock_ = new QPushButton(tr("Lock now"), box);
+  lock_->setObjectName(QStringLiteral("lockNow"));
+  lock_->setToolTip(
+      tr("UniPool-lock: from the next step each layer routes over its own "
+         "experts only"));
+  lock_row->addWidget(freeze_);
+  lock_row->addWidget(lock_);
+  form->addRow(tr("Lock"), lock_row);
+  freeze_->setEnabled(false);
+  lock_->setEnabled(false);
+  connect(freeze_, &QPushButton::clicked, this, [this] { session_->apply(FreezeNow{}); });
+  connect(lock_, &QPushButton::clicked, this, [this] { session_->apply(LockNow{}); });
   connect(apply_from, &QPushButton::clicked, this,
           [this] { randomFromLayer(random_from_->value()); });
   connect(all_learned, &QPushButton::clicked, this,
@@ -160,10 +180,22 @@ void LiveControls::updateStatus() {
       s.step <= s.options.total_steps
           ? tr("Step %1 of %2").arg(s.step).arg(s.options.total_steps)
           : tr("Step %1 (past the %2-step schedule)").arg(s.step).arg(s.options.total_steps);
-  status_->setText(tr("%1   %2 tokens/s   %3")
+  QString phase;
+  if (s.lock.enabled) {
+    phase =
+        s.lock.phase == LockPhase::FullPool
+            ? tr("   full pool (freeze at %1)").arg(s.lock.freeze_step)
+        : s.lock.phase == LockPhase::Fade
+            ? tr("   fading %1% (lock at %2)").arg(int(100 * s.lock.alpha)).arg(s.lock.lock_step)
+            : tr("   locked");
+  }
+  status_->setText(tr("%1   %2 tokens/s   %3%4")
                        .arg(progress)
                        .arg(session_->tokensPerSecond(), 0, 'f', 0)
-                       .arg(running ? tr("training") : tr("paused")));
+                       .arg(running ? tr("training") : tr("paused"))
+                       .arg(phase));
+  freeze_->setEnabled(s.valid && s.lock.enabled && s.lock.phase == LockPhase::FullPool);
+  lock_->setEnabled(s.valid && s.lock.enabled && s.lock.phase == LockPhase::Fade);
 }
 
 void LiveControls::syncFromState() {

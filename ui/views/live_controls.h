@@ -45,7 +45,7 @@ class LiveControls : public QWidget {
   void updateStatus();   // buttons, step and speed only
 
   RunSession* session_;
-  QPushButton *start_, *pause_, *step_, *reset_;
+  QPushButton *start_, *pause_, *step_, *reset_, *freeze_, *lock_;
   QSpinBox* random_from_;
   // Each setting row's spin box follows the engine's value, unless the user is typing in it.
   std::vector<std::function<void(const RunState&)>> followers_;

@@ -157,6 +157,7 @@ void LossCurvesView::draw() {
       label->setFont(QFont(font().family(), 8));
       ++marker_count_;
     }
+    drawLockPhases(run.session->state().lock, prefix);
   }
   plot_->xAxis->rescale();
   // Steps start at 0; a run with one point (or none) still gets a readable axis.
@@ -174,6 +175,58 @@ void LossCurvesView::draw() {
     plot_->yAxis->setRange(logScale() ? ymin / 1.1 : ymin - pad, ymax + pad);
   }
   requestReplot(plot_);
+}
+
+void LossCurvesView::drawLockPhases(const LockStatus& lock, const QString& prefix) {
+  if (!lock.enabled) return;
+  // The band: full pool, fade, locked (SPEC section 8), behind the curves.
+  const double end = 1e12;  // clipped to the axis: the last phase runs on
+  struct Band {
+    double from, to;
+    QColor color;
+    QString name;
+  };
+  const Band bands[] = {
+      {0, double(lock.freeze_step), QColor(78, 121, 167, 28), tr("full pool")},
+      {double(lock.freeze_step), double(lock.lock_step), QColor(242, 142, 43, 34), tr("fade")},
+      {double(lock.lock_step), end, QColor(120, 120, 120, 34), tr("locked")}};
+  for (const Band& b : bands) {
+    if (b.to <= b.from) continue;
+    auto* rect = new QCPItemRect(plot_);
+    rect->setLayer(QStringLiteral("background"));
+    rect->topLeft->setTypeY(QCPItemPosition::ptAxisRectRatio);
+    rect->bottomRight->setTypeY(QCPItemPosition::ptAxisRectRatio);
+    rect->topLeft->setCoords(b.from, 0);
+    rect->bottomRight->setCoords(b.to, 1);
+    rect->setPen(Qt::NoPen);
+    rect->setBrush(b.color);
+    auto* name = new QCPItemText(plot_);
+    name->position->setTypeY(QCPItemPosition::ptAxisRectRatio);
+    name->position->setCoords(b.from, 0.97);
+    name->setPositionAlignment(Qt::AlignLeft | Qt::AlignBottom);
+    name->setText(QStringLiteral(" ") + prefix + b.name);
+    name->setColor(b.color.darker(300));
+    name->setFont(QFont(font().family(), 8));
+  }
+  // The reference loss (validation at the freeze) and the fail-stop line above it.
+  if (std::isfinite(lock.reference_loss)) {
+    auto line = [&](double y, const QColor& color, const QString& text) {
+      auto* l = new QCPItemStraightLine(plot_);
+      l->point1->setCoords(0, y);
+      l->point2->setCoords(1, y);
+      l->setPen(QPen(color, 1, Qt::DotLine));
+      auto* t = new QCPItemText(plot_);
+      t->position->setTypeX(QCPItemPosition::ptAxisRectRatio);
+      t->position->setCoords(0.01, y);
+      t->setPositionAlignment(Qt::AlignLeft | Qt::AlignBottom);
+      t->setText(text);
+      t->setColor(color);
+      t->setFont(QFont(font().family(), 8));
+    };
+    line(lock.reference_loss, QColor(60, 60, 60),
+         tr("reference %1").arg(lock.reference_loss, 0, 'f', 3));
+    line(lock.fail_line, QColor(200, 0, 0), tr("fail-stop line"));
+  }
 }
 
 }  // namespace unipool::studio

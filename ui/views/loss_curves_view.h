@@ -9,6 +9,8 @@
 #include <QWidget>
 #include <vector>
 
+#include "unipool/lock.h"
+
 class QCheckBox;
 class QCustomPlot;
 class QSlider;
@@ -32,6 +34,8 @@ class LossCurvesView : public QWidget {
   QVector<double> drawnTrainCe(int run) const;
 
  private:
+  // UniPool-lock: the phase band, the reference loss and the fail-stop line.
+  void drawLockPhases(const LockStatus& lock, const QString& prefix);
   void draw();
 
   struct Run {

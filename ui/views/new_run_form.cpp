@@ -193,6 +193,9 @@ ModelConfig NewRunForm::formConfig() const {
   c.balance = balance_->currentText().toStdString();
   c.aux_coef = aux_->value();
   c.max_seq_len = std::max(1024, seq_->value());
+  // UniPool-lock: the schedule follows the run's length (freeze at 15%, lock at 30%).
+  if (Architecture(architecture_->currentData().toInt()) == Architecture::UniPoolLock)
+    c.lock = lock_schedule(steps_->value());
   return c;
 }
 

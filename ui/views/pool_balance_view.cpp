@@ -52,13 +52,38 @@ QString PoolBalanceView::figuresText() const {
   const RoutingSummary& s = summary_;
   return tr("imbalance %1 (1 = perfect)   CV %2   load entropy %3   dead experts %4 of %5   "
             "reuse %6   router entropy %7")
-      .arg(s.imbalance, 0, 'f', 2)
-      .arg(s.cv, 0, 'f', 2)
-      .arg(s.load_entropy, 0, 'f', 3)
-      .arg(s.dead_experts)
-      .arg(s.n_experts)
-      .arg(s.reuse, 0, 'f', 2)
-      .arg(s.router_entropy, 0, 'f', 3);
+             .arg(s.imbalance, 0, 'f', 2)
+             .arg(s.cv, 0, 'f', 2)
+             .arg(s.load_entropy, 0, 'f', 3)
+             .arg(s.dead_experts)
+             .arg(s.n_experts)
+             .arg(s.reuse, 0, 'f', 2)
+             .arg(s.router_entropy, 0, 'f', 3) +
+         diagnosticsText();
+}
+
+QString PoolBalanceView::diagnosticsText() const {
+  // SPEC section 9, and for a lock run the routes that left the partition.
+  const LockStatus& lock = session_->state().lock;
+  const RoutingDiagnostics d =
+      diagnose(counts_, lock.enabled && !lock.owned.empty() ? &lock.owned : nullptr);
+  int64_t none = 0;
+  for (int64_t z : d.zero_gate) none += z;
+  QString text = tr("\ntop-16 coverage %1   entropy %2 bits   Jaccard(top-16) %3   effective-k "
+                    "%4   no expert (zero gate) %5%")
+                     .arg(d.top16_coverage_mean, 0, 'f', 3)
+                     .arg(d.entropy_bits_mean, 0, 'f', 2)
+                     .arg(d.jaccard_top16, 0, 'f', 2)
+                     .arg(d.effective_k, 0, 'f', 1)
+                     .arg(100.0 * double(none) /
+                              double(std::max<int64_t>(1, counts_.tokens * counts_.n_layers)),
+                          0, 'f', 1);
+  QStringList unions;
+  for (const auto& u : d.unions)
+    if (u.k <= 16) unions << QStringLiteral("%1:%2").arg(u.k).arg(u.size);
+  text += tr("   union of top-k (k:experts) %1").arg(unions.join(QLatin1Char(' ')));
+  if (d.has_partition) text += tr("   routes outside the partition %1").arg(d.routes_outside);
+  return text;
 }
 
 void PoolBalanceView::draw() {

@@ -23,6 +23,7 @@ class PoolBalanceView : public QWidget {
   void setStacked(bool stacked);
   const RoutingSummary& summary() const { return summary_; }
   QString figuresText() const;
+  QString diagnosticsText() const;  // SPEC section 9
 
  private:
   void refresh();

@@ -18,6 +18,18 @@
 
 namespace unipool::studio {
 
+namespace {
+
+// The fade of SPEC 8.3 at `step` for the lock status's schedule.
+double fade_alpha_at(const LockStatus& lock, int64_t step) {
+  LockConfig k;
+  k.freeze_step = lock.freeze_step;
+  k.lock_step = lock.lock_step;
+  return fade_alpha(k, step);
+}
+
+}  // namespace
+
 RoutingHeatmapView::RoutingHeatmapView(RunSession* session, QWidget* parent)
     : QWidget(parent), session_(session) {
   plot_ = new QCustomPlot(this);
@@ -139,15 +151,50 @@ void RoutingHeatmapView::refresh() {
   draw();
 }
 
+const std::vector<std::vector<int>>* RoutingHeatmapView::shownPartition() const {
+  const LockStatus& lock = session_->state().lock;
+  if (!lock.enabled || lock.owned.empty() || shown_.empty()) return nullptr;
+  if (shown_step_ < lock.freeze_step || int(lock.owned.size()) != shown_.n_layers) return nullptr;
+  return &lock.owned;
+}
+
+bool RoutingHeatmapView::shownLocked() const {
+  return shownPartition() && shown_step_ >= session_->state().lock.lock_step;
+}
+
 double RoutingHeatmapView::cellValue(int layer, int global_expert) const {
-  return routingCellValue(shown_, layer, global_expert, mode_ == GateMass);
+  double v = routingCellValue(shown_, layer, global_expert, mode_ == GateMass);
+  if (std::isnan(v) || shown_.empty()) return v;
+  const auto* owned = shownPartition();
+  const bool mine = !owned || std::count((*owned)[size_t(layer)].begin(),
+                                         (*owned)[size_t(layer)].end(), global_expert) > 0;
+  if (shownLocked() && !mine) return std::numeric_limits<double>::quiet_NaN();  // unreachable
+  // Zero-gate tokens (SPEC 9) carry no expert's output: top-k names the first k experts the
+  // layer may choose, but they are "no expert", so their share is taken off those cells.
+  if (mode_ == Share && layer < int(shown_.zero_gate.size()) && shown_.zero_gate[size_t(layer)]) {
+    std::vector<int> first;
+    if (shownLocked()) {
+      first = (*owned)[size_t(layer)];
+    } else {
+      const int base = (layer / shown_.layers_per_group) * shown_.experts_per_group;
+      for (int i = 0; i < shown_.experts_per_group; ++i) first.push_back(base + i);
+    }
+    first.resize(std::min(first.size(), size_t(shown_.top_k)));
+    if (std::count(first.begin(), first.end(), global_expert) > 0)
+      v -= double(shown_.zero_gate[size_t(layer)]) / (double(shown_.tokens) * shown_.top_k);
+  }
+  return std::max(v, 0.0);
 }
 
 QString RoutingHeatmapView::describeCell(int layer, int global_expert) const {
   const RoutingCounts& c = shown_;
   const double v = cellValue(layer, global_expert);
   if (std::isnan(v)) {
-    return tr("layer %1, expert %2: not in this layer's pool").arg(layer).arg(global_expert);
+    return shownLocked()
+               ? tr("layer %1, expert %2: owned by another layer (locked)")
+                     .arg(layer)
+                     .arg(global_expert)
+               : tr("layer %1, expert %2: not in this layer's pool").arg(layer).arg(global_expert);
   }
   const int local = global_expert - (layer / c.layers_per_group) * c.experts_per_group;
   const size_t cell = size_t(layer) * size_t(c.experts_per_group) + size_t(local);
@@ -195,13 +242,30 @@ void RoutingHeatmapView::draw() {
   map_->setDataRange(QCPRange(0, top > 0 ? top : 1));
   scale_->axis()->setLabel(mode_ == Share ? tr("share of layer's choices") : tr("gate mass"));
 
-  // Layer labels say which rows route at random.
+  // Layer labels say which rows route at random, and how many tokens had no expert at all.
   QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
   for (int l = 0; l < L; ++l) {
     const bool random = l < int(st.random_layers.size()) && st.random_layers[size_t(l)];
-    ticker->addTick(l, random ? tr("L%1 random").arg(l) : tr("L%1").arg(l));
+    QString label = random ? tr("L%1 random").arg(l) : tr("L%1").arg(l);
+    if (!shown_.empty() && l < int(shown_.zero_gate.size()) && shown_.zero_gate[size_t(l)] > 0)
+      label +=
+          tr("\n%1% no expert")
+              .arg(100.0 * double(shown_.zero_gate[size_t(l)]) / double(shown_.tokens), 0, 'f', 1);
+    ticker->addTick(l, label);
   }
   plot_->yAxis->setTicker(ticker);
+  // The coverage strip (UniPool-lock): the share of each layer's routes its own experts got.
+  const auto* owned = shownPartition();
+  plot_->yAxis2->setVisible(owned != nullptr);
+  if (owned) {
+    const RoutingDiagnostics d = diagnose(shown_, owned);
+    QSharedPointer<QCPAxisTickerText> strip(new QCPAxisTickerText);
+    for (int l = 0; l < L && l < int(d.partition_coverage.size()); ++l)
+      strip->addTick(l, tr("%1% own").arg(100.0 * d.partition_coverage[size_t(l)], 0, 'f', 0));
+    plot_->yAxis2->setTicker(strip);
+    plot_->yAxis2->setRange(plot_->yAxis->range());
+    plot_->yAxis2->setRangeReversed(plot_->yAxis->rangeReversed());
+  }
   plot_->xAxis->setRange(-0.5, N - 0.5);
   plot_->yAxis->setRange(-0.5, L - 0.5);
 
@@ -218,6 +282,28 @@ void RoutingHeatmapView::draw() {
                                 g * shown_.layers_per_group - 0.5);
       block->bottomRight->setCoords((g + 1) * shown_.experts_per_group - 0.5,
                                     (g + 1) * shown_.layers_per_group - 0.5);
+    }
+  }
+  // UniPool-lock from the freeze on: each layer's own experts outlined; during the fade the
+  // others dim with the ramp; once locked they are unreachable (grey, like vanilla's).
+  if (owned) {
+    const LockStatus& lock = st.lock;
+    const double alpha = fade_alpha_at(lock, shown_step_);
+    for (int l = 0; l < L; ++l) {
+      for (int e = 0; e < N; ++e) {
+        const bool mine = std::count((*owned)[size_t(l)].begin(), (*owned)[size_t(l)].end(), e) > 0;
+        if (!mine && (alpha <= 0 || alpha >= 1)) continue;
+        auto* cell = new QCPItemRect(plot_);
+        cell->topLeft->setCoords(e - 0.5, l - 0.5);
+        cell->bottomRight->setCoords(e + 0.5, l + 0.5);
+        if (mine) {
+          cell->setPen(QPen(QColor(255, 255, 255, 230), 1.2));
+          cell->setBrush(Qt::NoBrush);
+        } else {
+          cell->setPen(Qt::NoPen);
+          cell->setBrush(QColor(40, 40, 40, int(200 * alpha)));
+        }
+      }
     }
   }
   // Random rows are hatched: their choices come from the RNG, not from the router.

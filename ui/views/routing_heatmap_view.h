@@ -49,6 +49,9 @@ class RoutingHeatmapView : public QWidget {
   void refresh();
   void rebuildScrubber();
   void draw();
+  // UniPool-lock at the shown snapshot: the partition once frozen (nullptr before), locked?
+  const std::vector<std::vector<int>>* shownPartition() const;
+  bool shownLocked() const;
   void onMouseMove(QMouseEvent* event);
   void onMousePress(QMouseEvent* event);
   bool cellAt(const QPoint& pos, int* layer, int* expert) const;
