@@ -15,6 +15,8 @@ Runner register_eval(CLI::App& app);
 Runner register_inspect(CLI::App& app);
 Runner register_generate(CLI::App& app);
 Runner register_bench(CLI::App& app);
+Runner register_probe(CLI::App& app);
+Runner register_sweep(CLI::App& app);
 
 // Reads a whole file as bytes; throws std::runtime_error naming the path.
 std::string read_file_bytes(const std::string& path);

@@ -20,7 +20,9 @@ int main(int argc, char** argv) {
            {"eval", unipool::cli::register_eval},
            {"inspect", unipool::cli::register_inspect},
            {"generate", unipool::cli::register_generate},
-           {"bench", unipool::cli::register_bench}}) {
+           {"bench", unipool::cli::register_bench},
+           {"probe", unipool::cli::register_probe},
+           {"sweep", unipool::cli::register_sweep}}) {
     runners[name] = reg(app);
   }
   try {

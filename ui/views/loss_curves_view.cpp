@@ -210,22 +210,22 @@ void LossCurvesView::drawLockPhases(const LockStatus& lock, const QString& prefi
   }
   // The reference loss (validation at the freeze) and the fail-stop line above it.
   if (std::isfinite(lock.reference_loss)) {
-    auto line = [&](double y, const QColor& color, const QString& text) {
+    auto line = [&](double y, const QColor& color, const QString& text, double at) {
       auto* l = new QCPItemStraightLine(plot_);
       l->point1->setCoords(0, y);
       l->point2->setCoords(1, y);
       l->setPen(QPen(color, 1, Qt::DotLine));
       auto* t = new QCPItemText(plot_);
       t->position->setTypeX(QCPItemPosition::ptAxisRectRatio);
-      t->position->setCoords(0.01, y);
+      t->position->setCoords(at, y);
       t->setPositionAlignment(Qt::AlignLeft | Qt::AlignBottom);
       t->setText(text);
       t->setColor(color);
       t->setFont(QFont(font().family(), 8));
     };
     line(lock.reference_loss, QColor(60, 60, 60),
-         tr("reference %1").arg(lock.reference_loss, 0, 'f', 3));
-    line(lock.fail_line, QColor(200, 0, 0), tr("fail-stop line"));
+         tr("reference %1").arg(lock.reference_loss, 0, 'f', 3), 0.01);
+    line(lock.fail_line, QColor(200, 0, 0), tr("fail-stop line"), 0.45);  // apart from the other
   }
 }
 

@@ -62,6 +62,7 @@ class LockStopped : public std::runtime_error {
 struct EvalResult {
   double loss = 0;  // mean CE over all targets (SPEC section 7)
   int64_t n_targets = 0;
+  double accuracy = 0;  // share of targets that are the model's most likely next byte
   RoutingCounts routing;
 };
 
@@ -157,9 +158,12 @@ class Engine {
   // ---- evaluation and inspection (no gradients, no change to training state) ----
   // SPEC section 7 on `text`; `random_layers` overrides the engine's setting when given;
   // max_windows < 0 evaluates every window.
+  // `draw` picks another stream of random-routing draws (0: the default one, as `eval`).
   EvalResult evaluate(const std::string& text, int seq,
                       const std::optional<std::vector<bool>>& random_layers = std::nullopt,
-                      int64_t max_windows = -1) const;
+                      int64_t max_windows = -1, uint64_t draw = 0) const;
+  // The held-out part of the training text (what evaluate_validation evaluates).
+  const std::string& validation_text() const;
   EvalResult evaluate_validation(int64_t max_windows = 64) const;
   TokenRoutes routes(const std::string& text) const;
   std::string generate(const std::string& prompt, const GenerateOptions& options) const;

@@ -112,9 +112,10 @@ LockStatus Engine::lock_status() const {
 
 EvalResult Engine::evaluate(const std::string& text, int seq,
                             const std::optional<std::vector<bool>>& random_layers,
-                            int64_t max_windows) const {
-  return evaluate_text(*state_, text, seq, random_layers, max_windows);
+                            int64_t max_windows, uint64_t draw) const {
+  return evaluate_text(*state_, text, seq, random_layers, max_windows, draw);
 }
+const std::string& Engine::validation_text() const { return state_->valid.text; }
 EvalResult Engine::evaluate_validation(int64_t max_windows) const {
   return unipool::evaluate_validation(*state_, max_windows);
 }

@@ -55,5 +55,6 @@ constexpr uint64_t kSaltEvalRouting = 0x6576616C;
 constexpr uint64_t kSaltBatch = 0x62617463;
 constexpr uint64_t kSaltResize = 0x72657369;
 constexpr uint64_t kSaltPartition = 0x70617274;
+constexpr uint64_t kSaltProbeDraw = 0x70726f62;
 
 }  // namespace unipool

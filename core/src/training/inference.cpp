@@ -23,7 +23,7 @@ at::Tensor bytes_to_tokens(const std::string& text, size_t begin, size_t count) 
 
 EvalResult evaluate_impl(const EngineState& m, const std::string& text, const uint8_t* domains,
                          int seq, const std::optional<std::vector<bool>>& random,
-                         int64_t max_windows, bool unfaded = false) {
+                         int64_t max_windows, bool unfaded = false, uint64_t draw = 0) {
   if (seq < 1 || seq > m.config.max_seq_len) {
     throw std::invalid_argument("sequence length " + std::to_string(seq) + " is outside [1, " +
                                 std::to_string(m.config.max_seq_len) + "]");
@@ -39,6 +39,7 @@ EvalResult evaluate_impl(const EngineState& m, const std::string& text, const ui
   torch::NoGradGuard no_grad;
   EvalResult result;
   double ce_sum = 0.0;
+  int64_t correct = 0;
   std::vector<uint8_t> batch_domains;
   for (int64_t w0 = 0; w0 < windows; w0 += kEvalBatch) {
     const int64_t b = std::min(kEvalBatch, windows - w0);
@@ -48,10 +49,12 @@ EvalResult evaluate_impl(const EngineState& m, const std::string& text, const ui
     const at::Tensor batch = at::stack(rows);  // (b, S+1)
     RouteControl control = m.route_control(kSaltEvalRouting, random, true, false, unfaded);
     control.random_seed = hash_u64(control.random_seed, uint64_t(w0));
+    if (draw != 0) control.random_seed = hash_u64(control.random_seed, kSaltProbeDraw, draw);
     const ForwardResult out = forward(m.config, m.params, batch.narrow(1, 0, seq), control);
     ce_sum += at::cross_entropy_loss(out.logits.reshape({-1, m.config.vocab_size}),
                                      batch.narrow(1, 1, seq).reshape({-1}), {}, at::Reduction::Sum)
                   .item<double>();
+    correct += (out.logits.argmax(-1) == batch.narrow(1, 1, seq)).sum().item<int64_t>();
     if (domains) {
       batch_domains.clear();
       for (int64_t w = w0; w < w0 + b; ++w)
@@ -63,15 +66,16 @@ EvalResult evaluate_impl(const EngineState& m, const std::string& text, const ui
   }
   result.n_targets = windows * seq;
   result.loss = ce_sum / double(result.n_targets);
+  result.accuracy = double(correct) / double(result.n_targets);
   return result;
 }
 
 }  // namespace
 
 EvalResult evaluate_text(const EngineState& m, const std::string& text, int seq,
-                         const std::optional<std::vector<bool>>& random_layers,
-                         int64_t max_windows) {
-  return evaluate_impl(m, text, nullptr, seq, random_layers, max_windows);
+                         const std::optional<std::vector<bool>>& random_layers, int64_t max_windows,
+                         uint64_t draw) {
+  return evaluate_impl(m, text, nullptr, seq, random_layers, max_windows, false, draw);
 }
 
 EvalResult evaluate_validation(const EngineState& m, int64_t max_windows, bool unfaded) {

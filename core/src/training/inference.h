@@ -12,7 +12,7 @@ namespace unipool {
 
 EvalResult evaluate_text(const EngineState& state, const std::string& text, int seq,
                          const std::optional<std::vector<bool>>& random_layers,
-                         int64_t max_windows);
+                         int64_t max_windows, uint64_t draw = 0);
 // `unfaded`: UniPool-lock's partition and fade left out (the freeze's counts, SPEC 8.2).
 EvalResult evaluate_validation(const EngineState& state, int64_t max_windows,
                                bool unfaded = false);
