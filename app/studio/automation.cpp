@@ -12,6 +12,7 @@
 
 #include "session/run_session.h"
 #include "views/compare_view.h"
+#include "views/experiments_view.h"
 #include "views/main_window.h"
 #include "views/token_inspector_view.h"
 
@@ -48,7 +49,8 @@ void addAutomationOptions(QCommandLineParser& p) {
                QStringLiteral("After training, save a picture of the whole window to <file>."),
                QStringLiteral("file")});
   p.addOption({QStringLiteral("tab"),
-               QStringLiteral("Show tab <name> (routing, tokens, domains, compare, checkpoint)."),
+               QStringLiteral(
+                   "Show tab <name> (routing, tokens, domains, compare, checkpoint, experiments)."),
                QStringLiteral("name")});
   p.addOption({QStringLiteral("measure-fps"),
                QStringLiteral("Measure repaint rate and training speed for <s> seconds each."),
@@ -67,6 +69,9 @@ void addAutomationOptions(QCommandLineParser& p) {
   p.addOption({QStringLiteral("metrics"),
                QStringLiteral("After training, export the metrics to <file> (.csv or .json)."),
                QStringLiteral("file")});
+  p.addOption({QStringLiteral("sweep"),
+               QStringLiteral("Open the sweep folder <dir> in the Experiments tab."),
+               QStringLiteral("dir")});
   p.addOption({QStringLiteral("quit"), QStringLiteral("Exit when done (0 on success).")});
 }
 
@@ -96,6 +101,12 @@ bool Automation::configure(const QCommandLineParser& p, QString* error) {
     return false;
   }
   tab_ = p.value(QStringLiteral("tab"));
+  if (p.isSet(QStringLiteral("sweep")) &&
+      !window_->experiments()->openSweep(p.value(QStringLiteral("sweep")))) {
+    *error = QStringLiteral("cannot open the sweep folder %1: %2")
+                 .arg(p.value(QStringLiteral("sweep")), window_->lastError());
+    return false;
+  }
   quit_ = p.isSet(QStringLiteral("quit"));
   simulate_hour_ = p.isSet(QStringLiteral("simulate-hour"));
   bool ok = true;
@@ -121,9 +132,9 @@ bool Automation::configure(const QCommandLineParser& p, QString* error) {
     }
   }
   if (!tab_.isEmpty()) {
-    const QStringList tabs = {QStringLiteral("routing"), QStringLiteral("tokens"),
-                              QStringLiteral("domains"), QStringLiteral("compare"),
-                              QStringLiteral("checkpoint")};
+    const QStringList tabs = {QStringLiteral("routing"),    QStringLiteral("tokens"),
+                              QStringLiteral("domains"),    QStringLiteral("compare"),
+                              QStringLiteral("checkpoint"), QStringLiteral("experiments")};
     if (!tabs.contains(tab_)) {
       *error = QStringLiteral("unknown tab '%1'").arg(tab_);
       return false;

@@ -57,6 +57,7 @@ RunSession::RunSession(const QString& name, int compute_threads, QObject* parent
   connect(worker_, &TrainingWorker::halted, this, &RunSession::halted);
   connect(worker_, &TrainingWorker::failed, this, &RunSession::failed);
   connect(worker_, &TrainingWorker::saved, this, &RunSession::saved);
+  connect(worker_, &TrainingWorker::copySaved, this, &RunSession::copySaved);
   connect(worker_, &TrainingWorker::routesReady, this, &RunSession::routesReady);
   connect(worker_, &TrainingWorker::generated, this, &RunSession::generated);
   thread_.start();
@@ -101,6 +102,9 @@ void RunSession::apply(const LiveSetting& setting) {
 }
 void RunSession::save(const QString& path) {
   post([w = worker_, path] { w->save(path); });
+}
+void RunSession::saveCopy(const QString& path) {
+  post([w = worker_, path] { w->saveCopy(path); });
 }
 void RunSession::requestRoutes(const QString& text) {
   post([w = worker_, text] { w->requestRoutes(text); });

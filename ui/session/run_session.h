@@ -39,6 +39,7 @@ class RunSession : public QObject {
   // A live setting for the engine, applied between two steps (see TrainingWorker::apply).
   void apply(const LiveSetting& setting);
   void save(const QString& path);
+  void saveCopy(const QString& path);  // copySaved() follows; the run keeps its source
   void requestRoutes(const QString& text);
   void requestGenerate(const QString& prompt, const GenerateOptions& options);
   void evaluateValidation();
@@ -53,6 +54,7 @@ class RunSession : public QObject {
   void halted(const QString& reason);
   void failed(const QString& what, const QString& message);
   void saved(const QString& path);
+  void copySaved(const QString& path);
   void routesReady(const unipool::TokenRoutes& routes);
   void generated(const QString& prompt, const QString& continuation);
 

@@ -275,6 +275,17 @@ void TrainingWorker::save(const QString& path) {
   Q_EMIT saved(path);
 }
 
+void TrainingWorker::saveCopy(const QString& path) {
+  if (!requireEngine(QStringLiteral("Experiment"))) return;
+  try {
+    engine_->save(path.toStdString());
+  } catch (const std::exception& e) {
+    Q_EMIT failed(tr("Experiment"), QString::fromUtf8(e.what()));
+    return;
+  }
+  Q_EMIT copySaved(path);
+}
+
 void TrainingWorker::requestRoutes(const QString& text) {
   if (!requireEngine(QStringLiteral("Token inspector"))) return;
   try {

@@ -30,6 +30,8 @@ class TrainingWorker : public QObject {
   // failed(title, reason), a success a marker (changeApplied) and a new runStateChanged.
   void apply(const LiveSetting& setting);
   void save(const QString& path);
+  // A copy of the run for an experiment: written like save(), but the run keeps its source.
+  void saveCopy(const QString& path);
   void requestRoutes(const QString& text);
   void requestGenerate(const QString& prompt, const GenerateOptions& options);
   void evaluateValidation();
@@ -46,6 +48,7 @@ class TrainingWorker : public QObject {
   void halted(const QString& reason);
   void failed(const QString& what, const QString& message);
   void saved(const QString& path);
+  void copySaved(const QString& path);
   void routesReady(const unipool::TokenRoutes& routes);
   void generated(const QString& prompt, const QString& continuation);
 

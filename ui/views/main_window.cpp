@@ -23,6 +23,7 @@
 #include "views/compare_view.h"
 #include "views/controls_panel.h"
 #include "views/domain_view.h"
+#include "views/experiments_view.h"
 #include "views/loss_curves_view.h"
 #include "views/new_run_form.h"
 #include "views/plot_style.h"
@@ -58,6 +59,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   domains_ = new DomainView(session_, this);
   compare_ = new CompareView(session_, this);
   inspector_ = new CheckpointInspectorView(this);
+  experiments_ = new ExperimentsView(session_, this);
 
   auto* bottom = new QSplitter(Qt::Horizontal, this);
   bottom->addWidget(balance_);
@@ -73,6 +75,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   tabs_->addTab(domains_, tr("Domains"));
   tabs_->addTab(compare_, tr("Compare"));
   tabs_->addTab(inspector_, tr("Checkpoint"));
+  tabs_->addTab(experiments_, tr("Experiments"));
   setCentralWidget(tabs_);
 
   auto* scroll = new QScrollArea(this);
@@ -121,6 +124,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     if (layer < 0 || layer >= int(session_->state().random_layers.size())) return;
     session_->apply(RandomLayers::toggled(session_->state().random_layers, layer));
   });
+  connect(experiments_, &ExperimentsView::failed, this, &MainWindow::showError);
   connect(heatmap_, &RoutingHeatmapView::expertSelected, this, [this](int e) {
     if (e >= 0) statusBar()->showMessage(tr("Expert %1 highlighted in every layer").arg(e), 4000);
   });
@@ -182,6 +186,16 @@ void MainWindow::buildMenus() {
         QFileDialog::getSaveFileName(this, tr("Export metrics"), last_dir_, tr("CSV (*.csv)"));
     if (!path.isEmpty()) exportMetricsCsv(path);
   });
+  file->addAction(tr("Export probe results..."), this, [this] {
+    const QString path = QFileDialog::getSaveFileName(this, tr("Export probe results"), last_dir_,
+                                                      tr("CSV (*.csv);;JSON (*.json)"));
+    if (path.isEmpty()) return;
+    QString error;
+    const QString text = path.endsWith(QLatin1String(".json")) ? experiments_->probeJson()
+                                                               : experiments_->probeCsv();
+    if (!write_file(path, text.toUtf8(), &error))
+      showError(tr("Export probe results"), tr("Could not write %1: %2").arg(path, error));
+  });
   file->addAction(tr("Export metrics as &JSON..."), this, [this] {
     const QString path =
         QFileDialog::getSaveFileName(this, tr("Export metrics"), last_dir_, tr("JSON (*.json)"));
@@ -192,9 +206,10 @@ void MainWindow::buildMenus() {
 }
 
 QStringList MainWindow::plotNames() const {
-  return {QStringLiteral("heatmap"),     QStringLiteral("balance"), QStringLiteral("loss"),
-          QStringLiteral("domains"),     QStringLiteral("compare"), QStringLiteral("similarity"),
-          QStringLiteral("expert-norms")};
+  return {QStringLiteral("heatmap"),      QStringLiteral("balance"), QStringLiteral("loss"),
+          QStringLiteral("domains"),      QStringLiteral("compare"), QStringLiteral("similarity"),
+          QStringLiteral("expert-norms"), QStringLiteral("probe"),   QStringLiteral("sweep"),
+          QStringLiteral("sweep-curves")};
 }
 
 QCustomPlot* MainWindow::plotByName(const QString& which) const {
@@ -205,6 +220,9 @@ QCustomPlot* MainWindow::plotByName(const QString& which) const {
   if (which == QLatin1String("compare")) return compare_->lossView()->plot();
   if (which == QLatin1String("similarity")) return inspector_->similarityPlot();
   if (which == QLatin1String("expert-norms")) return inspector_->normsPlot();
+  if (which == QLatin1String("probe")) return experiments_->probePlot();
+  if (which == QLatin1String("sweep")) return experiments_->sweepPlot();
+  if (which == QLatin1String("sweep-curves")) return experiments_->curvesPlot();
   return nullptr;
 }
 

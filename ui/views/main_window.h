@@ -16,6 +16,7 @@ class CheckpointInspectorView;
 class CompareView;
 class ControlsPanel;
 class DomainView;
+class ExperimentsView;
 class LossCurvesView;
 class PoolBalanceView;
 class RoutingHeatmapView;
@@ -37,6 +38,7 @@ class MainWindow : public QMainWindow {
   DomainView* domains() const { return domains_; }
   CompareView* compare() const { return compare_; }
   CheckpointInspectorView* inspector() const { return inspector_; }
+  ExperimentsView* experiments() const { return experiments_; }
   QTabWidget* tabs() const { return tabs_; }
 
   // File actions without dialogs (the menu's dialogs call these). They report problems with
@@ -76,6 +78,7 @@ class MainWindow : public QMainWindow {
   DomainView* domains_;
   CompareView* compare_;
   CheckpointInspectorView* inspector_;
+  ExperimentsView* experiments_;
   QTabWidget* tabs_;
   QMenu* recent_menu_ = nullptr;
   QStringList recent_;

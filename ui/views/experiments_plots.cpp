@@ -1,0 +1,174 @@
+#include "views/experiments_plots.h"
+
+#include <qcustomplot.h>
+
+#include <QTableWidget>
+#include <cmath>
+#include <map>
+
+#include "views/plot_style.h"
+
+namespace unipool::studio {
+
+namespace {
+
+void mean_sd(const std::vector<double>& v, double* mean, double* sd) {
+  double m = 0, s = 0;
+  for (double x : v) m += x / double(v.size());
+  for (double x : v) s += (x - m) * (x - m);
+  *mean = m;
+  *sd = v.size() > 1 ? std::sqrt(s / double(v.size() - 1)) : 0.0;
+}
+
+}  // namespace
+
+void drawProbe(QCustomPlot* plot, const std::vector<ProbeResult>& results) {
+  plot->clearPlottables();
+  plot->clearItems();
+  if (results.empty()) return;
+  QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
+  const ProbeResult& first = results.front();
+  for (size_t i = 1; i < first.rows.size(); ++i)
+    ticker->addTick(double(i), QString::fromStdString(first.rows[i].name));
+  const double width = 0.8 / double(results.size());
+  for (size_t m = 0; m < results.size(); ++m) {
+    auto* bars = new QCPBars(plot->xAxis, plot->yAxis);
+    auto* errors = new QCPErrorBars(plot->xAxis, plot->yAxis);
+    QVector<double> keys, values, spread;
+    for (size_t i = 1; i < results[m].rows.size(); ++i) {
+      keys << double(i) - 0.4 + width * (double(m) + 0.5);
+      values << results[m].rows[i].d_loss_mean;
+      spread << results[m].rows[i].d_loss_std;
+    }
+    bars->setData(keys, values);
+    bars->setWidth(width);
+    bars->setPen(Qt::NoPen);
+    bars->setBrush(categoryColor(int(m)));
+    bars->setName(QString::fromStdString(results[m].model));
+    errors->setDataPlottable(bars);
+    errors->setData(spread);
+  }
+  plot->xAxis->setTicker(ticker);
+  plot->xAxis->setTickLabelRotation(60);
+  plot->xAxis->setRange(0.3, double(first.rows.size()) - 0.3);
+  plot->yAxis->setLabel(QObject::tr("loss change with random routing (nats/byte)"));
+  plot->yAxis->rescale();
+  plot->yAxis->setRangeLower(std::min(0.0, plot->yAxis->range().lower));
+  plot->legend->setVisible(true);
+  requestReplot(plot);
+}
+
+void fillProbeTable(QTableWidget* table, const std::vector<ProbeResult>& results) {
+  table->clear();
+  table->setColumnCount(1 + 2 * int(results.size()));
+  QStringList header = {QObject::tr("random routing in")};
+  for (const ProbeResult& r : results)
+    header << QObject::tr("%1: d loss").arg(QString::fromStdString(r.model))
+           << QObject::tr("d accuracy");
+  table->setHorizontalHeaderLabels(header);
+  const int rows = results.empty() ? 0 : int(results.front().rows.size());
+  table->setRowCount(rows);
+  for (int i = 0; i < rows; ++i) {
+    table->setItem(i, 0,
+                   new QTableWidgetItem(QString::fromStdString(results[0].rows[size_t(i)].name)));
+    for (size_t m = 0; m < results.size(); ++m) {
+      const ProbeRow& row = results[m].rows[size_t(i)];
+      table->setItem(i, int(1 + 2 * m),
+                     new QTableWidgetItem(QStringLiteral("%1 +- %2")
+                                              .arg(row.d_loss_mean, 0, 'f', 4)
+                                              .arg(row.d_loss_std, 0, 'f', 4)));
+      table->setItem(i, int(2 + 2 * m),
+                     new QTableWidgetItem(QStringLiteral("%1 +- %2")
+                                              .arg(row.d_accuracy_mean, 0, 'f', 4)
+                                              .arg(row.d_accuracy_std, 0, 'f', 4)));
+    }
+  }
+  table->resizeColumnsToContents();
+}
+
+void drawSweepCurves(QCustomPlot* plot, const SweepState& state) {
+  plot->clearGraphs();
+  std::map<std::string, int> colour;  // one colour per configuration, seeds share it
+  for (const SweepRun& r : state.runs) {
+    const std::string key = r.kind + std::to_string(r.experts_per_group);
+    if (!colour.count(key)) colour[key] = int(colour.size());
+    QCPGraph* g = plot->addGraph();
+    QVector<double> x, y;
+    for (const auto& [step, ce] : r.curve) {
+      x << double(step);
+      y << ce;
+    }
+    g->setData(x, y, true);
+    g->setPen(
+        QPen(categoryColor(colour[key]), 1.2, r.kind == "vanilla" ? Qt::DashLine : Qt::SolidLine));
+    g->setName(QString::fromStdString(r.name));
+  }
+  plot->xAxis->setLabel(QObject::tr("step"));
+  plot->yAxis->setLabel(QObject::tr("training CE"));
+  plot->rescaleAxes();
+  requestReplot(plot);
+}
+
+void drawSweep(QCustomPlot* plot, const SweepState& state) {
+  plot->clearPlottables();
+  plot->clearItems();
+  std::map<double, std::vector<double>> loss, speed;  // by budget, finished UniPool runs
+  std::vector<double> vanilla;
+  for (const SweepRun& r : state.runs) {
+    if (!r.done) continue;
+    if (r.kind == "vanilla") {
+      vanilla.push_back(r.valid_loss);
+      continue;
+    }
+    loss[100 * r.budget].push_back(r.valid_loss);
+    speed[100 * r.budget].push_back(r.tokens_per_s);
+  }
+  QVector<double> x, y, e, ys;
+  for (const auto& [budget, v] : loss) {
+    double m = 0, sd = 0, sm = 0, ss = 0;
+    mean_sd(v, &m, &sd);
+    mean_sd(speed[budget], &sm, &ss);
+    x << budget;
+    y << m;
+    e << sd;
+    ys << sm;
+  }
+  QCPGraph* g = plot->addGraph(plot->xAxis, plot->yAxis);
+  g->setData(x, y);
+  g->setPen(QPen(categoryColor(0), 1.6));
+  g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, 6));
+  g->setName(QObject::tr("UniPool validation CE"));
+  auto* errors = new QCPErrorBars(plot->xAxis, plot->yAxis);
+  errors->setDataPlottable(g);
+  errors->setData(e);
+  QCPGraph* tps = plot->addGraph(plot->xAxis, plot->yAxis2);
+  tps->setData(x, ys);
+  tps->setPen(QPen(categoryColor(2), 1.0, Qt::DotLine));
+  tps->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssSquare, 5));
+  tps->setName(QObject::tr("training tokens/s"));
+  plot->yAxis2->setVisible(true);
+  plot->yAxis2->setLabel(QObject::tr("tokens/s"));
+  plot->xAxis->setLabel(QObject::tr("expert budget (% of vanilla)"));
+  plot->yAxis->setLabel(QObject::tr("validation CE"));
+  plot->rescaleAxes();
+  if (!vanilla.empty()) {
+    double m = 0, sd = 0;
+    mean_sd(vanilla, &m, &sd);
+    auto* line = new QCPItemStraightLine(plot);
+    line->point1->setCoords(0, m);
+    line->point2->setCoords(1, m);
+    line->setPen(QPen(QColor(200, 0, 0), 1.2, Qt::DashLine));
+    auto* label = new QCPItemText(plot);
+    label->position->setCoords(x.isEmpty() ? 50 : x.front(), m);
+    label->setPositionAlignment(Qt::AlignLeft | Qt::AlignBottom);
+    label->setText(QObject::tr("vanilla %1").arg(m, 0, 'f', 3));
+    label->setColor(QColor(200, 0, 0));
+    plot->yAxis->setRange(std::min(plot->yAxis->range().lower, m - 0.02),
+                          std::max(plot->yAxis->range().upper, m + 0.02));
+  }
+  plot->xAxis->setRange(0, 110);
+  plot->legend->setVisible(true);
+  requestReplot(plot);
+}
+
+}  // namespace unipool::studio
