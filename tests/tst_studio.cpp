@@ -286,7 +286,7 @@ class TestStudio : public QObject {
     }));
     cmp->pauseBoth();
     QVERIFY(wait_until([&] { return !w->session()->isRunning() && !cmp->runB()->isRunning(); }));
-    QCOMPARE(cmp->lossView()->plot()->graphCount(), 6);  // train, valid, aux per run
+    QCOMPARE(cmp->lossView()->plot()->graphCount(), 9);  // train, valid, aux for A, B and C
     QVERIFY(cmp->lossView()->drawnTrainCe(1).size() >= 10);
     // B's heatmap shows the vanilla blocks: layer 1 cannot reach layer 0's experts.
     QVERIFY(std::isnan(cmp->heatmapB()->cellValue(1, 0)));

@@ -58,8 +58,8 @@ void addAutomationOptions(QCommandLineParser& p) {
   p.addOption({QStringLiteral("simulate-hour"),
                QStringLiteral("Fill the history with an hour of steps and report memory.")});
   p.addOption({QStringLiteral("compare"),
-               QStringLiteral("Also train run B from preset <name> beside the first (same data and "
-                              "seed) for the same steps."),
+               QStringLiteral("Also train runs B (and C) from presets <names> (comma-separated) "
+                              "beside the first (same data and seed) for the same steps."),
                QStringLiteral("name")});
   p.addOption(
       {QStringLiteral("random-from"),
@@ -86,10 +86,14 @@ bool Automation::configure(const QCommandLineParser& p, QString* error) {
     }
   }
   open_ = p.value(QStringLiteral("open"));
-  compare_ = p.value(QStringLiteral("compare"));
-  if (!compare_.isEmpty()) {
-    if (!is_preset(compare_)) {
-      *error = QStringLiteral("unknown preset '%1' for --compare").arg(compare_);
+  compare_ = p.value(QStringLiteral("compare")).split(QLatin1Char(','), Qt::SkipEmptyParts);
+  if (compare_.size() > CompareView::kOthers) {
+    *error = QStringLiteral("--compare takes at most %1 presets").arg(CompareView::kOthers);
+    return false;
+  }
+  for (const QString& name : compare_) {
+    if (!is_preset(name)) {
+      *error = QStringLiteral("unknown preset '%1' for --compare").arg(name);
       return false;
     }
   }
@@ -156,9 +160,9 @@ void Automation::begin() {
   connect(s, &RunSession::stateChanged, this, [this, s] {
     if (started_ || !s->state().valid) return;
     started_ = true;
-    if (!compare_.isEmpty()) {
-      RunSession* b = window_->compare()->runB();
-      window_->compare()->createB(compare_);
+    for (int i = 0; i < int(compare_.size()); ++i) {
+      RunSession* b = window_->compare()->other(i);
+      window_->compare()->createOther(i, compare_[i]);
       connect(b, &RunSession::stateChanged, this, [this, b] {
         if (b->state().valid && !b->isRunning() && b->state().step == 0 && train_steps_ > 0)
           b->runUntil(train_steps_);
@@ -191,9 +195,13 @@ void Automation::begin() {
 }
 
 void Automation::waitForRunB() {
-  RunSession* b = window_->compare()->runB();
-  if (compare_.isEmpty() ||
-      (b->state().valid && !b->isRunning() && b->history().lastStep() >= train_steps_)) {
+  bool all_done = true;
+  for (int i = 0; i < int(compare_.size()); ++i) {
+    RunSession* b = window_->compare()->other(i);
+    all_done =
+        all_done && b->state().valid && !b->isRunning() && b->history().lastStep() >= train_steps_;
+  }
+  if (all_done) {
     afterTraining();
     return;
   }

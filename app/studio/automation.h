@@ -10,6 +10,7 @@
 #include <QElapsedTimer>
 #include <QObject>
 #include <QString>
+#include <QStringList>
 
 namespace unipool::studio {
 
@@ -33,7 +34,8 @@ class Automation : public QObject {
   void finish(int code, const QString& message = {});
 
   MainWindow* window_;
-  QString preset_ = QStringLiteral("default"), open_, screenshot_, tab_, compare_, metrics_;
+  QString preset_ = QStringLiteral("default"), open_, screenshot_, tab_, metrics_;
+  QStringList compare_;  // presets of runs B and C
   int64_t train_steps_ = 0;
   int random_from_ = -1;     // --random-from: deep layers go random half-way through
   int64_t target_step_ = 0;  // where training ends

@@ -14,34 +14,42 @@
 
 namespace unipool::studio {
 
-CompareView::CompareView(RunSession* a, QWidget* parent)
-    : QWidget(parent), a_(a), b_(std::make_unique<RunSession>(QStringLiteral("B"), 0)) {
-  preset_ = new QComboBox(this);
-  for (const auto& name : preset_names()) preset_->addItem(QString::fromStdString(name));
-  preset_->setCurrentText(QStringLiteral("vanilla"));
-  auto* create = new QPushButton(tr("Create B beside A"), this);
-  create->setToolTip(tr("Same data, seed, batch and schedule as run A"));
-  auto* start = new QPushButton(tr("Start both"), this);
-  auto* pause = new QPushButton(tr("Pause both"), this);
+CompareView::CompareView(RunSession* a, QWidget* parent) : QWidget(parent), a_(a) {
   caption_ = new QLabel(this);
   caption_->setWordWrap(true);
-
   loss_ = new LossCurvesView(this);
   loss_->addSession(a_, categoryColor(0));
-  loss_->addSession(b_.get(), categoryColor(1));
   heat_a_ = new RoutingHeatmapView(a_, this);
-  heat_b_ = new RoutingHeatmapView(b_.get(), this);
-
+  auto* maps = new QSplitter(Qt::Horizontal, this);
+  maps->addWidget(heat_a_);
   auto* bar = new QHBoxLayout;
-  bar->addWidget(new QLabel(tr("Run B preset:"), this));
-  bar->addWidget(preset_);
-  bar->addWidget(create);
+  const QString names[kOthers] = {QStringLiteral("B"), QStringLiteral("C")};
+  for (int i = 0; i < kOthers; ++i) {
+    // Compute threads 0: run A's setting stays; the runs share the process's BLAS threads.
+    others_.push_back(std::make_unique<RunSession>(names[i], 0));
+    auto* preset = new QComboBox(this);
+    for (const auto& name : preset_names()) preset->addItem(QString::fromStdString(name));
+    preset->setCurrentText(i == 0 ? QStringLiteral("vanilla") : QStringLiteral("lock-random"));
+    presets_.push_back(preset);
+    auto* create = new QPushButton(tr("Create %1").arg(names[i]), this);
+    create->setToolTip(tr("Same data, seed, batch and schedule as run A"));
+    bar->addWidget(new QLabel(tr("Run %1:").arg(names[i]), this));
+    bar->addWidget(preset);
+    bar->addWidget(create);
+    loss_->addSession(other(i), categoryColor(1 + i));
+    auto* heat = new RoutingHeatmapView(other(i), this);
+    heat->setVisible(i == 0);  // C appears once it exists
+    heats_.push_back(heat);
+    maps->addWidget(heat);
+    connect(create, &QPushButton::clicked, this,
+            [this, i] { createOther(i, presets_[size_t(i)]->currentText()); });
+    connect(other(i), &RunSession::stateChanged, this, &CompareView::describe);
+  }
+  auto* start = new QPushButton(tr("Start all"), this);
+  auto* pause = new QPushButton(tr("Pause all"), this);
   bar->addWidget(start);
   bar->addWidget(pause);
   bar->addStretch(1);
-  auto* maps = new QSplitter(Qt::Horizontal, this);
-  maps->addWidget(heat_a_);
-  maps->addWidget(heat_b_);
   auto* split = new QSplitter(Qt::Vertical, this);
   split->addWidget(loss_);
   split->addWidget(maps);
@@ -50,17 +58,15 @@ CompareView::CompareView(RunSession* a, QWidget* parent)
   layout->addWidget(caption_);
   layout->addWidget(split, 1);
 
-  connect(create, &QPushButton::clicked, this, [this] { createB(preset_->currentText()); });
   connect(start, &QPushButton::clicked, this, &CompareView::startBoth);
   connect(pause, &QPushButton::clicked, this, &CompareView::pauseBoth);
   connect(a_, &RunSession::stateChanged, this, &CompareView::describe);
-  connect(b_.get(), &RunSession::stateChanged, this, &CompareView::describe);
   describe();
 }
 
 CompareView::~CompareView() = default;
 
-void CompareView::createB(const QString& name) {
+void CompareView::createOther(int i, const QString& name) {
   Preset p;
   try {
     p = preset(name.toStdString());
@@ -75,17 +81,26 @@ void CompareView::createB(const QString& name) {
     options = a_->state().options;
     data.path = a_->state().data_path;
   }
-  b_->createRun(p.model, options, data, name);
+  // A learned lock schedule follows the run's length.
+  if (p.model.lock.enabled && p.model.lock.partition == "learned") {
+    const LockConfig s = lock_schedule(options.total_steps);
+    p.model.lock.freeze_step = s.freeze_step;
+    p.model.lock.lock_step = s.lock_step;
+    p.model.lock.entropy_warmup = s.entropy_warmup;
+  }
+  heats_[size_t(i)]->setVisible(true);
+  other(i)->createRun(p.model, options, data, name);
 }
 
 void CompareView::startBoth() {
   if (a_->state().valid) a_->start();
-  if (b_->state().valid) b_->start();
+  for (const auto& s : others_)
+    if (s->state().valid) s->start();
 }
 
 void CompareView::pauseBoth() {
   a_->pause();
-  b_->pause();
+  for (const auto& s : others_) s->pause();
 }
 
 void CompareView::describe() {
@@ -98,8 +113,12 @@ void CompareView::describe() {
         .arg(s.config.experts_per_group)
         .arg(100.0 * p.budget_ratio, 0, 'f', 1);
   };
-  caption_->setText(line(tr("A (left)"), a_->state()) + QStringLiteral("<br>") +
-                    line(tr("B (right)"), b_->state()));
+  QString text = line(tr("A (left)"), a_->state());
+  const QString names[kOthers] = {tr("B"), tr("C")};
+  for (int i = 0; i < kOthers; ++i)
+    if (i == 0 || other(i)->state().valid)
+      text += QStringLiteral("<br>") + line(names[i], other(i)->state());
+  caption_->setText(text);
 }
 
 }  // namespace unipool::studio

@@ -96,10 +96,13 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     }
     showError(what, message);
   });
-  connect(compare_->runB(), &RunSession::failed, this,
-          [this](const QString& what, const QString& message) {
-            showError(tr("Run B: %1").arg(what), message);
-          });
+  for (int i = 0; i < CompareView::kOthers; ++i) {
+    const QString name = i == 0 ? tr("Run B") : tr("Run C");
+    connect(compare_->other(i), &RunSession::failed, this,
+            [this, name](const QString& what, const QString& message) {
+              showError(tr("%1: %2").arg(name, what), message);
+            });
+  }
   connect(session_, &RunSession::halted, this,
           [this](const QString& reason) { showError(tr("Training paused"), reason); });
   connect(session_, &RunSession::saved, this, [this](const QString& path) {
