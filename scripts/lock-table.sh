@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # UniPool-lock against its references (the README's table): trains unipool-full, unipool-lock,
 # lock-random and vanilla for the same steps, data and seed, then prints per preset the
-# validation loss at the end, each layer's coverage at the freeze (lock runs) and the median
-# step time before the freeze and after the lock.
+# validation loss at the end and each layer's coverage at the freeze (lock runs). Step times
+# come from `unipool bench` (scripts/lock-bench.sh), taken alone on a quiet machine.
 #   scripts/lock-table.sh [STEPS=1000] [OUT=/tmp/lock-table]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,23 +17,18 @@ for preset in unipool-full unipool-lock lock-random vanilla; do
     --every 100 --log "$OUT/$preset.jsonl" --out "$OUT/$preset.safetensors" >"$OUT/$preset.txt"
 done
 /usr/bin/python3 - "$OUT" "$STEPS" <<'PY'
-import json, struct, sys, statistics
+import json, struct, sys
 out, steps = sys.argv[1], int(sys.argv[2])
 def lock_state(path):
     with open(path, "rb") as f:
         n = struct.unpack("<Q", f.read(8))[0]
         meta = json.loads(f.read(n)).get("__metadata__", {})
     return json.loads(meta["lock_state"]) if "lock_state" in meta else None
-print("| preset | validation CE at the end | coverage at the freeze (per layer) | ms/step before the freeze | ms/step after the lock |")
-print("| --- | --- | --- | --- | --- |")
-freeze, lock = round(0.15 * steps / 50) * 50, round(0.30 * steps / 50) * 50
+print("| preset | validation CE at the end | coverage at the freeze (per layer) |")
+print("| --- | --- | --- |")
 for p in ["unipool-full", "unipool-lock", "lock-random", "vanilla"]:
-    rows = [json.loads(l) for l in open(f"{out}/{p}.jsonl")]
     ce = [l for l in open(f"{out}/{p}.txt") if l.startswith("validation: ce")][-1].split()[2]
-    # Steps where the engine also validated are left out of the timing.
-    t = lambda a, b: statistics.median(1000 * r["seconds"] for r in rows
-                                       if a <= r["step"] < b and "valid_loss" not in r)
     st = lock_state(f"{out}/{p}.train.safetensors")
-    cov = ", ".join(f"{100*c:.1f}%" for c in st["coverage"]) if st and "coverage" in st else "-"
-    print(f"| {p} | {ce} | {cov} | {t(1, freeze):.0f} | {t(lock + 1, steps + 1):.0f} |")
+    cov = ", ".join(f"{100*c:.1f}%" for c in st["coverage"]) if st and st.get("coverage") else "-"
+    print(f"| {p} | {ce} | {cov} |")
 PY

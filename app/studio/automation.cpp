@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "session/experiment_jobs.h"
 #include "session/run_session.h"
 #include "views/compare_view.h"
 #include "views/experiments_view.h"
@@ -69,6 +70,11 @@ void addAutomationOptions(QCommandLineParser& p) {
   p.addOption({QStringLiteral("metrics"),
                QStringLiteral("After training, export the metrics to <file> (.csv or .json)."),
                QStringLiteral("file")});
+  p.addOption(
+      {QStringLiteral("probe"),
+       QStringLiteral("Run the random-routing probe on checkpoints <files> (comma-separated, "
+                      "at most two) before the screenshot."),
+       QStringLiteral("files")});
   p.addOption({QStringLiteral("sweep"),
                QStringLiteral("Open the sweep folder <dir> in the Experiments tab."),
                QStringLiteral("dir")});
@@ -105,6 +111,13 @@ bool Automation::configure(const QCommandLineParser& p, QString* error) {
     return false;
   }
   tab_ = p.value(QStringLiteral("tab"));
+  probe_ = p.value(QStringLiteral("probe")).split(QLatin1Char(','), Qt::SkipEmptyParts);
+  for (const QString& file : probe_) {
+    if (!QFile::exists(file)) {
+      *error = QStringLiteral("--probe: no file %1").arg(file);
+      return false;
+    }
+  }
   if (p.isSet(QStringLiteral("sweep")) &&
       !window_->experiments()->openSweep(p.value(QStringLiteral("sweep")))) {
     *error = QStringLiteral("cannot open the sweep folder %1: %2")
@@ -209,6 +222,16 @@ void Automation::waitForRunB() {
 }
 
 void Automation::afterTraining() {
+  if (!probe_.isEmpty() && !probed_) {
+    // The probe runs in the background; the rest follows when its results are drawn.
+    probed_ = true;
+    connect(
+        window_->experiments()->jobs(), &ExperimentJobs::probeDone, this,
+        [this] { QTimer::singleShot(0, this, &Automation::afterTraining); },
+        Qt::SingleShotConnection);
+    window_->experiments()->probeCheckpoints(probe_.mid(0, 2));
+    return;
+  }
   if (window_->tabs()->currentWidget() == window_->tokens()) window_->tokens()->loadDomainSample(2);
   window_->session()->evaluateValidation();
   if (measure_seconds_ > 0) {

@@ -36,6 +36,8 @@ class Automation : public QObject {
   MainWindow* window_;
   QString preset_ = QStringLiteral("default"), open_, screenshot_, tab_, metrics_;
   QStringList compare_;  // presets of runs B and C
+  QStringList probe_;    // checkpoints for the probe
+  bool probed_ = false;
   int64_t train_steps_ = 0;
   int random_from_ = -1;     // --random-from: deep layers go random half-way through
   int64_t target_step_ = 0;  // where training ends
