@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "config/json_field.h"
 #include "config/lock_config.h"
 #include "unipool/architecture.h"
 #include "unipool/random.h"
@@ -34,24 +35,9 @@ void require_real_range(const char* name, double value, double lo, double hi) {
               std::to_string(lo) + ", " + std::to_string(hi) + "]");
 }
 
-// Strict typed field access: a missing key or a wrong JSON type names the key.
 template <typename T>
 T field(const json& j, const char* key) {
-  if (!j.contains(key)) throw ConfigError(std::string("config key '") + key + "' is missing");
-  const json& v = j.at(key);
-  if constexpr (std::is_same_v<T, bool>) {
-    require(v.is_boolean(), std::string("config key '") + key + "' must be true or false");
-  } else if constexpr (std::is_integral_v<T>) {
-    require(v.is_number_integer(), std::string("config key '") + key + "' must be an integer");
-    const auto wide = v.get<int64_t>();
-    require(wide >= -(int64_t(1) << 31) && wide < (int64_t(1) << 31),
-            std::string("config key '") + key + "' is too large");
-  } else if constexpr (std::is_floating_point_v<T>) {
-    require(v.is_number(), std::string("config key '") + key + "' must be a number");
-  } else {
-    require(v.is_string(), std::string("config key '") + key + "' must be a string");
-  }
-  return v.get<T>();
+  return json_field<T>(j, key);
 }
 
 json parse_object(const std::string& text, const char* what) {

@@ -2,6 +2,8 @@
 // two schedules of SPEC section 8 (the fade and the entropy warm-up).
 #include "config/lock_config.h"
 
+#include "config/json_field.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -15,19 +17,7 @@ void require(bool ok, const std::string& message) {
 
 template <typename T>
 T lock_field(const nlohmann::json& j, const char* key) {
-  require(j.contains(key), std::string("key '") + key + "' is missing");
-  const nlohmann::json& v = j.at(key);
-  if constexpr (std::is_integral_v<T>) {
-    require(v.is_number_integer(), std::string("key '") + key + "' must be an integer");
-    const auto wide = v.get<int64_t>();
-    require(wide >= 0 && wide < (int64_t(1) << 30),
-            std::string("key '") + key + "' is out of range");
-  } else if constexpr (std::is_floating_point_v<T>) {
-    require(v.is_number(), std::string("key '") + key + "' must be a number");
-  } else {
-    require(v.is_string(), std::string("key '") + key + "' must be a string");
-  }
-  return v.get<T>();
+  return json_field<T>(j, key, "lock: key");
 }
 
 }  // namespace
