@@ -47,12 +47,17 @@ struct ProbeArgs {
 };
 
 int run_probe_command(const ProbeArgs& a) {
-  const std::string text = read_file_bytes(a.text);
+  // Without --text each model is probed on the built-in corpus's validation text, as the
+  // studio's Experiments tab does.
+  const std::string file_text = a.text.empty() ? std::string() : read_file_bytes(a.text);
   nlohmann::json all = nlohmann::json::array();
   g_stop = false;
   auto previous = std::signal(SIGINT, on_sigint);
   for (const std::string& path : a.checkpoints) {
-    auto engine = Engine::open(path, false, std::nullopt, a.threads);
+    auto engine = Engine::open(path, false,
+                               a.text.empty() ? std::optional<DataSpec>(DataSpec{}) : std::nullopt,
+                               a.threads);
+    const std::string& text = a.text.empty() ? engine->validation_text() : file_text;
     const ProbeResult r =
         run_probe(*engine, path, text, a.seq, a.seeds, a.windows, [&](int64_t done, int64_t total) {
           if (!a.json)
@@ -165,7 +170,8 @@ Runner register_probe(CLI::App& app) {
   cmd->add_option("--checkpoint", a->checkpoints, "Model .safetensors (repeat for a second model)")
       ->required()
       ->check(CLI::ExistingFile);
-  cmd->add_option("--text", a->text, "Text file to evaluate")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--text", a->text, "Text file to evaluate (default: built-in validation text)")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--seq", a->seq, "Window length S")->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--seeds", a->seeds, "Random draws per condition")->check(CLI::Range(1, 100));
   cmd->add_option("--windows", a->windows, "At most this many windows (default: all)");
