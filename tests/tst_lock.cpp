@@ -338,6 +338,7 @@ class TstLock : public QObject {
     QCOMPARE(e->config().lock.lock_step, 57);  // the schedule's distance kept
     QCOMPARE(e->lock_status().phase, LockPhase::Fade);
     QVERIFY_THROWS_EXCEPTION(std::invalid_argument, e->apply(unipool::FreezeNow{}));
+    QVERIFY_THROWS_EXCEPTION(std::invalid_argument, e->apply(unipool::PoolSize{24, {}}));
     train(*e, 9);
     e->apply(unipool::LockNow{});
     QCOMPARE(e->config().lock.lock_step, 9);

@@ -45,6 +45,10 @@ at::Tensor remap_rows(const at::Tensor& old, const std::vector<int64_t>& rows,
 ResizeReport resize_pools(EngineState& m, int new_mg, const std::vector<int>& drop) {
   ModelConfig c = m.config;
   const int old_mg = c.experts_per_group, groups = c.n_groups(), G = c.layers_per_group;
+  if (c.lock.enabled) {
+    // The partition gives each layer K of the K x L experts: another size would break it.
+    throw std::invalid_argument("a UniPool-lock run's pool size is fixed (K experts x L layers)");
+  }
   if (new_mg < 1 || new_mg > 65536) throw std::invalid_argument("pool size must be in [1, 65536]");
   if (new_mg < c.top_k) {
     throw std::invalid_argument("pool size " + std::to_string(new_mg) + " is below top_k " +
