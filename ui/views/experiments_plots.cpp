@@ -47,6 +47,7 @@ void drawProbe(QCustomPlot* plot, const std::vector<ProbeResult>& results) {
     bars->setName(QString::fromStdString(results[m].model));
     errors->setDataPlottable(bars);
     errors->setData(spread);
+    errors->removeFromLegend();
   }
   plot->xAxis->setTicker(ticker);
   plot->xAxis->setTickLabelRotation(60);
@@ -141,6 +142,7 @@ void drawSweep(QCustomPlot* plot, const SweepState& state) {
   auto* errors = new QCPErrorBars(plot->xAxis, plot->yAxis);
   errors->setDataPlottable(g);
   errors->setData(e);
+  errors->removeFromLegend();
   QCPGraph* tps = plot->addGraph(plot->xAxis, plot->yAxis2);
   tps->setData(x, ys);
   tps->setPen(QPen(categoryColor(2), 1.0, Qt::DotLine));

@@ -5,6 +5,7 @@
 #include <QCheckBox>
 #include <QDir>
 #include <QFileDialog>
+#include <QFileInfo>
 #include <QFormLayout>
 #include <QGroupBox>
 #include <QHBoxLayout>
@@ -198,7 +199,10 @@ void ExperimentsView::probeCurrentRun(const QString& compare_with) {
 
 void ExperimentsView::probeCheckpoints(const QStringList& paths) {
   cancel_->setEnabled(true);
-  jobs_->startProbe(paths, paths, probe_seeds_->value(), probe_windows_->value());
+  QStringList labels;  // "mg24-s1/model": the folder says which run it is
+  for (const QString& p : paths)
+    labels << QFileInfo(p).dir().dirName() + QLatin1Char('/') + QFileInfo(p).completeBaseName();
+  jobs_->startProbe(paths, labels, probe_seeds_->value(), probe_windows_->value());
 }
 
 void ExperimentsView::startSweep(const QString& dir) {

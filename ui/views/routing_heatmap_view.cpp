@@ -263,6 +263,9 @@ void RoutingHeatmapView::draw() {
     for (int l = 0; l < L && l < int(d.partition_coverage.size()); ++l)
       strip->addTick(l, tr("%1% own").arg(100.0 * d.partition_coverage[size_t(l)], 0, 'f', 0));
     plot_->yAxis2->setTicker(strip);
+    plot_->yAxis2->setTicks(true);
+    plot_->yAxis2->setTickLabels(true);
+    plot_->yAxis2->setSubTicks(false);
     plot_->yAxis2->setRange(plot_->yAxis->range());
     plot_->yAxis2->setRangeReversed(plot_->yAxis->rangeReversed());
   }
