@@ -59,25 +59,30 @@ RouterOutput route_tokens(const ModelConfig& c, const at::Tensor& x, const at::T
                           const LayerLock& lock) {
   RouterOutput r;
   r.logits = at::mm(x, weight.t());  // (T, Mg)
+  const bool locked = lock.owned && lock.alpha >= 1.0;
+  if (locked) r.owned = at::tensor(*lock.owned, at::TensorOptions().dtype(at::kLong));  // (K)
   if (c.router == "norm") {
-    // NormRouter (paper Eq. 7): s = scale * c * relu(z / (||z|| + 1e-8)).
+    // NormRouter (paper Eq. 7): s = scale * c * relu(z / (||z|| + 1e-8)). The norm covers all
+    // Mg logits even when locked (SPEC 8.4); a locked layer's scores outside its partition
+    // are exactly 0, so only its K columns are computed (the compact step).
     const at::Tensor norm = r.logits.norm(2, {1}, /*keepdim=*/true);
-    r.scores = at::relu(r.logits / (norm + 1e-8)) * (scale * c.router_c);
+    const at::Tensor z = locked ? r.logits.index_select(1, r.owned) : r.logits;
+    r.scores = at::relu(z / (norm + 1e-8)) * (scale * c.router_c);
   } else {
     r.scores = at::softmax(r.logits, 1);
+    if (locked) r.scores = r.scores.index_select(1, r.owned);
   }
-  at::Tensor owned;  // (K) int64, the columns a locked layer routes over
-  if (lock.owned && lock.alpha > 0.0) {
-    // SPEC 8.3-8.4: outside scores times (1 - alpha); locked (alpha = 1) they are exactly 0.
+  if (lock.owned && lock.alpha > 0.0 && !locked) {
+    // SPEC 8.3: during the fade, outside scores times (1 - alpha).
     std::vector<float> keep(size_t(c.experts_per_group), float(1.0 - lock.alpha));
     for (int64_t e : *lock.owned) keep[size_t(e)] = 1.0f;
     r.scores = r.scores * at::tensor(keep).to(r.scores.scalar_type());
-    if (lock.alpha >= 1.0) owned = at::tensor(*lock.owned, at::TensorOptions().dtype(at::kLong));
   }
   const int k = c.top_k;
   // A locked layer chooses among its K experts only: (T, K) scores, ids mapped back. Ties
   // still go to the lower id (the owned list is ascending).
-  const at::Tensor choose_from = owned.defined() ? r.scores.index_select(1, owned) : r.scores;
+  const at::Tensor& owned = r.owned;
+  const at::Tensor& choose_from = r.scores;
   const at::Tensor top = top_k_lowest_index(choose_from, k);  // (T, k) columns of choose_from
   at::Tensor learned = choose_from.gather(1, top);            // (T, k) differentiable
   // clamp: all-zero NormRouter scores would give 0/0; their gates stay 0 instead.
@@ -89,6 +94,12 @@ RouterOutput route_tokens(const ModelConfig& c, const at::Tensor& x, const at::T
   // Random routing keeps the learned output scale: each gate is the learned gates' sum / k.
   r.gates = random ? (learned.sum(1, true) / double(k)).expand({x.size(0), k}) : learned;
   return r;
+}
+
+at::Tensor mean_scores(const RouterOutput& r, int experts_per_group) {
+  const at::Tensor mean = r.scores.mean(0);
+  if (!r.owned.defined()) return mean;
+  return at::zeros({experts_per_group}, mean.options()).index_copy(0, r.owned, mean);
 }
 
 double router_entropy_sum(const at::Tensor& scores_in) {

@@ -12,7 +12,8 @@ namespace unipool {
 
 struct RouterOutput {
   at::Tensor logits;  // (T, Mg) z = W x
-  at::Tensor scores;  // (T, Mg) s
+  at::Tensor scores;  // (T, Mg) s; a locked layer's: (T, K), its owned columns only
+  at::Tensor owned;   // (K) int64: the columns of `scores` for a locked layer; else undefined
   at::Tensor local;   // (T, k) int64 chosen local experts
   at::Tensor gates;   // (T, k) differentiable gates
 };
@@ -38,6 +39,10 @@ at::Tensor top_k_lowest_index(const at::Tensor& scores, int k);
 
 // top_k distinct local experts per token, uniform, from hash(seed, token): (T, k) int64.
 at::Tensor random_experts(int64_t tokens, int experts_per_group, int top_k, uint64_t seed);
+
+// The layer's mean score per local expert (Mg), 0 outside a locked layer's partition: the P of
+// the balance loss.
+at::Tensor mean_scores(const RouterOutput& r, int experts_per_group);
 
 // Normalised entropy of each token's score distribution (scores / their sum), summed over
 // tokens: a statistic only (SPEC section 5). scores: (T, M).

@@ -86,13 +86,13 @@ ForwardResult forward(const ModelConfig& c, const ParamStore& params, const at::
         fraction[i] = double(route.counts[i]) / double(T * c.top_k);
       f.push_back(
           at::tensor(fraction, at::TensorOptions().dtype(at::kDouble)).to(embed.scalar_type()));
-      P.push_back(r.scores.mean(0));
+      P.push_back(mean_scores(r, c.experts_per_group));
     }
     if (c.z_coef > 0.0) z_total = z_total + r.logits.logsumexp(1).pow(2).mean();
     if (control.entropy_coef > 0.0) {
       // SPEC 8.1: the entropy of the layer's mean (faded) score distribution, pulled towards
       // ln K; gradients flow through the dense scores, not through top-k.
-      at::Tensor p = r.scores.mean(0);  // (Mg)
+      at::Tensor p = r.scores.mean(0);  // (Mg), or (K) for a locked layer (the rest are 0)
       p = p / (p.sum() + 1e-8);
       const at::Tensor H = -(p * (p + 1e-8).log()).sum();
       entropy_total = entropy_total + (H - std::log(double(control.entropy_target))).pow(2);
