@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "internal_util.h"
+#include "model/norm_router.h"
 #include "training/partition.h"
 #include "unipool/architecture.h"
 #include "unipool/engine.h"
@@ -243,6 +244,40 @@ class TstLock : public QObject {
     const at::Tensor g = p.get("layers.0.router.weight").grad();  // (16, d)
     for (int e = 1; e < 16; e += 2)                               // experts layer 0 does not own
       QVERIFY2(g[e].abs().sum().item<double>() > 0, qPrintable(QString::number(e)));
+  }
+
+  // The fused NormRouter with a column subset (a locked layer) against finite differences:
+  // the norm over every logit gives the unselected columns their gradient.
+  void normRouterColumnsGradient() {
+    torch::manual_seed(7);
+    const auto f64 = at::TensorOptions().dtype(at::kDouble);
+    at::Tensor z = at::randn({5, 7}, f64).requires_grad_(true);
+    z.data()[2].fill_(-1.0);  // a token with every logit <= 0: zero gate, zero gradient
+    at::Tensor scale = at::full({1}, 0.7, f64).requires_grad_(true);
+    const at::Tensor cols =
+        at::tensor(std::vector<int64_t>{1, 4, 6}, at::TensorOptions().dtype(at::kLong));
+    const at::Tensor w = at::randn({5, 3}, f64);
+    auto loss = [&](const at::Tensor& zz, const at::Tensor& ss) {
+      return (unipool::norm_router_scores(zz, ss, 2.5, cols) * w).sum();
+    };
+    loss(z, scale).backward();
+    const double h = 1e-6;
+    for (int64_t i = 0; i < z.numel(); ++i) {
+      at::Tensor zp = z.detach().clone(), zm = z.detach().clone();
+      zp.view({-1})[i] += h;
+      zm.view({-1})[i] -= h;
+      const double numeric =
+          (loss(zp, scale.detach()).item<double>() - loss(zm, scale.detach()).item<double>()) /
+          (2 * h);
+      QVERIFY2(std::abs(z.grad().view({-1})[i].item<double>() - numeric) < 1e-7,
+               qPrintable(QString::number(i)));
+    }
+    const double ds = (loss(z.detach(), scale.detach() + h).item<double>() -
+                       loss(z.detach(), scale.detach() - h).item<double>()) /
+                      (2 * h);
+    QVERIFY(std::abs(scale.grad().item<double>() - ds) < 1e-7);
+    QVERIFY(z.grad()[0][0].item<double>() != 0);  // unselected column, through the norm
+    QCOMPARE(z.grad()[2].abs().sum().item<double>(), 0.0);
   }
 
   // Save and resume before the freeze, mid-fade and after the lock: the files at the end are

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "model/norm_router.h"
 #include "unipool/random.h"
 
 namespace unipool {
@@ -65,9 +66,7 @@ RouterOutput route_tokens(const ModelConfig& c, const at::Tensor& x, const at::T
     // NormRouter (paper Eq. 7): s = scale * c * relu(z / (||z|| + 1e-8)). The norm covers all
     // Mg logits even when locked (SPEC 8.4); a locked layer's scores outside its partition
     // are exactly 0, so only its K columns are computed (the compact step).
-    const at::Tensor norm = r.logits.norm(2, {1}, /*keepdim=*/true);
-    const at::Tensor z = locked ? r.logits.index_select(1, r.owned) : r.logits;
-    r.scores = at::relu(z / (norm + 1e-8)) * (scale * c.router_c);
+    r.scores = norm_router_scores(r.logits, scale, c.router_c, locked ? r.owned : at::Tensor());
   } else {
     r.scores = at::softmax(r.logits, 1);
     if (locked) r.scores = r.scores.index_select(1, r.owned);
