@@ -86,8 +86,8 @@ int run_probe_command(const ProbeArgs& a) {
 }
 
 struct SweepArgs {
-  std::string preset = "default", pool_sizes, seeds = "1", out, data;
-  int steps = 1000, batch = 16, seq = 128, parallel = 1;
+  std::string preset = "default", pool_sizes, out, data;
+  int seeds = 1, steps = 1000, batch = 16, seq = 128, parallel = 1;
   bool no_vanilla = false, lock = false, json = false;
 };
 
@@ -95,10 +95,8 @@ int run_sweep_command(const SweepArgs& a) {
   SweepSpec spec;
   spec.preset = a.preset;
   if (!a.pool_sizes.empty()) spec.pool_sizes = parse_list<int>(a.pool_sizes, "--pool-sizes");
-  const auto seed_count = parse_list<int>(a.seeds, "--seeds");
-  if (seed_count.size() != 1) throw CLI::ValidationError("--seeds: one count (1-3)");
   spec.seeds.clear();
-  for (int s = 1; s <= seed_count[0]; ++s) spec.seeds.push_back(uint64_t(s));
+  for (int s = 1; s <= a.seeds; ++s) spec.seeds.push_back(uint64_t(s));
   spec.vanilla = !a.no_vanilla;
   spec.lock = a.lock;
   spec.steps = a.steps;
@@ -189,7 +187,7 @@ Runner register_sweep(CLI::App& app) {
   cmd->add_option(
       "--pool-sizes", a->pool_sizes,
       "Experts per pool, e.g. 12,20,24,32,48 (default: 25/41.7/50/66.7/100% of vanilla)");
-  cmd->add_option("--seeds", a->seeds, "Seeds per configuration (1-3)");
+  cmd->add_option("--seeds", a->seeds, "Seeds per configuration (1-3)")->check(CLI::Range(1, 3));
   cmd->add_option("--steps", a->steps, "Steps of every run")->check(CLI::Range(1, 10000000));
   cmd->add_option("--batch", a->batch, "Sequences per step")->check(CLI::Range(1, 65536));
   cmd->add_option("--seq", a->seq, "Bytes per sequence")->check(CLI::Range(1, 1 << 20));

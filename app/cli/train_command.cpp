@@ -103,12 +103,7 @@ std::unique_ptr<Engine> build_engine(const TrainArgs& a) {
   if (a.given("--steps")) {
     p.train.total_steps = a.steps;
     // A learned lock schedule follows the run's length (same fractions, on validations).
-    if (p.model.lock.enabled && p.model.lock.partition == "learned" && a.config.empty()) {
-      const LockConfig s = lock_schedule(a.steps);
-      p.model.lock.freeze_step = s.freeze_step;
-      p.model.lock.lock_step = s.lock_step;
-      p.model.lock.entropy_warmup = s.entropy_warmup;
-    }
+    if (a.config.empty()) fit_lock_schedule(p.model.lock, a.steps);
   }
   if (a.given("--batch")) p.train.batch = a.batch;
   if (a.given("--seq")) p.train.seq = a.seq;

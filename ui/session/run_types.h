@@ -37,7 +37,7 @@ struct ChangeEvent {
   QString kind = Opened;
   QString text;  // short label: "pool 24 -> 16", "random: L3,4,5", "lr 0.003"
   // Pool size and top-k change the routing's shape: the history starts new routing windows.
-  bool reshapesRouting() const { return kind == PoolResized || kind == TopK; }
+  bool reshapesRouting() const { return kind_reshapes_routing(kind.toStdString()); }
 };
 
 // Everything the worker did since its last update, sent at most ~20 times a second.
@@ -78,4 +78,3 @@ Q_DECLARE_METATYPE(unipool::studio::TrainingUpdate)
 Q_DECLARE_METATYPE(unipool::studio::RunState)
 Q_DECLARE_METATYPE(unipool::studio::ValidationPoint)
 Q_DECLARE_METATYPE(unipool::TokenRoutes)
-Q_DECLARE_METATYPE(unipool::LiveSetting)

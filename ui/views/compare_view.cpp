@@ -81,13 +81,7 @@ void CompareView::createOther(int i, const QString& name) {
     options = a_->state().options;
     data.path = a_->state().data_path;
   }
-  // A learned lock schedule follows the run's length.
-  if (p.model.lock.enabled && p.model.lock.partition == "learned") {
-    const LockConfig s = lock_schedule(options.total_steps);
-    p.model.lock.freeze_step = s.freeze_step;
-    p.model.lock.lock_step = s.lock_step;
-    p.model.lock.entropy_warmup = s.entropy_warmup;
-  }
+  fit_lock_schedule(p.model.lock, options.total_steps);  // a learned one follows A's length
   heats_[size_t(i)]->setVisible(true);
   other(i)->createRun(p.model, options, data, name);
 }

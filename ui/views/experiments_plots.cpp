@@ -10,18 +10,6 @@
 
 namespace unipool::studio {
 
-namespace {
-
-void mean_sd(const std::vector<double>& v, double* mean, double* sd) {
-  double m = 0, s = 0;
-  for (double x : v) m += x / double(v.size());
-  for (double x : v) s += (x - m) * (x - m);
-  *mean = m;
-  *sd = v.size() > 1 ? std::sqrt(s / double(v.size() - 1)) : 0.0;
-}
-
-}  // namespace
-
 void drawProbe(QCustomPlot* plot, const std::vector<ProbeResult>& results) {
   plot->clearPlottables();
   plot->clearItems();
@@ -127,8 +115,8 @@ void drawSweep(QCustomPlot* plot, const SweepState& state) {
   QVector<double> x, y, e, ys;
   for (const auto& [budget, v] : loss) {
     double m = 0, sd = 0, sm = 0, ss = 0;
-    mean_sd(v, &m, &sd);
-    mean_sd(speed[budget], &sm, &ss);
+    mean_and_spread(v, &m, &sd);
+    mean_and_spread(speed[budget], &sm, &ss);
     x << budget;
     y << m;
     e << sd;
@@ -155,7 +143,7 @@ void drawSweep(QCustomPlot* plot, const SweepState& state) {
   plot->rescaleAxes();
   if (!vanilla.empty()) {
     double m = 0, sd = 0;
-    mean_sd(vanilla, &m, &sd);
+    mean_and_spread(vanilla, &m, &sd);
     auto* line = new QCPItemStraightLine(plot);
     line->point1->setCoords(0, m);
     line->point2->setCoords(1, m);

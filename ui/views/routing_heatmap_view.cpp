@@ -18,18 +18,6 @@
 
 namespace unipool::studio {
 
-namespace {
-
-// The fade of SPEC 8.3 at `step` for the lock status's schedule.
-double fade_alpha_at(const LockStatus& lock, int64_t step) {
-  LockConfig k;
-  k.freeze_step = lock.freeze_step;
-  k.lock_step = lock.lock_step;
-  return fade_alpha(k, step);
-}
-
-}  // namespace
-
 RoutingHeatmapView::RoutingHeatmapView(RunSession* session, QWidget* parent)
     : QWidget(parent), session_(session) {
   plot_ = new QCustomPlot(this);
@@ -291,7 +279,7 @@ void RoutingHeatmapView::draw() {
   // others dim with the ramp; once locked they are unreachable (grey, like vanilla's).
   if (owned) {
     const LockStatus& lock = st.lock;
-    const double alpha = fade_alpha_at(lock, shown_step_);
+    const double alpha = fade_alpha(lock.freeze_step, lock.lock_step, shown_step_);
     for (int l = 0; l < L; ++l) {
       for (int e = 0; e < N; ++e) {
         const bool mine = std::count((*owned)[size_t(l)].begin(), (*owned)[size_t(l)].end(), e) > 0;

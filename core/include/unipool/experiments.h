@@ -23,6 +23,9 @@ class Cancelled : public std::runtime_error {
 // done of total units; return false to cancel.
 using Progress = std::function<bool(int64_t done, int64_t total)>;
 
+// Mean and sample spread (standard deviation, n - 1) of `values`; the spread is 0 for one value.
+void mean_and_spread(const std::vector<double>& values, double* mean, double* spread);
+
 // ---- the random-routing probe --------------------------------------------------------------
 
 struct ProbeRow {

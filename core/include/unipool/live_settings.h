@@ -60,5 +60,7 @@ struct AppliedSetting {
 // The setting's name for messages ("Learning rate", "Pool size") and its machine name.
 std::string setting_title(const LiveSetting& setting);
 std::string setting_kind(const LiveSetting& setting);
+// Whether a change of this kind reshapes the routing counts (pool size, top-k).
+bool kind_reshapes_routing(const std::string& kind);
 
 }  // namespace unipool

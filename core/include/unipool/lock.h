@@ -31,12 +31,17 @@ struct LockConfig {
 LockConfig lock_schedule(int total_steps, double freeze_fraction = 0.15,
                          double lock_fraction = 0.30);
 
+// Moves a learned schedule to a run of `total_steps` (same fractions, same rounding); a random
+// partition, a config without a lock and the other lock settings are left as they are.
+void fit_lock_schedule(LockConfig& lock, int total_steps);
+
 enum class LockPhase { None, FullPool, Fade, Locked };
 const char* lock_phase_name(LockPhase phase);  // "none", "full_pool", "fade", "locked"
 
 // alpha of SPEC 8.3 at `step` in [freeze, lock): (1 - cos(pi (step - freeze) / (lock -
 // freeze))) / 2; 0 before the freeze, 1 from the lock on.
 double fade_alpha(const LockConfig& lock, int64_t step);
+double fade_alpha(int freeze_step, int lock_step, int64_t step);  // the same from the two steps
 
 // c(step) of SPEC 8.1: entropy_coef * min(step / entropy_warmup, 1).
 double entropy_coef_at(const LockConfig& lock, int64_t step);

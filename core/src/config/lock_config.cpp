@@ -2,10 +2,10 @@
 // two schedules of SPEC section 8 (the fade and the entropy warm-up).
 #include "config/lock_config.h"
 
-#include "config/json_field.h"
-
 #include <algorithm>
 #include <cmath>
+
+#include "config/json_field.h"
 
 namespace unipool {
 
@@ -42,6 +42,14 @@ LockConfig lock_schedule(int total_steps, double freeze_fraction, double lock_fr
   return k;
 }
 
+void fit_lock_schedule(LockConfig& lock, int total_steps) {
+  if (!lock.enabled || lock.partition != "learned") return;
+  const LockConfig s = lock_schedule(total_steps);
+  lock.freeze_step = s.freeze_step;
+  lock.lock_step = s.lock_step;
+  lock.entropy_warmup = s.entropy_warmup;
+}
+
 const char* lock_phase_name(LockPhase phase) {
   switch (phase) {
     case LockPhase::None:
@@ -57,10 +65,14 @@ const char* lock_phase_name(LockPhase phase) {
 }
 
 double fade_alpha(const LockConfig& lock, int64_t step) {
-  if (step < lock.freeze_step) return 0.0;
-  if (step >= lock.lock_step) return 1.0;
-  const double span = double(lock.lock_step - lock.freeze_step);
-  return (1.0 - std::cos(3.141592653589793 * double(step - lock.freeze_step) / span)) / 2.0;
+  return fade_alpha(lock.freeze_step, lock.lock_step, step);
+}
+
+double fade_alpha(int freeze_step, int lock_step, int64_t step) {
+  if (step < freeze_step) return 0.0;
+  if (step >= lock_step) return 1.0;
+  const double span = double(lock_step - freeze_step);
+  return (1.0 - std::cos(3.141592653589793 * double(step - freeze_step) / span)) / 2.0;
 }
 
 double entropy_coef_at(const LockConfig& lock, int64_t step) {

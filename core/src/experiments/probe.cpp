@@ -8,19 +8,15 @@
 
 namespace unipool {
 
-namespace {
-
-void mean_std(const std::vector<double>& v, double* mean, double* sd) {
+void mean_and_spread(const std::vector<double>& v, double* mean, double* spread) {
   double m = 0;
   for (double x : v) m += x;
   m /= double(v.size());
   double s = 0;
   for (double x : v) s += (x - m) * (x - m);
   *mean = m;
-  *sd = v.size() > 1 ? std::sqrt(s / double(v.size() - 1)) : 0.0;  // sample spread over seeds
+  *spread = v.size() > 1 ? std::sqrt(s / double(v.size() - 1)) : 0.0;  // sample spread
 }
-
-}  // namespace
 
 ProbeResult run_probe(const Engine& engine, const std::string& label, const std::string& text,
                       int seq, int seeds, int64_t max_windows, const Progress& progress) {
@@ -67,8 +63,8 @@ ProbeResult run_probe(const Engine& engine, const std::string& label, const std:
       dl.push_back(row.loss[i] - base_loss);
       da.push_back(row.accuracy[i] - base_acc);
     }
-    mean_std(dl, &row.d_loss_mean, &row.d_loss_std);
-    mean_std(da, &row.d_accuracy_mean, &row.d_accuracy_std);
+    mean_and_spread(dl, &row.d_loss_mean, &row.d_loss_std);
+    mean_and_spread(da, &row.d_accuracy_mean, &row.d_accuracy_std);
     r.rows.push_back(row);
   }
   return r;

@@ -51,7 +51,7 @@ Preset run_preset(const SweepSpec& spec, const SweepRun& run) {
     apply_architecture(c, Architecture::Vanilla);
   } else if (run.kind == "lock") {
     apply_architecture(c, Architecture::UniPoolLock);
-    c.lock = lock_schedule(spec.steps);
+    fit_lock_schedule(c.lock, spec.steps);
   } else {
     apply_architecture(c, Architecture::UniPool);
     c.experts_per_group = run.experts_per_group;
@@ -252,8 +252,14 @@ void run_sweep(SweepState& state, int parallel,
       if (i >= state.runs.size()) return;
       if (state.runs[i].done) continue;
       try {
-        if (!train_run(state, state.runs[i], int(i), event)) return;
-        event(SweepEvent{int(i), state.spec.steps, state.spec.steps, 0, true});
+        // Trained on a copy: other workers' callbacks read `state` (the studio copies it) while
+        // this run trains; the finished run is written back under the same lock.
+        SweepRun run = state.runs[i];
+        if (!train_run(state, run, int(i), event)) return;
+        std::lock_guard<std::mutex> guard(lock);
+        state.runs[i] = std::move(run);
+        if (on_event && !on_event(SweepEvent{int(i), state.spec.steps, state.spec.steps, 0, true}))
+          cancelled = true;
       } catch (const std::exception& e) {
         std::lock_guard<std::mutex> guard(lock);
         if (error.empty()) error = e.what();

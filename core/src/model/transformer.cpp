@@ -103,7 +103,9 @@ ForwardResult forward(const ModelConfig& c, const ParamStore& params, const at::
   out.logits = at::mm(hn, params.get(param_names::kLmHead).t()).view({B, S, c.vocab_size});
   out.aux = c.balance == "none" ? at::zeros({}, embed.options()) : balance_loss(c, f, P);
   out.z_loss = z_total * (c.z_coef / double(c.n_layers));
-  out.entropy_loss = entropy_total * (control.entropy_coef / double(c.n_layers));
+  // Only lock runs have the term: other runs' loss keeps its plain graph.
+  if (control.entropy_coef > 0.0)
+    out.entropy_loss = entropy_total * (control.entropy_coef / double(c.n_layers));
   return out;
 }
 

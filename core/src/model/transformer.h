@@ -40,7 +40,8 @@ struct ForwardResult {
   at::Tensor logits;               // (B, S, V)
   at::Tensor aux;                  // scalar balance loss (0 when balance = none)
   at::Tensor z_loss;               // scalar
-  at::Tensor entropy_loss;         // scalar: UniPool-lock's target-cardinality term (or 0)
+  at::Tensor entropy_loss;         // scalar: UniPool-lock's target-cardinality term; undefined
+                                   // when the step has none
   std::vector<LayerRoute> routes;  // (L)
   double stats_seconds = 0.0;      // time spent on statistics-only work (router entropy)
 };

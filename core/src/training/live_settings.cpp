@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <stdexcept>
+#include <utility>
 
 #include "training/lock_schedule.h"
 #include "training/resize.h"
@@ -50,32 +51,47 @@ RandomLayers RandomLayers::toggled(const std::vector<bool>& current, int layer) 
   return r;
 }
 
-std::string setting_title(const LiveSetting& setting) {
+namespace {
+
+// Each setting's title for messages and its machine name, in one table.
+std::pair<const char*, const char*> names_of(const LiveSetting& setting) {
+  using Names = std::pair<const char*, const char*>;
   return std::visit(Overloaded{
-                        [](const LearningRate&) { return "Learning rate"; },
-                        [](const AuxCoef&) { return "Aux coefficient"; },
-                        [](const TopK&) { return "Top-k"; },
-                        [](const RandomLayers&) { return "Random routing"; },
-                        [](const PoolSize&) { return "Pool size"; },
-                        [](const ZCoef&) { return "Z-loss coefficient"; },
-                        [](const FreezeNow&) { return "Freeze"; },
-                        [](const LockNow&) { return "Lock"; },
+                        [](const LearningRate&) {
+                          return Names{"Learning rate", "learning_rate"};
+                        },
+                        [](const AuxCoef&) {
+                          return Names{"Aux coefficient", "aux_coef"};
+                        },
+                        [](const TopK&) {
+                          return Names{"Top-k", "top_k"};
+                        },
+                        [](const RandomLayers&) {
+                          return Names{"Random routing", "random_routing"};
+                        },
+                        [](const PoolSize&) {
+                          return Names{"Pool size", "pool_resized"};
+                        },
+                        [](const ZCoef&) {
+                          return Names{"Z-loss coefficient", "z_coef"};
+                        },
+                        [](const FreezeNow&) {
+                          return Names{"Freeze", "freeze"};
+                        },
+                        [](const LockNow&) {
+                          return Names{"Lock", "lock"};
+                        },
                     },
                     setting);
 }
 
-std::string setting_kind(const LiveSetting& setting) {
-  return std::visit(Overloaded{
-                        [](const LearningRate&) { return "learning_rate"; },
-                        [](const AuxCoef&) { return "aux_coef"; },
-                        [](const TopK&) { return "top_k"; },
-                        [](const RandomLayers&) { return "random_routing"; },
-                        [](const PoolSize&) { return "pool_resized"; },
-                        [](const ZCoef&) { return "z_coef"; },
-                        [](const FreezeNow&) { return "freeze"; },
-                        [](const LockNow&) { return "lock"; },
-                    },
-                    setting);
+}  // namespace
+
+std::string setting_title(const LiveSetting& setting) { return names_of(setting).first; }
+std::string setting_kind(const LiveSetting& setting) { return names_of(setting).second; }
+
+bool kind_reshapes_routing(const std::string& kind) {
+  return kind == "pool_resized" || kind == "top_k";
 }
 
 AppliedSetting apply_live_setting(EngineState& s, const LiveSetting& setting) {
@@ -104,7 +120,6 @@ AppliedSetting apply_live_setting(EngineState& s, const LiveSetting& setting) {
             refresh_router_constant(c);
             s.config = c;
             applied.marker = "top-" + std::to_string(v.k);
-            applied.reshapes_routing = true;
           },
           [&](const RandomLayers& v) {
             if (v.layers.size() != size_t(s.config.n_layers)) {
@@ -119,7 +134,6 @@ AppliedSetting apply_live_setting(EngineState& s, const LiveSetting& setting) {
             const ResizeReport r = resize_pools(s, v.experts_per_group, v.drop);
             applied.marker = "pool " + std::to_string(r.old_experts_per_group) + " -> " +
                              std::to_string(r.new_experts_per_group);
-            applied.reshapes_routing = true;
           },
           [&](const ZCoef& v) {
             ModelConfig c = s.config;
@@ -138,6 +152,7 @@ AppliedSetting apply_live_setting(EngineState& s, const LiveSetting& setting) {
           },
       },
       setting);
+  applied.reshapes_routing = kind_reshapes_routing(applied.kind);
   return applied;
 }
 

@@ -30,7 +30,8 @@ StepMetrics train_step(EngineState& m) {
   ForwardResult out = forward(c, m.params, inputs, control);
   const at::Tensor ce =
       at::cross_entropy_loss(out.logits.view({-1, c.vocab_size}), targets.reshape({-1}));
-  const at::Tensor loss = ce + out.aux + out.z_loss + out.entropy_loss;
+  at::Tensor loss = ce + out.aux + out.z_loss;
+  if (out.entropy_loss.defined()) loss = loss + out.entropy_loss;
 
   for (size_t i = 0; i < m.params.size(); ++i) m.params.tensor(i).mutable_grad().reset();
   loss.backward();
@@ -40,7 +41,7 @@ StepMetrics train_step(EngineState& m) {
   metrics.ce = ce.item<double>();
   metrics.aux = out.aux.item<double>();
   metrics.z_loss = out.z_loss.item<double>();
-  metrics.entropy_loss = out.entropy_loss.item<double>();
+  metrics.entropy_loss = out.entropy_loss.defined() ? out.entropy_loss.item<double>() : 0.0;
   metrics.grad_norm = clip_grad_norm(m.params, m.options.grad_clip);
   metrics.lr = learning_rate_at(m.options, m.step);
   metrics.applied = std::isfinite(metrics.loss) && std::isfinite(metrics.grad_norm);
