@@ -373,6 +373,23 @@ class TstConfig : public QObject {
     QCOMPARE(s.reuse, 0.75);
   }
 
+  // Zero-gate tokens (SPEC 9) leave the first k choosable experts' counts: local 0..k-1, or a
+  // locked layer's first owned experts; everything else, zero_gate included, stays.
+  void withoutZeroGateByHand() {
+    unipool::RoutingCounts c(2, 2, 4, 2);  // one pool of 4 shared by 2 layers, top-2
+    c.tokens = 10;
+    c.counts = {6, 5, 5, 4,  /* layer 1 */ 3, 7, 2, 8};
+    c.zero_gate = {3, 1};
+    const unipool::RoutingCounts a = unipool::without_zero_gate(c);
+    QCOMPARE(a.counts, (std::vector<int64_t>{3, 2, 5, 4, 2, 6, 2, 8}));
+    QCOMPARE(a.zero_gate, c.zero_gate);
+    const std::vector<std::vector<int>> owned = {{1, 3}, {0, 2}};
+    const unipool::RoutingCounts b = unipool::without_zero_gate(c, &owned);
+    QCOMPARE(b.counts, (std::vector<int64_t>{6, 2, 5, 1, 2, 7, 1, 8}));
+    c.zero_gate = {20, 0};  // more than a cell holds: clamped at 0, never negative
+    QCOMPARE(unipool::without_zero_gate(c).counts[0], int64_t(0));
+  }
+
   void countsShapeChecks() {
     // Windows of different top_k do not add up (their loads would exceed 1), and a window whose
     // vectors do not match its shape is refused rather than read out of bounds.

@@ -43,7 +43,12 @@ void PoolBalanceView::setStacked(bool stacked) { stacked_->setChecked(stacked); 
 
 void PoolBalanceView::refresh() {
   counts_ = session_->history().latestRouting();
-  summary_ = counts_.empty() ? RoutingSummary{} : summarize(counts_);
+  // Loads count routed tokens only: zero-gate ones get their own "no expert" bar (SPEC 9).
+  const LockStatus& lock = session_->state().lock;
+  const bool locked = lock.phase == LockPhase::Locked && !lock.owned.empty();
+  summary_ = counts_.empty()
+                 ? RoutingSummary{}
+                 : summarize(without_zero_gate(counts_, locked ? &lock.owned : nullptr));
   draw();
 }
 
@@ -129,6 +134,22 @@ void PoolBalanceView::draw() {
       below = bars;
     }
   }
+  int64_t none = 0;
+  for (int64_t z : c.zero_gate) none += z;
+  if (none > 0) {
+    auto* nobar = new QCPBars(plot_->xAxis, plot_->yAxis);
+    nobar->setData({double(N) + 0.5},
+                   {double(none) / double(std::max<int64_t>(1, c.tokens * c.n_layers))});
+    nobar->setWidth(0.8);
+    nobar->setPen(Qt::NoPen);
+    nobar->setBrush(QBrush(QColor(150, 150, 150), Qt::BDiagPattern));
+    nobar->setName(tr("no expert (zero gate)"));
+    auto* tag = new QCPItemText(plot_);
+    tag->setPositionAlignment(Qt::AlignHCenter | Qt::AlignBottom);
+    tag->position->setCoords(double(N) + 0.5, nobar->data()->at(0)->value);
+    tag->setText(tr("no\nexpert"));
+    tag->setColor(QColor(110, 110, 110));
+  }
   auto* ideal = new QCPItemStraightLine(plot_);
   ideal->point1->setCoords(0, 1.0 / Mg);
   ideal->point2->setCoords(1, 1.0 / Mg);
@@ -140,7 +161,7 @@ void PoolBalanceView::draw() {
   label->setColor(QColor(200, 40, 40));
   plot_->legend->setVisible(stacked_->isChecked() && c.n_layers <= 12);
   plot_->rescaleAxes();
-  plot_->xAxis->setRange(-0.7, N - 0.3);
+  plot_->xAxis->setRange(-0.7, N + (none > 0 ? 1.2 : -0.3));
   plot_->yAxis->setRange(0, std::max(plot_->yAxis->range().upper, 1.0 / Mg) * 1.15);
   requestReplot(plot_);
 }

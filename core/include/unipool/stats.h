@@ -55,6 +55,12 @@ struct RoutingSummary {
 
 RoutingSummary summarize(const RoutingCounts& counts);
 
+// The window without its zero-gate tokens (SPEC section 9): top-k names the first k experts a
+// layer may choose for them (its own experts once locked: `locked_owned`, global ids), but they
+// reach no expert. Loads drawn or measured per expert leave them out; `zero_gate` stays.
+RoutingCounts without_zero_gate(const RoutingCounts& counts,
+                                const std::vector<std::vector<int>>* locked_owned = nullptr);
+
 // SPEC section 9's routing diagnostics on a window's counts C[l][e] (global experts).
 struct RoutingDiagnostics {
   std::vector<double> top16_coverage;  // (L): the 16 largest counts / the layer's routes

@@ -110,4 +110,21 @@ std::string to_json(const RoutingSummary& s) {
   return j.dump();
 }
 
+RoutingCounts without_zero_gate(const RoutingCounts& counts,
+                                const std::vector<std::vector<int>>* locked_owned) {
+  RoutingCounts c = counts;
+  if (c.zero_gate.size() != size_t(c.n_layers)) return c;
+  const int Mg = c.experts_per_group;
+  for (int l = 0; l < c.n_layers; ++l) {
+    const int64_t zero = c.zero_gate[size_t(l)];
+    if (zero == 0) continue;
+    for (int j = 0; j < c.top_k; ++j) {
+      const int local = locked_owned ? (*locked_owned)[size_t(l)][size_t(j)] % Mg : j;
+      int64_t& cell = c.counts[size_t(l) * size_t(Mg) + size_t(local)];
+      cell = std::max<int64_t>(cell - zero, 0);
+    }
+  }
+  return c;
+}
+
 }  // namespace unipool
