@@ -64,6 +64,12 @@ void RunHistory::addRouting(const RoutingCounts& counts, int64_t step, int64_t s
   if (open_.steps >= snapshot_every_) closeWindow();
 }
 
+void RunHistory::cutWindow() {
+  if (open_.steps == 0) return;
+  closeWindow();
+  Q_EMIT snapshotsChanged();
+}
+
 void RunHistory::closeWindow() {
   if (open_.counts.empty()) return;
   snapshots_.push_back(std::move(open_));

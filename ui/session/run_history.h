@@ -33,6 +33,9 @@ class RunHistory : public QObject {
   void addUpdate(const TrainingUpdate& update);
   void addValidation(const ValidationPoint& point);
   void addChange(const ChangeEvent& event);
+  // Closes the routing window being filled, so that the next steps start a new one (a lesson
+  // step measures the routing of its own steps).
+  void cutWindow();
 
   const std::vector<StepPoint>& points() const { return points_; }
   const std::vector<ValidationPoint>& validation() const { return validation_; }
@@ -42,6 +45,8 @@ class RunHistory : public QObject {
   const RoutingCounts& cumulative() const { return cumulative_; }
   // The newest routing: the open window if it has steps, else the last snapshot.
   RoutingCounts latestRouting() const;
+  // The window being filled (steps == 0 when empty).
+  const RoutingSnapshot& openWindow() const { return open_; }
   int64_t lastStep() const { return last_step_; }
   int snapshotEvery() const { return snapshot_every_; }
   size_t approximateBytes() const;
