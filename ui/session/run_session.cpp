@@ -58,6 +58,7 @@ RunSession::RunSession(const QString& name, int compute_threads, QObject* parent
   connect(worker_, &TrainingWorker::failed, this, &RunSession::failed);
   connect(worker_, &TrainingWorker::saved, this, &RunSession::saved);
   connect(worker_, &TrainingWorker::copySaved, this, &RunSession::copySaved);
+  connect(worker_, &TrainingWorker::recipeSaved, this, &RunSession::recipeSaved);
   connect(worker_, &TrainingWorker::routesReady, this, &RunSession::routesReady);
   connect(worker_, &TrainingWorker::generated, this, &RunSession::generated);
   thread_.start();
@@ -105,6 +106,12 @@ void RunSession::save(const QString& path) {
 }
 void RunSession::saveCopy(const QString& path) {
   post([w = worker_, path] { w->saveCopy(path); });
+}
+void RunSession::saveRecipe(const QString& path) {
+  post([w = worker_, path] { w->saveRecipe(path); });
+}
+void RunSession::openRecipe(const QString& path) {
+  post([w = worker_, path] { w->openRecipe(path); });
 }
 void RunSession::requestRoutes(const QString& text) {
   post([w = worker_, text] { w->requestRoutes(text); });

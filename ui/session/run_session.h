@@ -40,6 +40,9 @@ class RunSession : public QObject {
   void apply(const LiveSetting& setting);
   void save(const QString& path);
   void saveCopy(const QString& path);  // copySaved() follows; the run keeps its source
+  // A run recipe (.unipool.json): this run's creation and live changes / a run that repeats them.
+  void saveRecipe(const QString& path);
+  void openRecipe(const QString& path);
   void requestRoutes(const QString& text);
   void requestGenerate(const QString& prompt, const GenerateOptions& options);
   void evaluateValidation();
@@ -55,6 +58,7 @@ class RunSession : public QObject {
   void failed(const QString& what, const QString& message);
   void saved(const QString& path);
   void copySaved(const QString& path);
+  void recipeSaved(const QString& path);
   void routesReady(const unipool::TokenRoutes& routes);
   void generated(const QString& prompt, const QString& continuation);
 

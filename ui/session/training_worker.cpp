@@ -1,6 +1,8 @@
 #include "session/training_worker.h"
 
+#include <QFile>
 #include <QFileInfo>
+#include <QSaveFile>
 #include <QTimer>
 #include <algorithm>
 #include <cmath>
@@ -73,6 +75,10 @@ void TrainingWorker::createRun(const ModelConfig& config, const TrainOptions& op
     engine_->set_collect_stats(true);
     source_ = label;
     can_train_ = true;
+    recipe_ = RunRecipe{label, 0, c, options, data, {}};
+    recordable_ = true;
+    scheduled_.clear();
+    next_scheduled_ = 0;
   } catch (const std::exception& e) {
     Q_EMIT failed(tr("New run"), QString::fromUtf8(e.what()));
     return;
@@ -97,6 +103,9 @@ void TrainingWorker::openCheckpoint(const QString& path) {
     engine_->set_collect_stats(true);
     source_ = path;
     can_train_ = true;
+    recordable_ = false;
+    scheduled_.clear();
+    next_scheduled_ = 0;
   } catch (const std::exception& e) {
     Q_EMIT failed(tr("Open checkpoint"), QString::fromUtf8(e.what()));
     return;
@@ -167,6 +176,7 @@ void TrainingWorker::tick() {
 StepPoint TrainingWorker::trainOne() {
   StepPoint p;
   StepMetrics m;
+  applyScheduled();
   try {
     m = engine_->train_step();
   } catch (const std::exception& e) {
@@ -258,6 +268,7 @@ void TrainingWorker::apply(const LiveSetting& setting) {
     Q_EMIT failed(title, QString::fromUtf8(e.what()));
     return;
   }
+  if (recordable_) recipe_.timeline.push_back({engine_->step(), setting});
   flush();  // the steps before the change land before its marker
   note(QString::fromStdString(applied.kind), QString::fromStdString(applied.marker));
   publishState();
@@ -284,6 +295,56 @@ void TrainingWorker::saveCopy(const QString& path) {
     return;
   }
   Q_EMIT copySaved(path);
+}
+
+void TrainingWorker::saveRecipe(const QString& path) {
+  const QString title = tr("Save recipe");
+  if (!requireEngine(title)) return;
+  if (!recordable_) {
+    Q_EMIT failed(title, tr("This run was opened from a checkpoint, so how it began is unknown. "
+                            "A recipe records a run from its creation: create the run from the "
+                            "form, a lesson or a recipe."));
+    return;
+  }
+  RunRecipe r = recipe_;
+  r.steps = engine_->step();
+  QSaveFile file(path);  // atomic: an old recipe is replaced only by a complete one
+  const QByteArray bytes = recipeToJson(r);
+  if (!file.open(QIODevice::WriteOnly) || file.write(bytes) != bytes.size() || !file.commit()) {
+    Q_EMIT failed(title, tr("Could not write %1: %2").arg(path, file.errorString()));
+    return;
+  }
+  Q_EMIT recipeSaved(path);
+}
+
+void TrainingWorker::openRecipe(const QString& path) {
+  const QString title = tr("Open recipe");
+  QFile file(path);
+  if (!file.open(QIODevice::ReadOnly)) {
+    Q_EMIT failed(title, tr("Cannot read %1: %2").arg(path, file.errorString()));
+    return;
+  }
+  QString error;
+  const auto recipe = recipeFromJson(file.read(16 << 20), &error);
+  if (!recipe) {
+    Q_EMIT failed(title, tr("%1: %2").arg(path, error));
+    return;
+  }
+  const uint64_t before = run_serial_;
+  createRun(recipe->config, recipe->options, recipe->data,
+            recipe->label.isEmpty() ? QFileInfo(path).fileName() : recipe->label);
+  if (run_serial_ == before) return;  // createRun reported why
+  scheduled_ = recipe->timeline;
+  next_scheduled_ = 0;
+  applyScheduled();
+}
+
+void TrainingWorker::applyScheduled() {
+  while (engine_ && next_scheduled_ < scheduled_.size() &&
+         scheduled_[next_scheduled_].step <= engine_->step()) {
+    const TimedSetting& t = scheduled_[next_scheduled_++];
+    if (t.step == engine_->step()) apply(t.setting);
+  }
 }
 
 void TrainingWorker::requestRoutes(const QString& text) {

@@ -8,6 +8,7 @@
 #include <QObject>
 #include <memory>
 
+#include "session/run_recipe.h"
 #include "session/run_types.h"
 
 namespace unipool::studio {
@@ -32,6 +33,10 @@ class TrainingWorker : public QObject {
   void save(const QString& path);
   // A copy of the run for an experiment: written like save(), but the run keeps its source.
   void saveCopy(const QString& path);
+  // Run recipes (session/run_recipe.h): the run's creation and its timeline of live settings.
+  // Opening one creates the run and applies each setting when the engine reaches its step.
+  void saveRecipe(const QString& path);
+  void openRecipe(const QString& path);
   void requestRoutes(const QString& text);
   void requestGenerate(const QString& prompt, const GenerateOptions& options);
   void evaluateValidation();
@@ -49,6 +54,7 @@ class TrainingWorker : public QObject {
   void failed(const QString& what, const QString& message);
   void saved(const QString& path);
   void copySaved(const QString& path);
+  void recipeSaved(const QString& path);
   void routesReady(const unipool::TokenRoutes& routes);
   void generated(const QString& prompt, const QString& continuation);
 
@@ -61,6 +67,7 @@ class TrainingWorker : public QObject {
   void note(const QString& kind, const QString& text);
   bool requireEngine(const QString& what);
   StepPoint trainOne();
+  void applyScheduled();  // the opened recipe's settings due at the engine's step
   void generateChunk(const QString& prompt, const GenerateOptions& options, const std::string& done,
                      uint64_t run);
 
@@ -72,6 +79,12 @@ class TrainingWorker : public QObject {
   bool running_ = false, tick_scheduled_ = false;
   int64_t stop_at_ = -1;
   TrainingUpdate pending_;
+  // The run as created (a recipe's start) and the settings applied since, with their steps;
+  // `recordable_` is false for a run opened from a checkpoint (its beginning is unknown).
+  RunRecipe recipe_;
+  bool recordable_ = false;
+  std::vector<TimedSetting> scheduled_;  // an opened recipe's timeline still to apply
+  size_t next_scheduled_ = 0;
   QElapsedTimer since_flush_;
 };
 
