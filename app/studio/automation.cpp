@@ -4,6 +4,7 @@
 
 #include <QApplication>
 #include <QFile>
+#include <QFileInfo>
 #include <QPixmap>
 #include <QTabWidget>
 #include <QTimer>
@@ -11,9 +12,13 @@
 #include <cstdio>
 
 #include "session/experiment_jobs.h"
+#include "session/lesson.h"
+#include "session/lesson_player.h"
 #include "session/run_session.h"
+#include "views/classroom.h"
 #include "views/compare_view.h"
 #include "views/experiments_view.h"
+#include "views/lesson_controller.h"
 #include "views/main_window.h"
 #include "views/token_inspector_view.h"
 
@@ -78,6 +83,14 @@ void addAutomationOptions(QCommandLineParser& p) {
   p.addOption({QStringLiteral("sweep"),
                QStringLiteral("Open the sweep folder <dir> in the Experiments tab."),
                QStringLiteral("dir")});
+  p.addOption(
+      {QStringLiteral("lesson"),
+       QStringLiteral("Play lesson <name> (a shipped lesson's file name, e.g. 03-shared-pool, "
+                      "or a lesson file) up to --lesson-step."),
+       QStringLiteral("name")});
+  p.addOption({QStringLiteral("lesson-step"),
+               QStringLiteral("Stop the lesson after step <n> (default 1), then screenshot."),
+               QStringLiteral("n")});
   p.addOption({QStringLiteral("quit"), QStringLiteral("Exit when done (0 on success).")});
 }
 
@@ -104,6 +117,15 @@ bool Automation::configure(const QCommandLineParser& p, QString* error) {
     }
   }
   screenshot_ = p.value(QStringLiteral("screenshot"));
+  lesson_ = p.value(QStringLiteral("lesson"));
+  if (p.isSet(QStringLiteral("lesson-step"))) {
+    bool ok = false;
+    lesson_step_ = p.value(QStringLiteral("lesson-step")).toInt(&ok);
+    if (!ok || lesson_step_ < 1) {
+      *error = QStringLiteral("--lesson-step: a step number from 1");
+      return false;
+    }
+  }
   metrics_ = p.value(QStringLiteral("metrics"));
   if (!metrics_.isEmpty() && !metrics_.endsWith(QLatin1String(".csv")) &&
       !metrics_.endsWith(QLatin1String(".json"))) {
@@ -161,7 +183,30 @@ bool Automation::configure(const QCommandLineParser& p, QString* error) {
   return true;
 }
 
+void Automation::beginLesson() {
+  LessonController* lessons = window_->classroom()->lessons();
+  LessonPlayer* player = lessons->player();
+  connect(player, &LessonPlayer::stepFinished, this, [this, player](int index) {
+    if (!player->failure().isEmpty()) return finish(1, player->failure());
+    if (index + 1 < lesson_step_ && index + 1 < player->stepCount()) {
+      QTimer::singleShot(0, player, &LessonPlayer::next);
+      return;
+    }
+    trained_ = true;
+    afterTraining();
+  });
+  bool found = false;
+  for (const Lesson& l : shippedLessons()) {
+    if (QFileInfo(l.path).completeBaseName() == lesson_) {
+      lessons->startLesson(l);
+      found = true;
+    }
+  }
+  if (!found && !lessons->openLesson(lesson_)) finish(1, window_->lastError());
+}
+
 void Automation::begin() {
+  if (!lesson_.isEmpty()) return beginLesson();
   RunSession* s = window_->session();
   connect(s, &RunSession::halted, this, [this](const QString& why) {
     if (quit_) finish(1, why);

@@ -27,6 +27,7 @@ class Automation : public QObject {
   void begin();
 
  private:
+  void beginLesson();  // --lesson: play it up to --lesson-step, then the screenshot
   void afterTraining();
   void waitForRunB();
   void measureFrames();
@@ -35,6 +36,8 @@ class Automation : public QObject {
 
   MainWindow* window_;
   QString preset_ = QStringLiteral("default"), open_, screenshot_, tab_, metrics_;
+  QString lesson_;
+  int lesson_step_ = 1;
   QStringList compare_;  // presets of runs B and C
   QStringList probe_;    // checkpoints for the probe
   bool probed_ = false;

@@ -73,6 +73,8 @@ ExperimentsView::ExperimentsView(RunSession* session, QWidget* parent)
     Q_EMIT failed(tr("Experiment"), message);
   });
   connect(session_, &RunSession::copySaved, this, [this](const QString& path) {
+    if (path != pending_copy_) return;  // another copy (a lesson's snapshot) is not the probe's
+    pending_copy_.clear();
     QStringList paths = {path};
     QStringList labels = {tr("current run")};
     if (!pending_compare_.isEmpty()) {
@@ -193,8 +195,9 @@ void ExperimentsView::probeCurrentRun(const QString& compare_with) {
   pending_compare_ = compare_with;
   cancel_->setEnabled(true);
   status_->setText(tr("Saving a copy of the current run..."));
-  session_->saveCopy(QDir::temp().filePath(
-      QStringLiteral("unipool-probe-%1.safetensors").arg(QCoreApplication::applicationPid())));
+  pending_copy_ = QDir::temp().filePath(
+      QStringLiteral("unipool-probe-%1.safetensors").arg(QCoreApplication::applicationPid()));
+  session_->saveCopy(pending_copy_);
 }
 
 void ExperimentsView::probeCheckpoints(const QStringList& paths) {

@@ -72,6 +72,7 @@ class ExperimentsView : public QWidget {
   QCheckBox *vanilla_, *lock_;
   std::vector<ProbeResult> probes_;
   SweepState sweep_;
+  QString pending_copy_;     // the copy of the current run the probe waits for
   QString pending_compare_;  // a checkpoint to probe beside the current run's copy
 };
 

@@ -20,6 +20,7 @@
 #include "session/metrics_export.h"
 #include "session/run_session.h"
 #include "views/checkpoint_inspector_view.h"
+#include "views/classroom.h"
 #include "views/compare_view.h"
 #include "views/controls_panel.h"
 #include "views/domain_view.h"
@@ -133,6 +134,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   });
 
   buildMenus();
+  classroom_ = new Classroom(this);
   QSettings settings;
   recent_ = settings.value(QStringLiteral("recentFiles")).toStringList();
   last_dir_ = settings.value(QStringLiteral("lastDir")).toString();

@@ -13,6 +13,7 @@ class QCustomPlot;
 namespace unipool::studio {
 
 class CheckpointInspectorView;
+class Classroom;
 class CompareView;
 class ControlsPanel;
 class DomainView;
@@ -40,6 +41,7 @@ class MainWindow : public QMainWindow {
   CheckpointInspectorView* inspector() const { return inspector_; }
   ExperimentsView* experiments() const { return experiments_; }
   QTabWidget* tabs() const { return tabs_; }
+  Classroom* classroom() const { return classroom_; }  // lessons, presenter mode, shortcuts
 
   // File actions without dialogs (the menu's dialogs call these). They report problems with
   // showError and return false.
@@ -80,6 +82,7 @@ class MainWindow : public QMainWindow {
   CheckpointInspectorView* inspector_;
   ExperimentsView* experiments_;
   QTabWidget* tabs_;
+  Classroom* classroom_ = nullptr;
   QMenu* recent_menu_ = nullptr;
   QStringList recent_;
   QString opening_path_, failed_open_path_;
