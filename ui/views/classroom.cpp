@@ -93,7 +93,13 @@ void Classroom::buildMenus() {
       tr("The run's settings, seed, data and live changes: students who open "
          "it get the same run, step for step"));
   QAction* open_recipe = new QAction(tr("Open run re&cipe..."), file);
-  file->insertActions(before, {open_recipe, save_recipe, history});
+  QAction* open_lesson = new QAction(tr("Open &lesson..."), file);
+  connect(open_lesson, &QAction::triggered, this, [this] {
+    const QString path = QFileDialog::getOpenFileName(window_, tr("Open lesson"), QString(),
+                                                      tr("Lessons (*.md);;All files (*)"));
+    if (!path.isEmpty()) lessons_->openLesson(path);
+  });
+  file->insertActions(before, {open_lesson, open_recipe, save_recipe, history});
   RunSession* session = window_->session();
   connect(save_recipe, &QAction::triggered, this, [this, session] {
     QString path = QFileDialog::getSaveFileName(window_, tr("Save run recipe"), QString(),

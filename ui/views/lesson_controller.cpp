@@ -54,7 +54,7 @@ void LessonController::fillMenu(QMenu* menu) {
     const QString path = QFileDialog::getOpenFileName(window_, tr("Open lesson"), QString(),
                                                       tr("Lessons (*.md);;All files (*)"));
     if (!path.isEmpty()) openLesson(path);
-  });
+  });  // File > Open lesson... does the same
   menu->addAction(tr("Show the lesson panel"), dock_, &QDockWidget::show);
   // A shipped lesson that does not parse is a bug of ours: say so rather than hide it.
   if (!problems.isEmpty()) Q_EMIT failed(tr("Lessons"), problems.join(QLatin1Char('\n')));

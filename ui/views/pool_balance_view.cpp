@@ -149,6 +149,7 @@ void PoolBalanceView::draw() {
     tag->position->setCoords(double(N) + 0.5, nobar->data()->at(0)->value);
     tag->setText(tr("no\nexpert"));
     tag->setColor(QColor(110, 110, 110));
+    tag->setClipToAxisRect(false);
   }
   auto* ideal = new QCPItemStraightLine(plot_);
   ideal->point1->setCoords(0, 1.0 / Mg);
@@ -161,7 +162,7 @@ void PoolBalanceView::draw() {
   label->setColor(QColor(200, 40, 40));
   plot_->legend->setVisible(stacked_->isChecked() && c.n_layers <= 12);
   plot_->rescaleAxes();
-  plot_->xAxis->setRange(-0.7, N + (none > 0 ? 1.2 : -0.3));
+  plot_->xAxis->setRange(-0.7, N + (none > 0 ? 2.2 : -0.3));
   plot_->yAxis->setRange(0, std::max(plot_->yAxis->range().upper, 1.0 / Mg) * 1.15);
   requestReplot(plot_);
 }
