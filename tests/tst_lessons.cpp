@@ -194,7 +194,7 @@ class TestLessons : public QObject {
   // the run as it was when the step began.
   void skipsAndReplays() {
     const QString text = QString::fromLatin1(kGood) +
-                         "\n## More\ndo: train 400\nexpect: step > 0 | trained more\n\nText.\n";
+                         "\n## More\ndo: train 100000\nexpect: step > 0 | trained more\n\nText.\n";
     LessonError error;
     const auto lesson = parseLesson(text, QStringLiteral("t.md"), &error);
     QVERIFY2(lesson, qPrintable(error.text()));
@@ -211,12 +211,14 @@ class TestLessons : public QObject {
     QCOMPARE(player.results()[0].why, QStringLiteral("skipped"));
     session.waitForIdle();
     const int64_t stopped = session.state().step;
-    QVERIFY(stopped >= 20 && stopped < 412);
-    player.replayStep();  // back to step 12, then 400 more
+    QVERIFY(stopped >= 20 && stopped < 100012);
+    player.replayStep();  // back to step 12, training again
     QCOMPARE(session.state().step, int64_t(12));
-    QVERIFY(studio_test::wait_until([&] { return !player.busy(); }, 120000));
-    QCOMPARE(session.state().step, int64_t(412));
-    QVERIFY(player.results()[0].passed);
+    QVERIFY(player.busy());
+    QVERIFY(studio_test::wait_until([&] { return session.state().step >= 30; }, 60000));
+    player.skip();
+    session.waitForIdle();
+    QVERIFY(!session.isRunning());
   }
 
   // An action the engine refuses ends the step with its reason, and the lesson stays usable.
