@@ -159,6 +159,29 @@ class TstCli : public QObject {
     QVERIFY(o["router_c"].toDouble() > 1.0);
   }
 
+  // --device / --backend: the generic operators evaluate the same checkpoint to the same loss
+  // and counts; a device this build cannot run is refused with the reason and exit code 2.
+  void computeFlags() {
+    const QStringList eval = {"eval",  "--checkpoint", "m.safetensors", "--text", "text.txt",
+                              "--seq", "64",           "--json"};
+    const Result fused = cli(eval);
+    const Result generic = cli(eval + QStringList{"--backend", "generic"});
+    QVERIFY2(generic.code == 0, generic.err.constData());
+    const QJsonObject a = json_of(fused.out), b = json_of(generic.out);
+    QVERIFY(std::abs(a["loss"].toDouble() - b["loss"].toDouble()) < 1e-5 * a["loss"].toDouble());
+    QCOMPARE(a["counts"], b["counts"]);
+    const Result cuda = cli({"train", "--preset", "tiny", "--steps", "2", "--device", "cuda"});
+    if (cuda.code != 0) {  // a CPU-only LibTorch or no GPU: say so, exit 2, write nothing
+      QCOMPARE(cuda.code, 2);
+      QVERIFY2(cuda.err.contains("device cuda: "), cuda.err.constData());
+    }
+    const Result bad = cli({"bench", "--backend", "fused", "--device", "cuda", "--steps", "1"});
+    QCOMPARE(bad.code, 2);
+    const Result bf16 = cli({"bench", "--bf16", "--steps", "1"});
+    QCOMPARE(bf16.code, 2);
+    QVERIFY2(bf16.err.contains("bf16"), bf16.err.constData());
+  }
+
   void inspectJson() {
     const Result r = cli({"inspect", "m.safetensors", "--json"});
     QVERIFY2(r.code == 0, r.err.constData());

@@ -3,10 +3,13 @@
 #include <qcustomplot.h>
 
 #include <QCheckBox>
+#include <QComboBox>
 #include <QDir>
 #include <QFile>
+#include <QLabel>
 #include <QPushButton>
 #include <QSignalSpy>
+#include <QStandardItemModel>
 #include <QTableWidget>
 #include <QtTest>
 #include <cmath>
@@ -19,6 +22,7 @@
 #include "views/live_controls.h"
 #include "views/loss_curves_view.h"
 #include "views/main_window.h"
+#include "views/new_run_form.h"
 #include "views/pool_balance_view.h"
 #include "views/routing_heatmap_view.h"
 #include "views/token_inspector_view.h"
@@ -297,6 +301,28 @@ class TestStudio : public QObject {
 
   // Smoothing decays per step, so points that stand for two steps (after the history merges
   // old points in pairs) are weighted as two steps.
+  // The new-run form offers the device; CUDA is greyed with the reason where this build or
+  // machine cannot run it, and the status line names where the run computes.
+  void deviceChoiceAndStatus() {
+    auto w = tiny_window();
+    auto* device = w->controls()->form()->findChild<QComboBox*>(QStringLiteral("device"));
+    QVERIFY(device);
+    QCOMPARE(device->count(), 2);
+    QCOMPARE(device->itemData(0).toString(), QStringLiteral("cpu"));
+    QString why;
+    const bool cuda = RunSession::cudaAvailable(&why);
+    auto* model = qobject_cast<QStandardItemModel*>(device->model());
+    QCOMPARE(model->item(1)->isEnabled(), cuda);
+    if (!cuda) {
+      QVERIFY(!why.isEmpty());
+      QVERIFY(device->itemData(1, Qt::ToolTipRole).toString().contains(why));
+    }
+    QVERIFY(wait_until([&] { return w->session()->state().valid; }));
+    auto* label = w->controls()->live()->findChild<QLabel*>(QStringLiteral("deviceLabel"));
+    QVERIFY(label);
+    QCOMPARE(label->text(), QStringLiteral("Device: CPU, fused operators"));
+  }
+
   void smoothingIsPerStep() {
     RunSession s(QStringLiteral("smooth"), 0);
     LossCurvesView view;

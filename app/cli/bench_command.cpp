@@ -19,6 +19,7 @@ struct BenchArgs {
   std::string preset = "default", config;
   int batch = 16, seq = 128, steps = 20, threads = 1, warmup = 3;
   bool json = false, locked = false;
+  ComputeOptions compute;
 };
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -34,6 +35,7 @@ int run_bench(const BenchArgs& a) {
   DataSpec data;
   data.builtin_bytes = 1 << 20;
   Engine engine(p.model, p.train, data, a.threads);
+  apply_compute_flags(engine, a.compute);
   if (a.locked) {
     // UniPool-lock's locked step: partition from a validation now, locked from here on.
     if (!engine.config().lock.enabled)
@@ -86,6 +88,7 @@ int run_bench(const BenchArgs& a) {
                       {"batch", a.batch},
                       {"seq", a.seq},
                       {"threads", a.threads},
+                      {"compute", engine.compute_description()},
                       {"steps", a.steps},
                       {"train_tokens_per_s", train_tps},
                       {"train_tokens_per_s_no_stats", tokens / without_stats},
@@ -131,6 +134,7 @@ Runner register_bench(CLI::App& app) {
       ->check(CLI::Range(1, 100000));
   cmd->add_option("--warmup", a->warmup, "Untimed steps first")->check(CLI::Range(0, 100000));
   cmd->add_option("--threads", a->threads, "CPU threads")->check(CLI::Range(1, 256));
+  add_compute_flags(cmd, &a->compute);
   cmd->add_flag("--json", a->json, "Print JSON");
   cmd->add_flag("--locked", a->locked,
                 "UniPool-lock: freeze and lock before timing (the locked model's step)");

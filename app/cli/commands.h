@@ -5,6 +5,8 @@
 #include <functional>
 #include <string>
 
+#include "unipool/engine.h"
+
 namespace unipool::cli {
 
 // Each register_* adds a subcommand to `app` and returns the function that runs it after
@@ -17,6 +19,11 @@ Runner register_generate(CLI::App& app);
 Runner register_bench(CLI::App& app);
 Runner register_probe(CLI::App& app);
 Runner register_sweep(CLI::App& app);
+
+// --device, --backend, --bf16 (unipool::ComputeOptions), and setting them on an engine (a
+// choice this build or machine cannot run is a CLI::ValidationError with the reason).
+void add_compute_flags(CLI::App* cmd, ComputeOptions* options);
+void apply_compute_flags(Engine& engine, const ComputeOptions& options);
 
 // Reads a whole file as bytes; throws std::runtime_error naming the path.
 std::string read_file_bytes(const std::string& path);

@@ -56,10 +56,12 @@ struct EvalArgs {
   std::string checkpoint, text, random;
   int seq = 128, threads = 1;
   bool json = false;
+  ComputeOptions compute;
 };
 
 int run_eval(const EvalArgs& a) {
   auto engine = Engine::open(a.checkpoint, false, std::nullopt, a.threads);
+  apply_compute_flags(*engine, a.compute);
   const std::string text = read_file_bytes(a.text);
   std::optional<std::vector<bool>> random;
   if (!a.random.empty()) random = parse_layer_list(a.random, engine->config().n_layers);
@@ -180,6 +182,7 @@ Runner register_eval(CLI::App& app) {
   cmd->add_option("--random-layers", a->random,
                   "Comma-separated layers to route at random, e.g. 3,4,5");
   cmd->add_option("--threads", a->threads, "CPU threads")->check(CLI::Range(1, 256));
+  add_compute_flags(cmd, &a->compute);
   cmd->add_flag("--json", a->json, "Print JSON: loss, n_targets, counts (L x Mg), router_c");
   return [a] { return run_eval(*a); };
 }

@@ -75,6 +75,7 @@ struct TrainArgs {
   double lr = 0;
   uint64_t seed = 0;
   bool quiet = false;
+  ComputeOptions compute;
   CLI::App* cmd = nullptr;
   bool given(const char* name) const { return cmd->count(name) > 0; }
 };
@@ -89,6 +90,7 @@ std::unique_ptr<Engine> build_engine(const TrainArgs& a) {
       }
     }
     auto engine = Engine::open(a.resume, /*resume=*/true, data, a.threads);
+    apply_compute_flags(*engine, a.compute);
     if (a.given("--lr")) engine->set_learning_rate(a.lr);
     if (a.given("--steps")) engine->set_total_steps(a.steps);
     return engine;
@@ -109,7 +111,9 @@ std::unique_ptr<Engine> build_engine(const TrainArgs& a) {
   if (a.given("--seq")) p.train.seq = a.seq;
   if (a.given("--lr")) p.train.lr = a.lr;
   if (a.given("--seed")) p.train.seed = a.seed;
-  return std::make_unique<Engine>(p.model, p.train, data.value_or(DataSpec{}), a.threads);
+  auto engine = std::make_unique<Engine>(p.model, p.train, data.value_or(DataSpec{}), a.threads);
+  apply_compute_flags(*engine, a.compute);
+  return engine;
 }
 
 // Fails before training, not after it, when --out cannot be written.
@@ -142,7 +146,8 @@ int run_train(const TrainArgs& a) {
               << "; batch " << engine->options().batch << " x seq " << engine->options().seq
               << "; data "
               << (engine->data().path.empty() ? "built-in corpus" : engine->data().path)
-              << "; from step " << engine->step() << " to " << stop << "\n";
+              << "; from step " << engine->step() << " to " << stop << "; "
+              << engine->compute_description() << "\n";
   }
   g_interrupted = false;
   auto previous = std::signal(SIGINT, on_interrupt);
@@ -230,6 +235,7 @@ Runner register_train(CLI::App& app) {
   cmd->add_option("--seq", a->seq, "Bytes per sequence")->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--lr", a->lr, "Peak learning rate")->check(CLI::Range(0.0, 10.0));
   cmd->add_option("--threads", a->threads, "CPU threads")->check(CLI::Range(1, 256));
+  add_compute_flags(cmd, &a->compute);
   cmd->add_option("--seed", a->seed, "Seed for weights, data order and random routing")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--out", a->out, "Save the checkpoint here at the end (and on Ctrl-C)");

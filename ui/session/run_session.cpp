@@ -78,8 +78,18 @@ void RunSession::post(F&& call) {
 }
 
 void RunSession::createRun(const ModelConfig& config, const TrainOptions& options,
-                           const DataSpec& data, const QString& label) {
-  post([w = worker_, config, options, data, label] { w->createRun(config, options, data, label); });
+                           const DataSpec& data, const QString& label,
+                           const ComputeOptions& compute) {
+  post([w = worker_, config, options, data, label, compute] {
+    w->createRun(config, options, data, label, compute);
+  });
+}
+
+bool RunSession::cudaAvailable(QString* why) {
+  std::string reason;
+  const bool ok = cuda_available(&reason);
+  if (why) *why = QString::fromStdString(reason);
+  return ok;
 }
 
 void RunSession::openCheckpoint(const QString& path) {

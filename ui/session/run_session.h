@@ -30,7 +30,9 @@ class RunSession : public QObject {
   double tokensPerSecond() const { return tokens_per_s_; }
 
   void createRun(const ModelConfig& config, const TrainOptions& options, const DataSpec& data,
-                 const QString& label);
+                 const QString& label, const ComputeOptions& compute = {});
+  // Whether runs can compute on CUDA here, and if not, why (the form greys the choice).
+  static bool cudaAvailable(QString* why);
   void openCheckpoint(const QString& path);
   void start();
   void pause();

@@ -61,6 +61,7 @@ struct RunState {
   QString source;          // preset name or checkpoint path
   bool can_train = false;  // false for a model opened without training text
   LockStatus lock;         // UniPool-lock: phase, partition, reference loss (enabled = false)
+  QString compute;         // where the engine computes: "CPU, fused operators", ...
 };
 
 // One evaluation of the validation text.

@@ -45,6 +45,7 @@ void TrainingWorker::publishState() {
     s.source = source_;
     s.can_train = can_train_;
     s.lock = engine_->lock_status();
+    s.compute = QString::fromStdString(engine_->compute_description());
   }
   Q_EMIT runStateChanged(s);
 }
@@ -58,7 +59,8 @@ void TrainingWorker::note(const QString& kind, const QString& text) {
 }
 
 void TrainingWorker::createRun(const ModelConfig& config, const TrainOptions& options,
-                               const DataSpec& data, const QString& label) {
+                               const DataSpec& data, const QString& label,
+                               const ComputeOptions& compute) {
   setRunning(false);
   pending_ = {};
   try {
@@ -71,7 +73,9 @@ void TrainingWorker::createRun(const ModelConfig& config, const TrainOptions& op
       validate(c);
       refresh_router_constant(c);
     }
-    engine_ = std::make_unique<Engine>(c, options, data, compute_threads_);
+    auto engine = std::make_unique<Engine>(c, options, data, compute_threads_);
+    engine->set_compute(compute);  // a device this machine lacks is refused before the swap
+    engine_ = std::move(engine);
     engine_->set_collect_stats(true);
     source_ = label;
     can_train_ = true;

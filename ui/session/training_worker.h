@@ -21,7 +21,7 @@ class TrainingWorker : public QObject {
 
   // ---- called on the worker's thread (queued by RunSession) ----
   void createRun(const ModelConfig& config, const TrainOptions& options, const DataSpec& data,
-                 const QString& label);
+                 const QString& label, const ComputeOptions& compute = {});
   void openCheckpoint(const QString& path);
   void start();
   void pause();

@@ -43,7 +43,8 @@ QWidget* LiveControls::buildRunBox() {
   step_->setToolTip(tr("Train exactly one step"));
   reset_->setToolTip(tr("Start this run again from fresh weights"));
   status_ = new QLabel(box);
-  device_ = new QLabel(tr("Device: CPU (LibTorch)"), box);
+  device_ = new QLabel(tr("Device: CPU"), box);
+  device_->setObjectName(QStringLiteral("deviceLabel"));
   grid->addWidget(start_, 0, 0);
   grid->addWidget(pause_, 0, 1);
   grid->addWidget(step_, 0, 2);
@@ -202,6 +203,7 @@ void LiveControls::syncFromState() {
   updateStatus();
   const RunState& s = session_->state();
   if (!s.valid) return;
+  device_->setText(tr("Device: %1").arg(s.compute));
   // Rebuild the per-layer switches when the layer count changes; then mirror the engine.
   if (int(switches_.size()) != s.config.n_layers) {
     for (QCheckBox* b : switches_) b->deleteLater();

@@ -11,6 +11,7 @@
 #include <QLocale>
 #include <QPushButton>
 #include <QSpinBox>
+#include <QStandardItemModel>
 #include <QVBoxLayout>
 #include <algorithm>
 
@@ -70,6 +71,18 @@ NewRunForm::NewRunForm(RunSession* session, QWidget* parent) : QWidget(parent), 
                                                       tr("Text (*.txt);;All files (*)"));
     if (!path.isEmpty()) data_->setText(path);
   });
+  device_ = new QComboBox(box);
+  device_->setObjectName(QStringLiteral("device"));
+  device_->addItem(tr("CPU"), QStringLiteral("cpu"));
+  device_->addItem(tr("CUDA GPU"), QStringLiteral("cuda"));
+  QString why;
+  if (!RunSession::cudaAvailable(&why)) {
+    // Shown but greyed: the user learns the option exists and why it is off here.
+    if (auto* model = qobject_cast<QStandardItemModel*>(device_->model()))
+      model->item(1)->setEnabled(false);
+    device_->setItemData(1, tr("Not available: %1").arg(why), Qt::ToolTipRole);
+    device_->setToolTip(tr("CUDA is not available: %1").arg(why));
+  }
   budget_ = new QLabel(box);
   budget_->setWordWrap(true);
   auto* create = new QPushButton(tr("Create run"), box);
@@ -119,6 +132,7 @@ NewRunForm::NewRunForm(RunSession* session, QWidget* parent) : QWidget(parent), 
   data_row->addWidget(data_, 1);
   data_row->addWidget(browse);
   form->addRow(tr("Text"), data_row);
+  form->addRow(tr("Device"), device_);
   form->addRow(budget_);
   form->addRow(create);
 
@@ -232,7 +246,9 @@ void NewRunForm::createRunFromForm() {
   // router_c stays 0: the worker computes it (see TrainingWorker::createRun).
   DataSpec data;
   data.path = data_->text().trimmed().toStdString();  // DataError reaches the user as a dialog
-  session_->createRun(formConfig(), formOptions(), data, preset_->currentText());
+  ComputeOptions compute;
+  compute.device = device_->currentData().toString().toStdString();
+  session_->createRun(formConfig(), formOptions(), data, preset_->currentText(), compute);
 }
 
 void NewRunForm::syncFromState() {

@@ -44,6 +44,7 @@ class NewRunForm : public QWidget {
   QSpinBox *steps_, *batch_, *seq_, *seed_;
   QDoubleSpinBox *lr_, *aux_;
   QLineEdit* data_;
+  QComboBox* device_;  // CPU, or CUDA (disabled, with the reason, where it cannot run)
   QLabel* budget_;
   QString form_source_;  // the run whose settings the form shows
 };

@@ -106,6 +106,17 @@ CheckpointInfo inspect_checkpoint(const std::string& path);  // throws Checkpoin
 // `<dir>/<stem>.train.safetensors` for `<dir>/<stem>.safetensors`.
 std::string train_state_path(const std::string& model_path);
 
+// Where and how the engine computes. Checkpoints never record it: a run saved on one device
+// opens on any other.
+struct ComputeOptions {
+  std::string device = "cpu";    // "cpu" or "cuda"
+  std::string backend = "auto";  // auto (fused on the CPU, generic on CUDA), fused, generic
+  bool bf16 = false;             // bf16 matrix products, fp32 weights and optimizer (CUDA only)
+};
+// Whether this build and machine can compute on CUDA; if not, why (for messages and greyed
+// choices).
+bool cuda_available(std::string* why = nullptr);
+
 struct EngineState;  // everything an Engine holds (core/src/training/engine_state.h)
 
 class Engine {
@@ -172,6 +183,12 @@ class Engine {
   std::vector<double> expert_norms() const;
   // Cosine similarity of flattened expert weights. (N, N) row-major.
   std::vector<double> expert_similarity() const;
+
+  // Moves the model, its optimizer moments and the step to another device or backend (throws
+  // std::invalid_argument, changing nothing, for one this build or machine cannot run).
+  void set_compute(const ComputeOptions& options);
+  const ComputeOptions& compute() const;
+  std::string compute_description() const;  // "CPU, fused operators", "CUDA (H100), bf16"
 
   // Writes the model file and `<stem>.train.safetensors` beside it, each atomically.
   void save(const std::string& path) const;

@@ -20,7 +20,7 @@ namespace {
 constexpr const char* kTrainFormat = "unipool-train";
 
 TensorRecord to_record(const std::string& name, const at::Tensor& t_in) {
-  const at::Tensor t = t_in.detach().to(at::kFloat).contiguous();
+  const at::Tensor t = t_in.detach().to(at::kCPU).to(at::kFloat).contiguous();  // any device
   TensorRecord r;
   r.name = name;
   r.dtype = DType::F32;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "model/backend.h"
 #include "model/norm_router.h"
 #include "unipool/random.h"
 
@@ -58,15 +59,22 @@ at::Tensor top_k_lowest_index(const at::Tensor& scores_in, int k) {
 RouterOutput route_tokens(const ModelConfig& c, const at::Tensor& x, const at::Tensor& weight,
                           const at::Tensor& scale, bool random, uint64_t random_seed,
                           const LayerLock& lock) {
+  return route_tokens(fused_cpu_backend(), c, x, weight, scale, random, random_seed, lock);
+}
+
+RouterOutput route_tokens(const StepBackend& ops, const ModelConfig& c, const at::Tensor& x,
+                          const at::Tensor& weight, const at::Tensor& scale, bool random,
+                          uint64_t random_seed, const LayerLock& lock) {
   RouterOutput r;
-  r.logits = at::mm(x, weight.t());  // (T, Mg)
+  r.logits = at::mm(x, weight.t());  // (T, Mg), fp32 even in bf16 runs: routing decides
   const bool locked = lock.owned && lock.alpha >= 1.0;
-  if (locked) r.owned = at::tensor(*lock.owned, at::TensorOptions().dtype(at::kLong));  // (K)
+  if (locked)
+    r.owned = at::tensor(*lock.owned, at::TensorOptions().dtype(at::kLong)).to(x.device());  // (K)
   if (c.router == "norm") {
     // NormRouter (paper Eq. 7): s = scale * c * relu(z / (||z|| + 1e-8)). The norm covers all
     // Mg logits even when locked (SPEC 8.4); a locked layer's scores outside its partition
     // are exactly 0, so only its K columns are computed (the compact step).
-    r.scores = norm_router_scores(r.logits, scale, c.router_c, locked ? r.owned : at::Tensor());
+    r.scores = ops.norm_router_scores(r.logits, scale, c.router_c, locked ? r.owned : at::Tensor());
   } else {
     r.scores = at::softmax(r.logits, 1);
     if (locked) r.scores = r.scores.index_select(1, r.owned);
@@ -75,19 +83,20 @@ RouterOutput route_tokens(const ModelConfig& c, const at::Tensor& x, const at::T
     // SPEC 8.3: during the fade, outside scores times (1 - alpha).
     std::vector<float> keep(size_t(c.experts_per_group), float(1.0 - lock.alpha));
     for (int64_t e : *lock.owned) keep[size_t(e)] = 1.0f;
-    r.scores = r.scores * at::tensor(keep).to(r.scores.scalar_type());
+    r.scores = r.scores * at::tensor(keep).to(r.scores.device(), r.scores.scalar_type());
   }
   const int k = c.top_k;
   // A locked layer chooses among its K experts only: (T, K) scores, ids mapped back. Ties
   // still go to the lower id (the owned list is ascending).
   const at::Tensor& owned = r.owned;
   const at::Tensor& choose_from = r.scores;
-  const at::Tensor top = top_k_lowest_index(choose_from, k);  // (T, k) columns of choose_from
-  at::Tensor learned = choose_from.gather(1, top);            // (T, k) differentiable
+  const at::Tensor top = ops.top_k(choose_from, k);  // (T, k) columns of choose_from
+  at::Tensor learned = choose_from.gather(1, top);   // (T, k) differentiable
   // clamp: all-zero NormRouter scores would give 0/0; their gates stay 0 instead.
   if (c.renormalize_gates) learned = learned / learned.sum(1, true).clamp_min(1e-30);
   const int64_t choices = owned.defined() ? owned.size(0) : c.experts_per_group;
-  at::Tensor chosen = random ? random_experts(x.size(0), int(choices), k, random_seed) : top;
+  at::Tensor chosen =
+      random ? random_experts(x.size(0), int(choices), k, random_seed).to(x.device()) : top;
   r.local =
       owned.defined() ? owned.index_select(0, chosen.reshape({-1})).view(chosen.sizes()) : chosen;
   // Random routing keeps the learned output scale: each gate is the learned gates' sum / k.
@@ -102,7 +111,7 @@ at::Tensor mean_scores(const RouterOutput& r, int experts_per_group) {
 }
 
 double router_entropy_sum(const at::Tensor& scores_in) {
-  const at::Tensor s = scores_in.detach().to(at::kDouble).contiguous();
+  const at::Tensor s = scores_in.detach().to(at::kCPU).to(at::kDouble).contiguous();
   const int64_t T = s.size(0), M = s.size(1);
   if (M < 2) return double(T);
   const double* p = s.data_ptr<double>();

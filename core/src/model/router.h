@@ -32,6 +32,11 @@ struct LayerLock {
 RouterOutput route_tokens(const ModelConfig& config, const at::Tensor& x, const at::Tensor& weight,
                           const at::Tensor& scale, bool random, uint64_t random_seed,
                           const LayerLock& lock = {});
+// The same with the operators of `ops` (model/backend.h); the above uses the fused CPU ones.
+class StepBackend;
+RouterOutput route_tokens(const StepBackend& ops, const ModelConfig& config, const at::Tensor& x,
+                          const at::Tensor& weight, const at::Tensor& scale, bool random,
+                          uint64_t random_seed, const LayerLock& lock = {});
 
 // Indices of the k largest scores per row, largest first; ties go to the lower index (SPEC
 // leaves ties open; NormRouter's relu makes exact zeros common). scores (T, M) -> (T, k) int64.

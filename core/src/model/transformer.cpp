@@ -5,23 +5,24 @@
 #include <chrono>
 #include <cmath>
 
-#include "model/attention.h"
-#include "model/experts.h"
+#include "model/backend.h"
 #include "model/losses.h"
 #include "model/param_names.h"
-#include "model/rms_norm.h"
 #include "model/rope.h"
 #include "model/router.h"
 #include "unipool/random.h"
 
 namespace unipool {
 
-ForwardResult forward(const ModelConfig& c, const ParamStore& params, const at::Tensor& tokens,
+ForwardResult forward(const ModelConfig& c, const ParamStore& params, const at::Tensor& tokens_in,
                       const RouteControl& control) {
-  const int64_t B = tokens.size(0), S = tokens.size(1), T = B * S, d = c.d_model;
+  const int64_t B = tokens_in.size(0), S = tokens_in.size(1), T = B * S, d = c.d_model;
   const int64_t H = c.n_heads, KV = c.n_kv_heads, hd = c.head_dim(), Mg = c.experts_per_group;
+  const StepBackend& ops = control.backend ? *control.backend : fused_cpu_backend();
   const at::Tensor& embed = params.get(param_names::kEmbed);
-  const auto [cos, sin] = rope_tables(S, hd, c.rope_theta, embed.scalar_type());
+  const at::Tensor tokens = tokens_in.to(embed.device());  // batches are drawn on the host
+  auto [cos_cpu, sin_cpu] = rope_tables(S, hd, c.rope_theta, embed.scalar_type());
+  const at::Tensor cos = cos_cpu.to(embed.device()), sin = sin_cpu.to(embed.device());
   const at::Tensor &w_gate = params.get(param_names::kPoolGate),
                    &w_up = params.get(param_names::kPoolUp),
                    &w_down = params.get(param_names::kPoolDown);
@@ -34,25 +35,25 @@ ForwardResult forward(const ModelConfig& c, const ParamStore& params, const at::
   for (int l = 0; l < c.n_layers; ++l) {
     // Attention block.
     const at::Tensor h =
-        rms_norm(x, params.get(param_names::attn_norm(l)), c.norm_eps).view({T, d});
+        ops.rms_norm(x, params.get(param_names::attn_norm(l)), c.norm_eps).view({T, d});
     const int64_t rep = H / KV;
-    const at::Tensor q = rope_grouped(
-        at::mm(h, params.get(param_names::q_proj(l)).t()).view({B, S, H, hd}), cos, sin,
+    const at::Tensor q = ops.rope_grouped(
+        ops.linear(h, params.get(param_names::q_proj(l))).view({B, S, H, hd}), cos, sin,
         rep);  // (B, KV, S, rep, hd)
     const at::Tensor k =
-        rope_grouped(at::mm(h, params.get(param_names::k_proj(l)).t()).view({B, S, KV, hd}), cos,
-                     sin, 1)
+        ops.rope_grouped(ops.linear(h, params.get(param_names::k_proj(l))).view({B, S, KV, hd}),
+                         cos, sin, 1)
             .view({B, KV, S, hd});
-    const at::Tensor v = at::mm(h, params.get(param_names::v_proj(l)).t())
+    const at::Tensor v = ops.linear(h, params.get(param_names::v_proj(l)))
                              .view({B, S, KV, hd})
                              .transpose(1, 2);  // (B, KV, S, hd)
     const at::Tensor a =  // (B, KV, S, rep, hd) -> (T, H*hd) with head j = kv * rep + r
-        causal_gqa_attention_grouped(q, k, v).permute({0, 2, 1, 3, 4}).reshape({T, H * hd});
-    x = x + at::mm(a, params.get(param_names::o_proj(l)).t()).view({B, S, d});
+        ops.attention_grouped(q, k, v).permute({0, 2, 1, 3, 4}).reshape({T, H * hd});
+    x = x + ops.linear(a, params.get(param_names::o_proj(l))).view({B, S, d});
 
     // MoE block.
     const at::Tensor hf =
-        rms_norm(x, params.get(param_names::ffn_norm(l)), c.norm_eps).view({T, d});
+        ops.rms_norm(x, params.get(param_names::ffn_norm(l)), c.norm_eps).view({T, d});
     const bool random = !control.random_layers.empty() && control.random_layers[size_t(l)];
     const at::Tensor scale =
         c.router == "norm" ? params.get(param_names::router_scale(l)) : at::Tensor();
@@ -61,18 +62,18 @@ ForwardResult forward(const ModelConfig& c, const ParamStore& params, const at::
       lock.owned = &(*control.owned)[size_t(l)];
       lock.alpha = control.lock_alpha;
     }
-    RouterOutput r = route_tokens(c, hf, params.get(param_names::router_weight(l)), scale, random,
-                                  hash_u64(control.random_seed, uint64_t(l)), lock);
+    RouterOutput r = route_tokens(ops, c, hf, params.get(param_names::router_weight(l)), scale,
+                                  random, hash_u64(control.random_seed, uint64_t(l)), lock);
     const at::Tensor global_ids = r.local + int64_t(c.group_of_layer(l)) * Mg;
-    x = x + dispatch_experts(hf, global_ids, r.gates, w_gate, w_up, w_down,
-                             control.accumulate_pool_grads)
+    x = x + ops.moe(hf, global_ids, r.gates, w_gate, w_up, w_down, control.accumulate_pool_grads)
                 .view({B, S, d});
 
+    // The statistics are the host's: on a GPU this copy is the step's one synchronisation.
     LayerRoute route;
-    route.local = r.local;
-    route.gates = r.gates.detach();
+    route.local = r.local.to(at::kCPU);
+    route.gates = r.gates.detach().to(at::kCPU);
     route.counts.assign(size_t(Mg), 0);
-    const int64_t* lp = r.local.data_ptr<int64_t>();
+    const int64_t* lp = route.local.data_ptr<int64_t>();
     for (int64_t i = 0; i < r.local.numel(); ++i) ++route.counts[size_t(lp[i])];
     if (control.with_entropy) {
       const auto start = std::chrono::steady_clock::now();
@@ -84,8 +85,8 @@ ForwardResult forward(const ModelConfig& c, const ParamStore& params, const at::
       std::vector<double> fraction(static_cast<size_t>(Mg));  // counts are constants: no gradient
       for (size_t i = 0; i < fraction.size(); ++i)
         fraction[i] = double(route.counts[i]) / double(T * c.top_k);
-      f.push_back(
-          at::tensor(fraction, at::TensorOptions().dtype(at::kDouble)).to(embed.scalar_type()));
+      f.push_back(at::tensor(fraction, at::TensorOptions().dtype(at::kDouble))
+                      .to(embed.device(), embed.scalar_type()));
       P.push_back(mean_scores(r, c.experts_per_group));
     }
     if (c.z_coef > 0.0) z_total = z_total + r.logits.logsumexp(1).pow(2).mean();
@@ -99,8 +100,9 @@ ForwardResult forward(const ModelConfig& c, const ParamStore& params, const at::
     }
     out.routes.push_back(std::move(route));
   }
-  const at::Tensor hn = rms_norm(x, params.get(param_names::kFinalNorm), c.norm_eps).view({T, d});
-  out.logits = at::mm(hn, params.get(param_names::kLmHead).t()).view({B, S, c.vocab_size});
+  const at::Tensor hn =
+      ops.rms_norm(x, params.get(param_names::kFinalNorm), c.norm_eps).view({T, d});
+  out.logits = ops.linear(hn, params.get(param_names::kLmHead)).view({B, S, c.vocab_size});
   out.aux = c.balance == "none" ? at::zeros({}, embed.options()) : balance_loss(c, f, P);
   out.z_loss = z_total * (c.z_coef / double(c.n_layers));
   // Only lock runs have the term: other runs' loss keeps its plain graph.

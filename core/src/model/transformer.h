@@ -13,7 +13,11 @@ namespace unipool {
 
 // Per-call routing control: which layers route at random (SPEC section 3) and the counter
 // that makes those draws reproducible.
+class StepBackend;
+
 struct RouteControl {
+  // The operators (model/backend.h); nullptr: the fused CPU ones.
+  const StepBackend* backend = nullptr;
   std::vector<bool> random_layers;  // (L) true = random; empty = none
   uint64_t random_seed = 0;         // draws are hash(random_seed, layer, token)
   bool with_entropy = false;        // also sum the router entropy (statistics)

@@ -67,6 +67,52 @@ void AdamW::update(ParamStore& params, const AdamWSettings& s, int64_t step) {
   }
 }
 
+void AdamW::update_generic(ParamStore& params, const AdamWSettings& s, int64_t step) {
+  // The fused loop's formula in tensor ops, on the parameters' device:
+  //   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
+  //   p = p * decay - (lr / bc1) m / (sqrt(v) / sqrt(bc2) + eps)
+  torch::NoGradGuard no_grad;
+  const double bc1 = 1.0 - std::pow(s.beta1, double(step));
+  const double bc2 = 1.0 - std::pow(s.beta2, double(step));
+  for (size_t i = 0; i < params.size(); ++i) {
+    at::Tensor& p = params.tensor(i);
+    const at::Tensor& g = p.grad();
+    if (!g.defined()) continue;
+    const std::string& name = params.name(i);
+    at::Tensor& m = exp_avg(name, p);
+    at::Tensor& v = exp_avg_sq(name, p);
+    m.mul_(s.beta1).add_(g, 1.0 - s.beta1);
+    v.mul_(s.beta2).addcmul_(g, g, 1.0 - s.beta2);
+    if (ParamStore::decays(name)) p.mul_(1.0 - s.lr * s.weight_decay);
+    p.addcdiv_(m, v.sqrt().mul_(1.0 / std::sqrt(bc2)).add_(s.eps), -s.lr / bc1);
+  }
+}
+
+void AdamW::to(const at::Device& device) {
+  for (auto* moments : {&exp_avg_, &exp_avg_sq_})
+    for (auto& [name, t] : *moments) t = t.to(device);
+}
+
+double clip_grad_norm_generic(ParamStore& params, double max_norm) {
+  torch::NoGradGuard no_grad;
+  at::Tensor total;  // on the device, in double: one host read for the whole step
+  for (size_t i = 0; i < params.size(); ++i) {
+    const at::Tensor& g = params.tensor(i).grad();
+    if (!g.defined()) continue;
+    const at::Tensor sq = g.to(at::kDouble).pow(2).sum();
+    total = total.defined() ? total + sq : sq;
+  }
+  const double norm = total.defined() ? std::sqrt(total.item<double>()) : 0.0;
+  if (max_norm > 0.0 && std::isfinite(norm) && norm > max_norm) {
+    const double factor = max_norm / (norm + 1e-6);
+    for (size_t i = 0; i < params.size(); ++i) {
+      at::Tensor g = params.tensor(i).mutable_grad();
+      if (g.defined()) g.mul_(factor);
+    }
+  }
+  return norm;
+}
+
 double clip_grad_norm(ParamStore& params, double max_norm) {
   double total = 0.0;
   for (size_t i = 0; i < params.size(); ++i) {

@@ -21,6 +21,10 @@ class AdamW {
  public:
   // Applies one update to every parameter with a gradient. `step` counts from 1.
   void update(ParamStore& params, const AdamWSettings& s, int64_t step);
+  // The same update in LibTorch ops on any device (the generic backends; model/backend.h).
+  void update_generic(ParamStore& params, const AdamWSettings& s, int64_t step);
+  // Moves the moments to `device` (with the parameters, when a run changes device).
+  void to(const at::Device& device);
   // Moments of one parameter (created as zeros on first use).
   at::Tensor& exp_avg(const std::string& name, const at::Tensor& like);
   at::Tensor& exp_avg_sq(const std::string& name, const at::Tensor& like);
@@ -41,5 +45,7 @@ class AdamW {
 
 // Global L2 norm of all gradients; scales them to max_norm when above it (max_norm > 0).
 double clip_grad_norm(ParamStore& params, double max_norm);
+// The same in tensor ops on the gradients' device.
+double clip_grad_norm_generic(ParamStore& params, double max_norm);
 
 }  // namespace unipool

@@ -106,6 +106,30 @@ void Engine::set_total_steps(int total_steps) {
 
 void Engine::set_collect_stats(bool on) { state_->collect_stats = on; }
 
+void Engine::set_compute(const ComputeOptions& options) {
+  EngineState& m = *state_;
+  auto backend = choose_backend(options);  // throws before anything changes
+  const at::Device device(options.device == "cuda" ? at::kCUDA : at::kCPU);
+  if (m.params.size() > 0 && m.params.tensor(0).device() != device) {
+    for (size_t i = 0; i < m.params.size(); ++i)
+      m.params.tensor(i) = m.params.tensor(i).detach().to(device).set_requires_grad(true);
+    m.optimizer.to(device);
+  }
+  m.compute = options;
+  m.backend = std::move(backend);
+}
+
+const ComputeOptions& Engine::compute() const { return state_->compute; }
+
+std::string Engine::compute_description() const {
+  const ComputeOptions& c = state_->compute;
+  std::string text = c.device == "cuda" ? "CUDA" : "CPU";
+  const bool fused = !state_->backend || state_->backend->kind() == BackendKind::FusedCpu;
+  text += fused ? ", fused operators" : ", LibTorch operators";
+  if (c.bf16) text += ", bf16";
+  return text;
+}
+
 LockStatus Engine::lock_status() const {
   return unipool::lock_status(state_->config, state_->lock, state_->step);
 }

@@ -29,6 +29,7 @@ RouteControl EngineState::route_control(uint64_t salt,
                                         const std::optional<std::vector<bool>>& random,
                                         bool with_entropy, bool training, bool unfaded) const {
   RouteControl control;
+  control.backend = backend.get();
   const std::vector<bool>& layers = random ? *random : random_layers;
   if (!layers.empty() && layers.size() != size_t(config.n_layers)) {
     throw std::invalid_argument("random layers: expected " + std::to_string(config.n_layers) +

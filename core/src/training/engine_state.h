@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "model/backend.h"
 #include "model/parameters.h"
 #include "model/transformer.h"
 #include "training/adamw.h"
@@ -34,6 +35,9 @@ struct EngineState {
   // (L, Mg) exponentially decayed choice counts: which experts are busy, for resizing.
   std::vector<double> recent_load;
   LockState lock;  // UniPool-lock runs only (config.lock.enabled)
+  // Where and with which operators the step runs (model/backend.h); fused CPU by default.
+  ComputeOptions compute;
+  std::shared_ptr<const StepBackend> backend;
 
   // Reads or generates the training text and splits off validation.
   void load_data();

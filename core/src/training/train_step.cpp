@@ -20,8 +20,10 @@ StepMetrics train_step(EngineState& m) {
   const ModelConfig& c = m.config;
   std::vector<uint8_t> domains;
   const at::Tensor batch = m.sample_batch(m.step, m.collect_stats ? &domains : nullptr);
-  const at::Tensor inputs = batch.narrow(1, 0, m.options.seq);   // (B, S)
-  const at::Tensor targets = batch.narrow(1, 1, m.options.seq);  // (B, S)
+  const at::Tensor inputs = batch.narrow(1, 0, m.options.seq);  // (B, S)
+  const bool fused = !m.backend || m.backend->fused_optimizer();
+  const at::Tensor targets =  // (B, S) where the logits are
+      batch.narrow(1, 1, m.options.seq).to(m.params.tensor(0).device());
 
   if (m.lock.stopped) throw LockStopped(m.lock.stop_reason);
   RouteControl control =
@@ -42,14 +44,18 @@ StepMetrics train_step(EngineState& m) {
   metrics.aux = out.aux.item<double>();
   metrics.z_loss = out.z_loss.item<double>();
   metrics.entropy_loss = out.entropy_loss.defined() ? out.entropy_loss.item<double>() : 0.0;
-  metrics.grad_norm = clip_grad_norm(m.params, m.options.grad_clip);
+  metrics.grad_norm = fused ? clip_grad_norm(m.params, m.options.grad_clip)
+                            : clip_grad_norm_generic(m.params, m.options.grad_clip);
   metrics.lr = learning_rate_at(m.options, m.step);
   metrics.applied = std::isfinite(metrics.loss) && std::isfinite(metrics.grad_norm);
   if (metrics.applied) {
     // A non-finite step leaves weights, moments and the step counter as they were.
     AdamWSettings s{metrics.lr, m.options.beta1, m.options.beta2, m.options.adam_eps,
                     m.options.weight_decay};
-    m.optimizer.update(m.params, s, m.step + 1);
+    if (fused)
+      m.optimizer.update(m.params, s, m.step + 1);
+    else
+      m.optimizer.update_generic(m.params, s, m.step + 1);
     ++m.step;
     const int Mg = c.experts_per_group;
     for (int l = 0; l < c.n_layers; ++l) {
