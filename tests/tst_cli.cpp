@@ -94,8 +94,11 @@ class TstCli : public QObject {
     QVERIFY2(r.code == 0, r.err.constData());
     QVERIFY(QFile::exists(at("m.safetensors")));
     QVERIFY(QFile::exists(at("m.train.safetensors")));
-    const QList<QByteArray> lines = read_all(at("log.jsonl")).trimmed().split('\n');
-    QCOMPARE(lines.size(), 30);
+    QList<QByteArray> lines = read_all(at("log.jsonl")).trimmed().split('\n');
+    QCOMPARE(lines.size(), 31);  // the run's header, then one line a step
+    const QJsonObject header = json_of(lines.takeFirst())["run"].toObject();
+    QCOMPARE(header["config"].toObject()["n_layers"].toInt(), 2);
+    QCOMPARE(header["world_size"].toInt(), 1);
     for (int i = 0; i < lines.size(); ++i) {
       const QJsonObject o = json_of(lines[i]);
       for (const char* key : {"step", "loss", "ce", "aux", "lr", "tokens_per_s"})

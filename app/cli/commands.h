@@ -25,6 +25,11 @@ Runner register_sweep(CLI::App& app);
 void add_compute_flags(CLI::App* cmd, ComputeOptions* options);
 void apply_compute_flags(Engine& engine, const ComputeOptions& options);
 
+// The process's arguments (main sets them), and `train --nproc N`: N local workers of this
+// command with the launcher environment; returns the first failing worker's exit code.
+void set_program_arguments(int argc, char** argv);
+int launch_local_workers(int nproc, double timeout_s);
+
 // Reads a whole file as bytes; throws std::runtime_error naming the path.
 std::string read_file_bytes(const std::string& path);
 // "3,4,5" -> (L) switches; throws CLI::ValidationError on a bad list.

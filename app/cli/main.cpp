@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
            {"sweep", unipool::cli::register_sweep}}) {
     runners[name] = reg(app);
   }
+  unipool::cli::set_program_arguments(argc, argv);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

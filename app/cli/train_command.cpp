@@ -35,6 +35,34 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
+// A window's raw routing counts (SPEC section 5), for a watcher to rebuild the heatmap.
+nlohmann::json routing_json(const RoutingCounts& c) {
+  return {{"n_layers", c.n_layers},
+          {"layers_per_group", c.layers_per_group},
+          {"experts_per_group", c.experts_per_group},
+          {"top_k", c.top_k},
+          {"n_domains", c.n_domains},
+          {"tokens", c.tokens},
+          {"counts", c.counts},
+          {"gate_sum", c.gate_sum},
+          {"entropy_sum", c.entropy_sum},
+          {"reuse_sum", c.reuse_sum},
+          {"zero_gate", c.zero_gate},
+          {"domain_counts", c.domain_counts},
+          {"domain_tokens", c.domain_tokens}};
+}
+
+// The log's first line: what run this is (a watcher needs the model's shape).
+nlohmann::json run_header_json(const Engine& e) {
+  return {{"run",
+           {{"config", nlohmann::json::parse(to_json(e.config()))},
+            {"train", nlohmann::json::parse(to_json(e.options()))},
+            {"data", e.data().path},
+            {"from_step", e.step()},
+            {"world_size", e.world_size()},
+            {"compute", e.compute_description()}}}};
+}
+
 nlohmann::json metrics_json(const StepMetrics& m) {
   nlohmann::json j = {{"step", m.step},
                       {"loss", m.loss},
@@ -72,6 +100,7 @@ nlohmann::json metrics_json(const StepMetrics& m) {
 struct TrainArgs {
   std::string preset, config, data, out, resume, log;
   int steps = 0, batch = 0, seq = 0, threads = 1, stop_after = 0, every = 10;
+  int nproc = 0, save_every = 0, routing_every = 0;
   double lr = 0;
   uint64_t seed = 0;
   bool quiet = false;
@@ -127,9 +156,31 @@ void check_writable_output(const std::string& out) {
   }
 }
 
+int train_loop(const TrainArgs& a, Engine& engine_ref);
+
 int run_train(const TrainArgs& a) {
+  if (a.nproc > 0) return launch_local_workers(a.nproc, 60.0);
   check_writable_output(a.out);
   std::unique_ptr<Engine> engine = build_engine(a);
+  // Data parallelism when a launcher (torchrun, --nproc, Slurm) set WORLD_SIZE: rank 0 alone
+  // prints, logs and saves; the others train their shard.
+  try {
+    if (const auto d = distributed_from_env()) engine->set_distributed(*d);
+  } catch (const DistributedSetupError& e) {
+    throw CLI::ValidationError(e.what());  // exit code 2
+  }
+  const bool leader = engine->rank() == 0;
+  TrainArgs local = a;
+  if (!leader) {
+    local.quiet = true;
+    local.log.clear();
+    local.out.clear();
+  }
+  return train_loop(local, *engine);
+}
+
+int train_loop(const TrainArgs& a, Engine& engine_ref) {
+  Engine* engine = &engine_ref;
   const int64_t total = engine->options().total_steps;
   const int64_t stop = a.stop_after > 0 ? std::min<int64_t>(a.stop_after, total) : total;
   std::ofstream log;
@@ -155,6 +206,8 @@ int run_train(const TrainArgs& a) {
   const int64_t first = engine->step();
   double smoothed_rate = 0;
   int status = 0;
+  bool peer_failed = false;
+  if (log) log << run_header_json(*engine).dump() << std::endl;
   while (engine->step() < stop && !g_interrupted) {
     StepMetrics m;
     try {
@@ -163,10 +216,22 @@ int run_train(const TrainArgs& a) {
       std::cerr << "error: " << e.what() << "\n";
       status = 1;
       break;
+    } catch (const PeerFailure& e) {
+      // The step did not complete everywhere: keep the last saved checkpoint as it is.
+      std::cerr << "error: " << e.what() << "; the last saved checkpoint is kept\n";
+      status = 1;
+      peer_failed = true;
+      break;
     }
     smoothed_rate =
         smoothed_rate == 0 ? m.tokens_per_s : 0.9 * smoothed_rate + 0.1 * m.tokens_per_s;
-    if (log) log << metrics_json(m).dump() << "\n";
+    if (log) {
+      nlohmann::json j = metrics_json(m);
+      if (a.routing_every > 0 && m.step % a.routing_every == 0 && !m.routing.empty())
+        j["routing"] = routing_json(m.routing);  // what `unipool-studio --watch` draws
+      log << j.dump() << std::endl;              // flushed: a watcher reads the log as it grows
+    }
+    if (!a.out.empty() && a.save_every > 0 && m.step % a.save_every == 0) engine->save(a.out);
     if (!m.applied) {
       // Retrying would redo the same batch and routing (both are functions of the step).
       std::cerr << "error: step " << m.step + 1 << " had a non-finite loss or gradient (loss "
@@ -193,8 +258,15 @@ int run_train(const TrainArgs& a) {
     }
   }
   if (g_interrupted) std::cout << "interrupted at step " << engine->step() << "\n";
+  if (!a.quiet && engine->world_size() > 1) {
+    const double total_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::printf("data-parallel: %d ranks, %.1f s of %.1f s in collectives (%.0f%%) on rank 0\n",
+                engine->world_size(), engine->communication_seconds(), total_s,
+                100.0 * engine->communication_seconds() / std::max(total_s, 1e-9));
+  }
   // Save first, with Ctrl-C still caught: a second Ctrl-C must not lose the run.
-  if (!a.out.empty()) {
+  if (!a.out.empty() && !peer_failed) {
     engine->save(a.out);
     if (!a.quiet) std::cout << "saved " << a.out << " (and " << train_state_path(a.out) << ")\n";
   }
@@ -236,6 +308,17 @@ Runner register_train(CLI::App& app) {
   cmd->add_option("--lr", a->lr, "Peak learning rate")->check(CLI::Range(0.0, 10.0));
   cmd->add_option("--threads", a->threads, "CPU threads")->check(CLI::Range(1, 256));
   add_compute_flags(cmd, &a->compute);
+  cmd->add_option("--nproc", a->nproc,
+                  "Data-parallel: start N local worker processes (1 compute thread each is "
+                  "sensible); launchers such as torchrun set RANK/WORLD_SIZE/MASTER_ADDR/"
+                  "MASTER_PORT instead")
+      ->check(CLI::Range(1, 256));
+  cmd->add_option("--save-every", a->save_every, "Also save --out every N steps")
+      ->check(CLI::Range(1, 1 << 30));
+  cmd->add_option("--log-routing-every", a->routing_every,
+                  "Add the step's routing counts to the --log line every N steps (for "
+                  "unipool-studio --watch)")
+      ->check(CLI::Range(1, 1 << 30));
   cmd->add_option("--seed", a->seed, "Seed for weights, data order and random routing")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--out", a->out, "Save the checkpoint here at the end (and on Ctrl-C)");

@@ -12,13 +12,9 @@
 #include <cstdio>
 
 #include "session/experiment_jobs.h"
-#include "session/lesson.h"
-#include "session/lesson_player.h"
 #include "session/run_session.h"
-#include "views/classroom.h"
 #include "views/compare_view.h"
 #include "views/experiments_view.h"
-#include "views/lesson_controller.h"
 #include "views/main_window.h"
 #include "views/token_inspector_view.h"
 
@@ -83,6 +79,10 @@ void addAutomationOptions(QCommandLineParser& p) {
   p.addOption({QStringLiteral("sweep"),
                QStringLiteral("Open the sweep folder <dir> in the Experiments tab."),
                QStringLiteral("dir")});
+  p.addOption({QStringLiteral("watch"),
+               QStringLiteral("Watch the run that writes log <file> (unipool train --log ... "
+                              "--log-routing-every N): read-only, live."),
+               QStringLiteral("file")});
   p.addOption(
       {QStringLiteral("lesson"),
        QStringLiteral("Play lesson <name> (a shipped lesson's file name, e.g. 03-shared-pool, "
@@ -118,6 +118,7 @@ bool Automation::configure(const QCommandLineParser& p, QString* error) {
   }
   screenshot_ = p.value(QStringLiteral("screenshot"));
   lesson_ = p.value(QStringLiteral("lesson"));
+  watch_ = p.value(QStringLiteral("watch"));
   if (p.isSet(QStringLiteral("lesson-step"))) {
     bool ok = false;
     lesson_step_ = p.value(QStringLiteral("lesson-step")).toInt(&ok);
@@ -183,30 +184,19 @@ bool Automation::configure(const QCommandLineParser& p, QString* error) {
   return true;
 }
 
-void Automation::beginLesson() {
-  LessonController* lessons = window_->classroom()->lessons();
-  LessonPlayer* player = lessons->player();
-  connect(player, &LessonPlayer::stepFinished, this, [this, player](int index) {
-    if (!player->failure().isEmpty()) return finish(1, player->failure());
-    if (index + 1 < lesson_step_ && index + 1 < player->stepCount()) {
-      QTimer::singleShot(0, player, &LessonPlayer::next);
-      return;
-    }
-    trained_ = true;
-    afterTraining();
-  });
-  bool found = false;
-  for (const Lesson& l : shippedLessons()) {
-    if (QFileInfo(l.path).completeBaseName() == lesson_) {
-      lessons->startLesson(l);
-      found = true;
-    }
-  }
-  if (!found && !lessons->openLesson(lesson_)) finish(1, window_->lastError());
-}
-
 void Automation::begin() {
   if (!lesson_.isEmpty()) return beginLesson();
+  if (!watch_.isEmpty()) {
+    connect(window_->session(), &RunSession::failed, this,
+            [this](const QString& what, const QString& why) { finish(1, what + ": " + why); });
+    window_->session()->watchRun(watch_);
+    // The log's backlog is read at once; give the views a moment to draw it.
+    QTimer::singleShot(1500, this, [this] {
+      trained_ = true;
+      afterTraining();
+    });
+    return;
+  }
   RunSession* s = window_->session();
   connect(s, &RunSession::halted, this, [this](const QString& why) {
     if (quit_) finish(1, why);
@@ -278,7 +268,7 @@ void Automation::afterTraining() {
     return;
   }
   if (window_->tabs()->currentWidget() == window_->tokens()) window_->tokens()->loadDomainSample(2);
-  window_->session()->evaluateValidation();
+  if (window_->session()->state().can_train) window_->session()->evaluateValidation();
   if (measure_seconds_ > 0) {
     measureFrames();
     return;

@@ -3,6 +3,7 @@
 #include <QCoreApplication>
 #include <QMetaObject>
 
+#include "session/run_log_follower.h"
 #include "session/training_worker.h"
 
 namespace unipool::studio {
@@ -38,16 +39,8 @@ RunSession::RunSession(const QString& name, int compute_threads, QObject* parent
     tokens_per_s_ = 0;
     history_.clear();
   });
-  connect(worker_, &TrainingWorker::runStateChanged, this, [this](const RunState& s) {
-    state_ = s;
-    Q_EMIT stateChanged();
-  });
-  connect(worker_, &TrainingWorker::trainingUpdate, this, [this](const TrainingUpdate& u) {
-    tokens_per_s_ = u.tokens_per_s;
-    state_.step = u.step;
-    history_.addUpdate(u);
-    Q_EMIT updated();
-  });
+  connect(worker_, &TrainingWorker::runStateChanged, this, &RunSession::onState);
+  connect(worker_, &TrainingWorker::trainingUpdate, this, &RunSession::onUpdate);
   connect(worker_, &TrainingWorker::validated, &history_, &RunHistory::addValidation);
   connect(worker_, &TrainingWorker::changeApplied, &history_, &RunHistory::addChange);
   connect(worker_, &TrainingWorker::runningChanged, this, [this](bool running) {
@@ -62,7 +55,48 @@ RunSession::RunSession(const QString& name, int compute_threads, QObject* parent
   connect(worker_, &TrainingWorker::routesReady, this, &RunSession::routesReady);
   connect(worker_, &TrainingWorker::generated, this, &RunSession::generated);
   thread_.start();
+
+  // A watched run (its log) reaches the same history and state as a hosted one.
+  follower_ = new RunLogFollower(this);
+  connect(follower_, &RunLogFollower::started, this, [this] {
+    tokens_per_s_ = 0;
+    history_.clear();
+  });
+  connect(follower_, &RunLogFollower::stateChanged, this, &RunSession::onState);
+  connect(follower_, &RunLogFollower::trainingUpdate, this, &RunSession::onUpdate);
+  connect(follower_, &RunLogFollower::validated, &history_, &RunHistory::addValidation);
+  connect(follower_, &RunLogFollower::problem, this,
+          [this](const QString& message) { Q_EMIT failed(tr("Watch run"), message); });
 }
+
+void RunSession::onState(const RunState& s) {
+  state_ = s;
+  Q_EMIT stateChanged();
+}
+
+void RunSession::onUpdate(const TrainingUpdate& u) {
+  tokens_per_s_ = u.tokens_per_s;
+  state_.step = u.step;
+  history_.addUpdate(u);
+  Q_EMIT updated();
+}
+
+void RunSession::watchRun(const QString& path) {
+  QString error;
+  RunLogFollower probe;  // check the file before closing the current run
+  if (!probe.follow(path, &error, 1 << 30)) {
+    Q_EMIT failed(tr("Watch run"), error);
+    return;
+  }
+  probe.stop();
+  post([w = worker_] { w->closeRun(); });
+  waitForIdle();  // the hosted run's last signals land before the watched run's first
+  follower_->follow(path, &error);
+}
+
+bool RunSession::isWatching() const { return follower_->following(); }
+
+void RunSession::stopWatching() { follower_->stop(); }
 
 RunSession::~RunSession() {
   // The quit event queues behind the step in progress: at most one step of waiting.
@@ -80,6 +114,7 @@ void RunSession::post(F&& call) {
 void RunSession::createRun(const ModelConfig& config, const TrainOptions& options,
                            const DataSpec& data, const QString& label,
                            const ComputeOptions& compute) {
+  stopWatching();
   post([w = worker_, config, options, data, label, compute] {
     w->createRun(config, options, data, label, compute);
   });
@@ -93,6 +128,7 @@ bool RunSession::cudaAvailable(QString* why) {
 }
 
 void RunSession::openCheckpoint(const QString& path) {
+  stopWatching();
   post([w = worker_, path] { w->openCheckpoint(path); });
 }
 
@@ -121,6 +157,7 @@ void RunSession::saveRecipe(const QString& path) {
   post([w = worker_, path] { w->saveRecipe(path); });
 }
 void RunSession::openRecipe(const QString& path) {
+  stopWatching();
   post([w = worker_, path] { w->openRecipe(path); });
 }
 void RunSession::requestRoutes(const QString& text) {

@@ -12,6 +12,7 @@
 
 namespace unipool::studio {
 
+class RunLogFollower;
 class TrainingWorker;
 
 class RunSession : public QObject {
@@ -34,6 +35,10 @@ class RunSession : public QObject {
   // Whether runs can compute on CUDA here, and if not, why (the form greys the choice).
   static bool cudaAvailable(QString* why);
   void openCheckpoint(const QString& path);
+  // Shows a run this studio does not host, read-only, from its growing JSONL log (see
+  // RunLogFollower); the hosted run, if any, is closed. failed() when the file is not a log.
+  void watchRun(const QString& path);
+  bool isWatching() const;
   void start();
   void pause();
   void stepOnce();
@@ -67,10 +72,14 @@ class RunSession : public QObject {
  private:
   template <class F>
   void post(F&& call);
+  void onState(const RunState& s);
+  void onUpdate(const TrainingUpdate& u);
+  void stopWatching();
 
   QString name_;
   QThread thread_;
   TrainingWorker* worker_;
+  RunLogFollower* follower_;
   RunHistory history_;
   RunState state_;
   bool running_ = false;

@@ -120,6 +120,16 @@ void TrainingWorker::openCheckpoint(const QString& path) {
   note(ChangeEvent::Opened, tr("opened at step %1").arg(engine_->step()));
 }
 
+void TrainingWorker::closeRun() {
+  setRunning(false);
+  pending_ = {};
+  engine_.reset();
+  can_train_ = false;
+  recordable_ = false;
+  scheduled_.clear();
+  ++run_serial_;
+}
+
 void TrainingWorker::setRunning(bool running) {
   if (running == running_) return;
   running_ = running;

@@ -23,6 +23,8 @@ class TrainingWorker : public QObject {
   void createRun(const ModelConfig& config, const TrainOptions& options, const DataSpec& data,
                  const QString& label, const ComputeOptions& compute = {});
   void openCheckpoint(const QString& path);
+  // Drops the run (the session watches one it does not host instead); no runReplaced.
+  void closeRun();
   void start();
   void pause();
   void stepOnce();

@@ -161,6 +161,12 @@ void MainWindow::buildMenus() {
         this, tr("Open checkpoint"), last_dir_, tr("Checkpoints (*.safetensors);;All files (*)"));
     if (!path.isEmpty()) openCheckpoint(path);
   });
+  file->addAction(tr("&Watch run..."), this, [this] {
+    // A headless run (`unipool train --log FILE --log-routing-every N`), read-only, live.
+    const QString path = QFileDialog::getOpenFileName(
+        this, tr("Watch a run's log"), last_dir_, tr("Training logs (*.jsonl);;All files (*)"));
+    if (!path.isEmpty()) session_->watchRun(path);
+  });
   recent_menu_ = file->addMenu(tr("Open &recent"));
   file->addAction(tr("&Save checkpoint"), QKeySequence::Save, this, [this] {
     if (!current_path_.endsWith(QLatin1String(".safetensors"))) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "unipool/config.h"
+#include "unipool/distributed.h"
 #include "unipool/live_settings.h"
 #include "unipool/lock.h"
 #include "unipool/stats.h"
@@ -189,6 +190,15 @@ class Engine {
   void set_compute(const ComputeOptions& options);
   const ComputeOptions& compute() const;
   std::string compute_description() const;  // "CPU, fused operators", "CUDA (H100), bf16"
+
+  // Data parallelism (unipool/distributed.h): joins the process group; from the next step on
+  // this engine trains on its rank's shard of every global batch (options().batch, which
+  // must divide by the world size) and all-reduces gradients, losses and routing counts.
+  // Throws DistributedSetupError. A world of 1 changes nothing.
+  void set_distributed(const DistributedConfig& config);
+  int rank() const;        // 0 without data parallelism
+  int world_size() const;  // 1 without
+  double communication_seconds() const;  // spent in collectives so far
 
   // Writes the model file and `<stem>.train.safetensors` beside it, each atomically.
   void save(const std::string& path) const;

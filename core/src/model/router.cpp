@@ -10,12 +10,12 @@
 
 namespace unipool {
 
-at::Tensor random_experts(int64_t tokens, int mg, int k, uint64_t seed) {
+at::Tensor random_experts(int64_t tokens, int mg, int k, uint64_t seed, int64_t first_token) {
   at::Tensor out = at::empty({tokens, k}, at::TensorOptions().dtype(at::kLong));
   int64_t* op = out.data_ptr<int64_t>();
   std::vector<int64_t> pool(static_cast<size_t>(mg));
   for (int64_t t = 0; t < tokens; ++t) {
-    Rng rng(hash_u64(seed, uint64_t(t)));
+    Rng rng(hash_u64(seed, uint64_t(first_token + t)));
     if (k == 1) {
       op[t] = int64_t(rng.below(uint64_t(mg)));
       continue;
@@ -64,7 +64,7 @@ RouterOutput route_tokens(const ModelConfig& c, const at::Tensor& x, const at::T
 
 RouterOutput route_tokens(const StepBackend& ops, const ModelConfig& c, const at::Tensor& x,
                           const at::Tensor& weight, const at::Tensor& scale, bool random,
-                          uint64_t random_seed, const LayerLock& lock) {
+                          uint64_t random_seed, const LayerLock& lock, int64_t first_token) {
   RouterOutput r;
   r.logits = at::mm(x, weight.t());  // (T, Mg), fp32 even in bf16 runs: routing decides
   const bool locked = lock.owned && lock.alpha >= 1.0;
@@ -96,7 +96,8 @@ RouterOutput route_tokens(const StepBackend& ops, const ModelConfig& c, const at
   if (c.renormalize_gates) learned = learned / learned.sum(1, true).clamp_min(1e-30);
   const int64_t choices = owned.defined() ? owned.size(0) : c.experts_per_group;
   at::Tensor chosen =
-      random ? random_experts(x.size(0), int(choices), k, random_seed).to(x.device()) : top;
+      random ? random_experts(x.size(0), int(choices), k, random_seed, first_token).to(x.device())
+             : top;
   r.local =
       owned.defined() ? owned.index_select(0, chosen.reshape({-1})).view(chosen.sizes()) : chosen;
   // Random routing keeps the learned output scale: each gate is the learned gates' sum / k.

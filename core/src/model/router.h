@@ -34,16 +34,20 @@ RouterOutput route_tokens(const ModelConfig& config, const at::Tensor& x, const 
                           const LayerLock& lock = {});
 // The same with the operators of `ops` (model/backend.h); the above uses the fused CPU ones.
 class StepBackend;
+// `first_token` numbers the tokens for random routing's draws (data parallelism: a rank's
+// tokens continue the global batch's numbering).
 RouterOutput route_tokens(const StepBackend& ops, const ModelConfig& config, const at::Tensor& x,
                           const at::Tensor& weight, const at::Tensor& scale, bool random,
-                          uint64_t random_seed, const LayerLock& lock = {});
+                          uint64_t random_seed, const LayerLock& lock = {},
+                          int64_t first_token = 0);
 
 // Indices of the k largest scores per row, largest first; ties go to the lower index (SPEC
 // leaves ties open; NormRouter's relu makes exact zeros common). scores (T, M) -> (T, k) int64.
 at::Tensor top_k_lowest_index(const at::Tensor& scores, int k);
 
 // top_k distinct local experts per token, uniform, from hash(seed, token): (T, k) int64.
-at::Tensor random_experts(int64_t tokens, int experts_per_group, int top_k, uint64_t seed);
+at::Tensor random_experts(int64_t tokens, int experts_per_group, int top_k, uint64_t seed,
+                          int64_t first_token = 0);
 
 // The layer's mean score per local expert (Mg), 0 outside a locked layer's partition: the P of
 // the balance loss.

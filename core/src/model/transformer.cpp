@@ -62,8 +62,9 @@ ForwardResult forward(const ModelConfig& c, const ParamStore& params, const at::
       lock.owned = &(*control.owned)[size_t(l)];
       lock.alpha = control.lock_alpha;
     }
-    RouterOutput r = route_tokens(ops, c, hf, params.get(param_names::router_weight(l)), scale,
-                                  random, hash_u64(control.random_seed, uint64_t(l)), lock);
+    RouterOutput r =
+        route_tokens(ops, c, hf, params.get(param_names::router_weight(l)), scale, random,
+                     hash_u64(control.random_seed, uint64_t(l)), lock, control.first_token);
     const at::Tensor global_ids = r.local + int64_t(c.group_of_layer(l)) * Mg;
     x = x + ops.moe(hf, global_ids, r.gates, w_gate, w_up, w_down, control.accumulate_pool_grads)
                 .view({B, S, d});
@@ -75,6 +76,7 @@ ForwardResult forward(const ModelConfig& c, const ParamStore& params, const at::
     route.counts.assign(size_t(Mg), 0);
     const int64_t* lp = route.local.data_ptr<int64_t>();
     for (int64_t i = 0; i < r.local.numel(); ++i) ++route.counts[size_t(lp[i])];
+    if (control.reduce_counts) control.reduce_counts(route.counts);  // the global batch's
     if (control.with_entropy) {
       const auto start = std::chrono::steady_clock::now();
       route.entropy_sum = router_entropy_sum(r.scores);
@@ -83,8 +85,10 @@ ForwardResult forward(const ModelConfig& c, const ParamStore& params, const at::
     }
     if (c.balance != "none") {
       std::vector<double> fraction(static_cast<size_t>(Mg));  // counts are constants: no gradient
+      int64_t choices = 0;                                    // T * top_k, over every rank's tokens
+      for (int64_t n : route.counts) choices += n;
       for (size_t i = 0; i < fraction.size(); ++i)
-        fraction[i] = double(route.counts[i]) / double(T * c.top_k);
+        fraction[i] = double(route.counts[i]) / double(std::max<int64_t>(choices, 1));
       f.push_back(at::tensor(fraction, at::TensorOptions().dtype(at::kDouble))
                       .to(embed.device(), embed.scalar_type()));
       P.push_back(mean_scores(r, c.experts_per_group));

@@ -2,6 +2,8 @@
 // logits, the balance and z losses, and each layer's routing. Private to core/.
 #pragma once
 
+#include <functional>
+
 #include <torch/torch.h>
 
 #include <vector>
@@ -18,6 +20,11 @@ class StepBackend;
 struct RouteControl {
   // The operators (model/backend.h); nullptr: the fused CPU ones.
   const StepBackend* backend = nullptr;
+  // Data parallelism: sums a layer's (Mg) choice counts over the ranks, so that the balance
+  // loss and the statistics see the global batch (empty: one process); and this rank's first
+  // token in the global batch, so that random routing draws what one process would.
+  std::function<void(std::vector<int64_t>&)> reduce_counts;
+  int64_t first_token = 0;
   std::vector<bool> random_layers;  // (L) true = random; empty = none
   uint64_t random_seed = 0;         // draws are hash(random_seed, layer, token)
   bool with_entropy = false;        // also sum the router entropy (statistics)

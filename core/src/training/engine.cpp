@@ -121,6 +121,26 @@ void Engine::set_compute(const ComputeOptions& options) {
 
 const ComputeOptions& Engine::compute() const { return state_->compute; }
 
+void Engine::set_distributed(const DistributedConfig& config) {
+  EngineState& m = *state_;
+  if (config.world_size <= 1) return;
+  if (m.options.batch % config.world_size != 0)
+    throw DistributedSetupError("the global batch " + std::to_string(m.options.batch) +
+                                " does not divide among " + std::to_string(config.world_size) +
+                                " ranks: choose --batch as a multiple of the world size");
+  if (m.config.lock.enabled)
+    throw DistributedSetupError(
+        "UniPool-lock runs train in one process for now: the entropy term and the freeze's "
+        "validation counts are not reduced over ranks yet");
+  m.comm = std::make_shared<Communicator>(config);
+}
+
+int Engine::rank() const { return state_->comm ? state_->comm->rank() : 0; }
+int Engine::world_size() const { return state_->comm ? state_->comm->world_size() : 1; }
+double Engine::communication_seconds() const {
+  return state_->comm ? state_->comm->seconds_in_collectives() : 0.0;
+}
+
 std::string Engine::compute_description() const {
   const ComputeOptions& c = state_->compute;
   std::string text = c.device == "cuda" ? "CUDA" : "CPU";

@@ -16,6 +16,7 @@
 #include "model/parameters.h"
 #include "model/transformer.h"
 #include "training/adamw.h"
+#include "training/communicator.h"
 #include "training/lock_state.h"
 #include "unipool/corpus.h"
 #include "unipool/engine.h"
@@ -38,6 +39,8 @@ struct EngineState {
   // Where and with which operators the step runs (model/backend.h); fused CPU by default.
   ComputeOptions compute;
   std::shared_ptr<const StepBackend> backend;
+  // Data parallelism (training/communicator.h); null for a single process.
+  std::shared_ptr<Communicator> comm;
 
   // Reads or generates the training text and splits off validation.
   void load_data();

@@ -19,7 +19,20 @@ StepMetrics train_step(EngineState& m) {
   const auto start = std::chrono::steady_clock::now();
   const ModelConfig& c = m.config;
   std::vector<uint8_t> domains;
-  const at::Tensor batch = m.sample_batch(m.step, m.collect_stats ? &domains : nullptr);
+  at::Tensor batch = m.sample_batch(m.step, m.collect_stats ? &domains : nullptr);  // (B, S+1)
+  const int world = m.comm ? m.comm->world_size() : 1;
+  int64_t first_token = 0;
+  if (m.comm) {
+    // This rank's rows of the global batch: the batch is a function of (seed, step), so the
+    // ranks together train on exactly what one process would.
+    m.comm->heartbeat(m.step);
+    const int64_t rows = m.options.batch / world, S = m.options.seq;
+    batch = batch.narrow(0, rows * m.comm->rank(), rows);
+    first_token = rows * m.comm->rank() * S;
+    if (!domains.empty())
+      domains = std::vector<uint8_t>(domains.begin() + first_token,
+                                     domains.begin() + first_token + rows * S);
+  }
   const at::Tensor inputs = batch.narrow(1, 0, m.options.seq);  // (B, S)
   const bool fused = !m.backend || m.backend->fused_optimizer();
   const at::Tensor targets =  // (B, S) where the logits are
@@ -29,6 +42,8 @@ StepMetrics train_step(EngineState& m) {
   RouteControl control =
       m.route_control(kSaltTrainRouting, std::nullopt, m.collect_stats, /*training=*/true);
   control.accumulate_pool_grads = true;
+  control.first_token = first_token;
+  if (m.comm) control.reduce_counts = [&m](std::vector<int64_t>& v) { m.comm->sum(v); };
   ForwardResult out = forward(c, m.params, inputs, control);
   const at::Tensor ce =
       at::cross_entropy_loss(out.logits.view({-1, c.vocab_size}), targets.reshape({-1}));
@@ -43,6 +58,24 @@ StepMetrics train_step(EngineState& m) {
   metrics.ce = ce.item<double>();
   metrics.aux = out.aux.item<double>();
   metrics.z_loss = out.z_loss.item<double>();
+  if (m.comm) {
+    // The mean over ranks of the ranks' means (equal shards): the global batch's gradient and
+    // losses. The pool's gradient, already summed over its layers, is one tensor here.
+    std::vector<at::Tensor> grads;
+    for (size_t i = 0; i < m.params.size(); ++i)
+      if (m.params.tensor(i).grad().defined()) grads.push_back(m.params.tensor(i).mutable_grad());
+    m.comm->sum_gradients(grads);
+    for (at::Tensor& g : grads) g.div_(double(world));
+    at::Tensor losses =
+        at::tensor(std::vector<double>{metrics.loss, metrics.ce, metrics.aux, metrics.z_loss},
+                   at::TensorOptions().dtype(at::kDouble));
+    m.comm->sum(losses);
+    losses.div_(double(world));
+    metrics.loss = losses[0].item<double>();
+    metrics.ce = losses[1].item<double>();
+    metrics.aux = losses[2].item<double>();
+    metrics.z_loss = losses[3].item<double>();
+  }
   metrics.entropy_loss = out.entropy_loss.defined() ? out.entropy_loss.item<double>() : 0.0;
   metrics.grad_norm = fused ? clip_grad_norm(m.params, m.options.grad_clip)
                             : clip_grad_norm_generic(m.params, m.options.grad_clip);
@@ -70,6 +103,7 @@ StepMetrics train_step(EngineState& m) {
     const auto stats_start = std::chrono::steady_clock::now();
     metrics.routing =
         collect_routing(c, out.routes, domains.data(), int(m.train.domain_names.size()));
+    if (m.comm) m.comm->sum(metrics.routing);  // the heatmap of the global batch
     metrics.stats_seconds =
         out.stats_seconds +
         std::chrono::duration<double>(std::chrono::steady_clock::now() - stats_start).count();

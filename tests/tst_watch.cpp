@@ -1,0 +1,120 @@
+// Watching a run the studio does not host: a real `unipool train --log --log-routing-every`
+// log read by a RunSession gives the run's shape, every loss point and the logged routing;
+// a log that grows is followed line by line (a half-written line waits for its newline);
+// a truncated log starts over; a file that is not a log is refused with a message.
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include "session/run_log_follower.h"
+#include "session/run_session.h"
+#include "studio_util.h"
+
+using namespace unipool;
+using namespace unipool::studio;
+
+class TestWatch : public QObject {
+  Q_OBJECT
+  QTemporaryDir dir_;
+  QString log_;
+
+ private Q_SLOTS:
+  void initTestCase() {
+    QStandardPaths::setTestModeEnabled(true);
+    const QString cli = qEnvironmentVariable("UNIPOOL_CLI");
+    QVERIFY2(QFile::exists(cli), "set UNIPOOL_CLI");
+    log_ = dir_.filePath("run.jsonl");
+    QProcess p;
+    p.start(cli, {"train", "--preset", "tiny", "--steps", "20", "--quiet", "--log", log_,
+                  "--log-routing-every", "5"});
+    QVERIFY(p.waitForFinished(120000));
+    QCOMPARE(p.exitCode(), 0);
+  }
+
+  void watchesAFinishedLog() {
+    RunSession s(QStringLiteral("W"));
+    s.watchRun(log_);
+    QVERIFY(studio_test::wait_until([&] { return s.history().lastStep() == 20; }));
+    QVERIFY(s.state().valid);
+    QVERIFY(!s.state().can_train);  // read-only
+    QCOMPARE(s.state().config.n_layers, 2);
+    QVERIFY(s.state().compute.contains("watching run.jsonl"));
+    QCOMPARE(int(s.history().points().size()), 20);
+    // The routing the log carries (steps 5, 10, 15, 20): the history's last window (10 steps)
+    // holds the records of steps 15 and 20, summed.
+    QFile f(log_);
+    QVERIFY(f.open(QIODevice::ReadOnly));
+    int64_t tokens = 0;
+    std::vector<int64_t> counts;
+    for (const QByteArray& line : f.readAll().split('\n')) {
+      const QJsonObject o = QJsonDocument::fromJson(line).object();
+      if (o["step"].toInt() == 3) QCOMPARE(s.history().points()[2].loss, o["loss"].toDouble());
+      if (!o.contains("routing") || o["step"].toInt() <= 10) continue;
+      const QJsonObject r = o["routing"].toObject();
+      tokens += int64_t(r["tokens"].toDouble());
+      const QJsonArray c = r["counts"].toArray();
+      counts.resize(size_t(c.size()), 0);
+      for (int i = 0; i < c.size(); ++i) counts[size_t(i)] += int64_t(c[i].toDouble());
+    }
+    const RoutingCounts shown = s.history().latestRouting();
+    QCOMPARE(shown.tokens, tokens);
+    QCOMPARE(shown.counts, counts);
+  }
+
+  void followsAGrowingLog() {
+    QFile src(log_);
+    QVERIFY(src.open(QIODevice::ReadOnly));
+    const QList<QByteArray> lines = src.readAll().split('\n');
+    const QString grow = dir_.filePath("grow.jsonl");
+    QFile out(grow);
+    QVERIFY(out.open(QIODevice::WriteOnly));
+    out.write(lines[0] + '\n' + lines[1] + '\n' + lines[2].left(20));  // a half-written line
+    out.flush();
+    RunLogFollower follower;
+    QSignalSpy updates(&follower, &RunLogFollower::trainingUpdate);
+    QSignalSpy states(&follower, &RunLogFollower::stateChanged);
+    QString error;
+    QVERIFY(follower.follow(grow, &error, 1 << 30));  // polled by hand below
+    QCOMPARE(states.count(), 1);
+    int steps = 0;
+    for (const auto& u : updates) steps += int(u.at(0).value<TrainingUpdate>().steps.size());
+    QCOMPARE(steps, 1);  // step 1 only: step 2's line has no newline yet
+    out.write(lines[2].mid(20) + '\n' + lines[3] + '\n');
+    out.flush();
+    follower.poll();
+    steps = 0;
+    for (const auto& u : updates) steps += int(u.at(0).value<TrainingUpdate>().steps.size());
+    QCOMPARE(steps, 3);
+    // Truncated (a new run in the same file): it starts over.
+    QSignalSpy started(&follower, &RunLogFollower::started);
+    out.resize(0);
+    out.seek(0);
+    out.write(lines[0] + '\n');
+    out.flush();
+    follower.poll();
+    QCOMPARE(started.count(), 1);
+  }
+
+  void refusesAFileThatIsNotALog() {
+    const QString path = dir_.filePath("notes.txt");
+    QFile f(path);
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write("hello\n");
+    f.close();
+    RunSession s(QStringLiteral("W"));
+    studio_test::create_tiny(s);
+    QVERIFY(studio_test::wait_until([&] { return s.state().valid; }));
+    QSignalSpy failed(&s, &RunSession::failed);
+    s.watchRun(path);
+    QCOMPARE(failed.count(), 1);
+    QVERIFY(failed.at(0).at(1).toString().contains("not a UniPool training log"));
+    QVERIFY(s.state().can_train);  // the hosted run is untouched
+  }
+};
+
+QTEST_GUILESS_MAIN(TestWatch)
+#include "tst_watch.moc"
