@@ -41,6 +41,7 @@ class TestWatch : public QObject {
     QVERIFY(studio_test::wait_until([&] { return s.history().lastStep() == 20; }));
     QVERIFY(s.state().valid);
     QVERIFY(!s.state().can_train);  // read-only
+    QVERIFY(s.state().watching);
     QCOMPARE(s.state().config.n_layers, 2);
     QVERIFY(s.state().compute.contains("watching run.jsonl"));
     QCOMPARE(int(s.history().points().size()), 20);

@@ -118,6 +118,7 @@ bool RunLogFollower::handleLine(const QByteArray& line) {
       state_.data_path = run["data"].toString().toStdString();
       state_.source = path_;
       state_.can_train = false;  // read-only: the run trains elsewhere
+      state_.watching = true;
       state_.compute = tr("watching %1 (%2 rank(s), %3)")
                            .arg(QFileInfo(path_).fileName())
                            .arg(run["world_size"].toInt(1))

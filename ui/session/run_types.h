@@ -62,6 +62,7 @@ struct RunState {
   bool can_train = false;  // false for a model opened without training text
   LockStatus lock;         // UniPool-lock: phase, partition, reference loss (enabled = false)
   QString compute;         // where the engine computes: "CPU, fused operators", ...
+  bool watching = false;   // a run this studio follows from its log: nothing here can change it
 };
 
 // One evaluation of the validation text.

@@ -23,7 +23,8 @@ LiveControls::LiveControls(RunSession* session, QWidget* parent)
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(0, 0, 0, 0);
   layout->addWidget(buildRunBox());
-  layout->addWidget(buildLiveBox());
+  live_box_ = buildLiveBox();
+  layout->addWidget(live_box_);
   // Training updates (~20 a second) refresh only the status: the live boxes follow the engine
   // when its settings change, so a value typed but not yet applied is not overwritten.
   connect(session_, &RunSession::stateChanged, this, &LiveControls::syncFromState);
@@ -197,6 +198,7 @@ void LiveControls::updateStatus() {
                        .arg(phase));
   freeze_->setEnabled(s.valid && s.lock.enabled && s.lock.phase == LockPhase::FullPool);
   lock_->setEnabled(s.valid && s.lock.enabled && s.lock.phase == LockPhase::Fade);
+  live_box_->setEnabled(!s.watching);  // a watched run trains elsewhere: read-only here
 }
 
 void LiveControls::syncFromState() {

@@ -46,6 +46,7 @@ class LiveControls : public QWidget {
 
   RunSession* session_;
   QPushButton *start_, *pause_, *step_, *reset_, *freeze_, *lock_;
+  QWidget* live_box_ = nullptr;  // the live settings (off while watching a run)
   QSpinBox* random_from_;
   // Each setting row's spin box follows the engine's value, unless the user is typing in it.
   std::vector<std::function<void(const RunState&)>> followers_;

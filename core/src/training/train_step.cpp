@@ -111,7 +111,8 @@ StepMetrics train_step(EngineState& m) {
   metrics.step = m.step;
   if (metrics.applied) lock_after_step(m, metrics);
   metrics.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  metrics.tokens_per_s = double(inputs.numel()) / std::max(1e-9, metrics.seconds);
+  // The global batch's tokens: every rank trains its share in the same time.
+  metrics.tokens_per_s = double(inputs.numel() * world) / std::max(1e-9, metrics.seconds);
   return metrics;
 }
 
