@@ -95,8 +95,11 @@ class TstCli : public QObject {
     QVERIFY(QFile::exists(at("m.safetensors")));
     QVERIFY(QFile::exists(at("m.train.safetensors")));
     QList<QByteArray> lines = read_all(at("log.jsonl")).trimmed().split('\n');
-    QCOMPARE(lines.size(), 31);  // the run's header, then one line a step
+    QCOMPARE(lines.size(), 32);  // the run's header, one line a step, the checkpoint saved
     const QJsonObject header = json_of(lines.takeFirst())["run"].toObject();
+    const QJsonObject saved = json_of(lines.takeLast());
+    QVERIFY(saved["saved"].toString().endsWith("m.safetensors"));
+    QCOMPARE(saved["at_step"].toInt(), 30);
     QCOMPARE(header["config"].toObject()["n_layers"].toInt(), 2);
     QCOMPARE(header["world_size"].toInt(), 1);
     for (int i = 0; i < lines.size(); ++i) {

@@ -30,15 +30,20 @@ class TestWatch : public QObject {
     log_ = dir_.filePath("run.jsonl");
     QProcess p;
     p.start(cli, {"train", "--preset", "tiny", "--steps", "20", "--quiet", "--log", log_,
-                  "--log-routing-every", "5"});
+                  "--log-routing-every", "5", "--out", dir_.filePath("run.safetensors"),
+                  "--save-every", "10"});
     QVERIFY(p.waitForFinished(120000));
     QCOMPARE(p.exitCode(), 0);
   }
 
   void watchesAFinishedLog() {
     RunSession s(QStringLiteral("W"));
+    QSignalSpy saved(&s, &RunSession::watchedCheckpoint);
     s.watchRun(log_);
     QVERIFY(studio_test::wait_until([&] { return s.history().lastStep() == 20; }));
+    // Saved at steps 10 and 20 (--save-every) and at the end: the window opens each.
+    QCOMPARE(saved.count(), 3);
+    QCOMPARE(saved.last().at(0).toString(), dir_.filePath("run.safetensors"));
     QVERIFY(s.state().valid);
     QVERIFY(!s.state().can_train);  // read-only
     QVERIFY(s.state().watching);

@@ -63,6 +63,11 @@ nlohmann::json run_header_json(const Engine& e) {
             {"compute", e.compute_description()}}}};
 }
 
+// A checkpoint written: a watcher opens it in its Checkpoint tab.
+nlohmann::json saved_json(const std::string& path, int64_t step) {
+  return {{"saved", std::filesystem::absolute(path).string()}, {"at_step", step}};
+}
+
 nlohmann::json metrics_json(const StepMetrics& m) {
   nlohmann::json j = {{"step", m.step},
                       {"loss", m.loss},
@@ -231,7 +236,10 @@ int train_loop(const TrainArgs& a, Engine& engine_ref) {
         j["routing"] = routing_json(m.routing);  // what `unipool-studio --watch` draws
       log << j.dump() << std::endl;              // flushed: a watcher reads the log as it grows
     }
-    if (!a.out.empty() && a.save_every > 0 && m.step % a.save_every == 0) engine->save(a.out);
+    if (!a.out.empty() && a.save_every > 0 && m.step % a.save_every == 0) {
+      engine->save(a.out);
+      if (log) log << saved_json(a.out, m.step).dump() << std::endl;
+    }
     if (!m.applied) {
       // Retrying would redo the same batch and routing (both are functions of the step).
       std::cerr << "error: step " << m.step + 1 << " had a non-finite loss or gradient (loss "
@@ -268,6 +276,7 @@ int train_loop(const TrainArgs& a, Engine& engine_ref) {
   // Save first, with Ctrl-C still caught: a second Ctrl-C must not lose the run.
   if (!a.out.empty() && !peer_failed) {
     engine->save(a.out);
+    if (log) log << saved_json(a.out, engine->step()).dump() << std::endl;
     if (!a.quiet) std::cout << "saved " << a.out << " (and " << train_state_path(a.out) << ")\n";
   }
   std::signal(SIGINT, previous);

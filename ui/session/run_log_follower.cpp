@@ -1,5 +1,6 @@
 #include "session/run_log_follower.h"
 
+#include <QDir>
 #include <QFile>
 #include <QFileInfo>
 #include <QJsonArray>
@@ -129,6 +130,15 @@ bool RunLogFollower::handleLine(const QByteArray& line) {
       return false;
     }
     Q_EMIT stateChanged(state_);
+    return true;
+  }
+  if (o.contains("saved")) {
+    // Relative to the log's folder when the run was started elsewhere with a relative --out.
+    const QString saved = o["saved"].toString();
+    const QString path = QFileInfo::exists(saved)
+                             ? saved
+                             : QFileInfo(path_).dir().filePath(QFileInfo(saved).fileName());
+    Q_EMIT checkpointSaved(path);
     return true;
   }
   if (!o.contains("step") || !state_.valid) {

@@ -34,6 +34,7 @@ class RunLogFollower : public QObject {
   void trainingUpdate(const unipool::studio::TrainingUpdate& update);
   void validated(const unipool::studio::ValidationPoint& point);
   void problem(const QString& message);  // a line that is not a run log's (reported once)
+  void checkpointSaved(const QString& path);  // the run wrote its checkpoint (again)
 
  private:
   bool handleLine(const QByteArray& line);

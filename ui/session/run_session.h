@@ -66,6 +66,8 @@ class RunSession : public QObject {
   void saved(const QString& path);
   void copySaved(const QString& path);
   void recipeSaved(const QString& path);
+  // A watched run wrote its checkpoint (the window shows it in the Checkpoint tab).
+  void watchedCheckpoint(const QString& path);
   void routesReady(const unipool::TokenRoutes& routes);
   void generated(const QString& prompt, const QString& continuation);
 

@@ -129,6 +129,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     session_->apply(RandomLayers::toggled(session_->state().random_layers, layer));
   });
   connect(experiments_, &ExperimentsView::failed, this, &MainWindow::showError);
+  // A watched run's checkpoints as they are written: the inspector follows them.
+  connect(session_, &RunSession::watchedCheckpoint, inspector_, &CheckpointInspectorView::open);
   connect(heatmap_, &RoutingHeatmapView::expertSelected, this, [this](int e) {
     if (e >= 0) statusBar()->showMessage(tr("Expert %1 highlighted in every layer").arg(e), 4000);
   });
@@ -163,8 +165,8 @@ void MainWindow::buildMenus() {
   });
   file->addAction(tr("&Watch run..."), this, [this] {
     // A headless run (`unipool train --log FILE --log-routing-every N`), read-only, live.
-    const QString path = QFileDialog::getOpenFileName(
-        this, tr("Watch a run's log"), last_dir_, tr("Training logs (*.jsonl);;All files (*)"));
+    const QString path = QFileDialog::getOpenFileName(this, tr("Watch a run's log"), last_dir_,
+                                                      tr("Training logs (*.jsonl);;All files (*)"));
     if (!path.isEmpty()) session_->watchRun(path);
   });
   recent_menu_ = file->addMenu(tr("Open &recent"));
