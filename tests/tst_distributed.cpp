@@ -58,6 +58,21 @@ std::vector<QJsonObject> steps(const QString& log) {
   return out;
 }
 
+// Whether something listens on the TCP port (rank 0's rendezvous has bound it).
+bool listening(int port) {
+  const QString hex = QStringLiteral(":%1 ").arg(port, 4, 16, QLatin1Char('0')).toUpper();
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    QFile f(QString::fromLatin1(table));
+    if (!f.open(QIODevice::ReadOnly)) continue;
+    for (const QByteArray& line : f.readAll().split('\n')) {
+      const QList<QByteArray> cols = line.simplified().split(' ');
+      if (cols.size() > 3 && cols[1].endsWith(hex.trimmed().toLatin1()) && cols[3] == "0A")
+        return true;
+    }
+  }
+  return false;
+}
+
 double maxWeightDifference(const QString& a, const QString& b) {
   const auto fa = unipool::read_safetensors(a.toStdString());
   const auto fb = unipool::read_safetensors(b.toStdString());
@@ -248,7 +263,10 @@ class TestDistributed : public QObject {
     six[six.indexOf("--batch") + 1] = "6";
     QProcess* holder = startRank(cli_, six, dir_.path(), 0, 2, port, "127.0.0.1", "20");
     QProcess* other = startRank(cli_, six, dir_.path(), 1, 3, port, "127.0.0.1", "20");
-    QTest::qWait(300);
+    QElapsedTimer bound;
+    bound.start();
+    while (!listening(port) && bound.elapsed() < 20000) QTest::qWait(50);
+    QVERIFY(listening(port));
     // A port in use: a second rank 0 on the same port.
     expectTwo(startRank(cli_, args, dir_.path(), 0, 2, port, "127.0.0.1", "3"), "cannot host");
     expectTwo(holder, "mismatch");

@@ -67,6 +67,24 @@ Communicator::Communicator(const DistributedConfig& config)
   o.numWorkers = config.world_size;
   o.waitWorkers = false;  // the world-size check below says more than a bare wait would
   o.timeout = timeout;
+  if (config.rank == 0) {
+    // The store's server socket may share its port (address reuse), so a second run on the
+    // same port would not fail to bind: ask whether a rendezvous already answers there.
+    c10d::TCPStoreOptions probe;
+    probe.port = o.port;
+    probe.isServer = false;
+    probe.timeout = std::chrono::milliseconds(300);
+    bool answered = false;
+    try {
+      c10d::TCPStore(config.master_addr, probe);
+      answered = true;
+    } catch (const std::exception&) {
+    }
+    if (answered)
+      throw DistributedSetupError("rank 0 cannot host the rendezvous at " + where(config) +
+                                  ": the port is in use by another run's rendezvous (choose "
+                                  "another MASTER_PORT)");
+  }
   try {
     impl_->store = c10::make_intrusive<c10d::TCPStore>(config.master_addr, o);
   } catch (const std::exception& e) {
