@@ -257,18 +257,18 @@ class TestDistributed : public QObject {
     QStringList odd = args;
     odd[odd.indexOf("--batch") + 1] = "3";
     expectTwo(startRank(cli_, odd, dir_.path(), 0, 2, nextPort()), "does not divide");
-    // World sizes that disagree: both ranks say so (a batch of 6 divides by 2 and by 3).
+    // A port in use: a second rank 0 on the port of a rendezvous that waits for its ranks.
     const int port = nextPort();
-    QStringList six = args;
+    QStringList six = args;  // a batch of 6 divides by 2 and by 3
     six[six.indexOf("--batch") + 1] = "6";
-    QProcess* holder = startRank(cli_, six, dir_.path(), 0, 2, port, "127.0.0.1", "20");
-    QProcess* other = startRank(cli_, six, dir_.path(), 1, 3, port, "127.0.0.1", "20");
+    QProcess* holder = startRank(cli_, six, dir_.path(), 0, 2, port, "127.0.0.1", "30");
     QElapsedTimer bound;
     bound.start();
     while (!listening(port) && bound.elapsed() < 20000) QTest::qWait(50);
     QVERIFY(listening(port));
-    // A port in use: a second rank 0 on the same port.
-    expectTwo(startRank(cli_, args, dir_.path(), 0, 2, port, "127.0.0.1", "3"), "cannot host");
+    expectTwo(startRank(cli_, args, dir_.path(), 0, 2, port, "127.0.0.1", "3"), "in use");
+    // World sizes that disagree: both ranks say so.
+    QProcess* other = startRank(cli_, six, dir_.path(), 1, 3, port, "127.0.0.1", "30");
     expectTwo(holder, "mismatch");
     expectTwo(other, "mismatch");
     // A rendezvous address nobody serves.

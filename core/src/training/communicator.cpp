@@ -73,7 +73,7 @@ Communicator::Communicator(const DistributedConfig& config)
     c10d::TCPStoreOptions probe;
     probe.port = o.port;
     probe.isServer = false;
-    probe.timeout = std::chrono::milliseconds(300);
+    probe.timeout = std::chrono::milliseconds(1500);  // a busy host still answers in time
     bool answered = false;
     try {
       c10d::TCPStore(config.master_addr, probe);
