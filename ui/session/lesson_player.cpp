@@ -203,7 +203,8 @@ bool LessonPlayer::applyAction(const LessonAction& a) {
         abortStep(tr("The lesson's run is not valid: %1").arg(QString::fromUtf8(e.what())));
         return false;
       }
-      session_->createRun(config, options, DataSpec{}, tr("lesson: %1").arg(run_->preset));
+      // Labelled with the preset: the new-run form then shows which one the lesson chose.
+      session_->createRun(config, options, DataSpec{}, run_->preset);
       return true;
     }
     case LessonAction::RandomFrom:
