@@ -151,26 +151,14 @@ bool RoutingHeatmapView::shownLocked() const {
 }
 
 double RoutingHeatmapView::cellValue(int layer, int global_expert) const {
-  double v = routingCellValue(shown_, layer, global_expert, mode_ == GateMass);
+  // Shares leave out zero-gate tokens ("no expert", SPEC 9; the row labels count them).
+  const double v =
+      routingCellValue(mode_ == Share ? routed_ : shown_, layer, global_expert, mode_ == GateMass);
   if (std::isnan(v) || shown_.empty()) return v;
   const auto* owned = shownPartition();
   const bool mine = !owned || std::count((*owned)[size_t(layer)].begin(),
                                          (*owned)[size_t(layer)].end(), global_expert) > 0;
   if (shownLocked() && !mine) return std::numeric_limits<double>::quiet_NaN();  // unreachable
-  // Zero-gate tokens (SPEC 9) carry no expert's output: top-k names the first k experts the
-  // layer may choose, but they are "no expert", so their share is taken off those cells.
-  if (mode_ == Share && layer < int(shown_.zero_gate.size()) && shown_.zero_gate[size_t(layer)]) {
-    std::vector<int> first;
-    if (shownLocked()) {
-      first = (*owned)[size_t(layer)];
-    } else {
-      const int base = (layer / shown_.layers_per_group) * shown_.experts_per_group;
-      for (int i = 0; i < shown_.experts_per_group; ++i) first.push_back(base + i);
-    }
-    first.resize(std::min(first.size(), size_t(shown_.top_k)));
-    if (std::count(first.begin(), first.end(), global_expert) > 0)
-      v -= double(shown_.zero_gate[size_t(layer)]) / (double(shown_.tokens) * shown_.top_k);
-  }
   return std::max(v, 0.0);
 }
 
@@ -214,6 +202,7 @@ QString RoutingHeatmapView::describeCell(int layer, int global_expert) const {
 }
 
 void RoutingHeatmapView::draw() {
+  routed_ = without_zero_gate(shown_, shownLocked() ? shownPartition() : nullptr);
   const RunState& st = session_->state();
   const int L = shown_.empty() ? (st.valid ? st.config.n_layers : 1) : shown_.n_layers;
   const int N = shown_.empty() ? (st.valid ? st.config.n_experts() : 1) : shown_.n_experts();

@@ -68,6 +68,7 @@ class RoutingHeatmapView : public QWidget {
   Mode mode_ = Share;
   int selected_expert_ = -1;
   RoutingCounts shown_;
+  RoutingCounts routed_;  // shown_ without its zero-gate tokens (unipool::without_zero_gate)
   int64_t shown_step_ = 0;
   int64_t shown_steps_ = 0;
 };
