@@ -52,7 +52,7 @@ RunLogFollower::RunLogFollower(QObject* parent) : QObject(parent) {
   connect(&timer_, &QTimer::timeout, this, &RunLogFollower::poll);
 }
 
-bool RunLogFollower::follow(const QString& path, QString* error, int interval_ms) {
+bool RunLogFollower::isRunLog(const QString& path, QString* error) {
   QFile file(path);
   if (!file.open(QIODevice::ReadOnly)) {
     *error = tr("Cannot read %1: %2").arg(path, file.errorString());
@@ -66,6 +66,11 @@ bool RunLogFollower::follow(const QString& path, QString* error, int interval_ms
                  .arg(path);
     return false;
   }
+  return true;
+}
+
+bool RunLogFollower::follow(const QString& path, QString* error, int interval_ms) {
+  if (!isRunLog(path, error)) return false;
   stop();
   path_ = path;
   offset_ = 0;

@@ -22,6 +22,8 @@ class RunLogFollower : public QObject {
   // Starts following `path` (polls every `interval_ms`); false with *error when it cannot be
   // read or does not start with a UniPool run header.
   bool follow(const QString& path, QString* error, int interval_ms = 500);
+  // Whether `path` starts with a UniPool run header (reads its first line only).
+  static bool isRunLog(const QString& path, QString* error);
   void stop();
   const QString& path() const { return path_; }
   bool following() const { return timer_.isActive(); }

@@ -84,12 +84,10 @@ void RunSession::onUpdate(const TrainingUpdate& u) {
 
 void RunSession::watchRun(const QString& path) {
   QString error;
-  RunLogFollower probe;  // check the file before closing the current run
-  if (!probe.follow(path, &error, 1 << 30)) {
+  if (!RunLogFollower::isRunLog(path, &error)) {  // before the current run is closed
     Q_EMIT failed(tr("Watch run"), error);
     return;
   }
-  probe.stop();
   post([w = worker_] { w->closeRun(); });
   waitForIdle();  // the hosted run's last signals land before the watched run's first
   follower_->follow(path, &error);
