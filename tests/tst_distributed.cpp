@@ -207,6 +207,52 @@ class TestDistributed : public QObject {
     }
   }
 
+  void unipoolLockTrainsOverTwoRanks() {
+    // Freeze at 50, lock at 100 (schedule of 150 steps), stopped at 110. The entropy term's
+    // mean scores and the freeze's validation counts are the global batch's, so the first
+    // steps match 1 rank x 2B (later ones drift apart as fp32 differences flip top-1
+    // choices); both ranks freeze the same partition and route only inside it once locked.
+    QStringList one = trainArgs("unipool-lock", 150, "lock-one"),
+                two = trainArgs("unipool-lock", 150, "lock-two");
+    one << "--stop-after"
+        << "110";
+    two << "--stop-after"
+        << "110";
+    QCOMPARE(runSingle(one), 0);
+    const int port = nextPort();
+    QProcess* r0 = startRank(cli_, two, dir_.path(), 0, 2, port);
+    QProcess* r1 = startRank(cli_, two, dir_.path(), 1, 2, port);
+    QCOMPARE(finish(r0), 0);
+    QCOMPARE(finish(r1), 0);
+    delete r0;
+    delete r1;
+    const auto a = steps(at("lock-one.jsonl")), b = steps(at("lock-two.jsonl"));
+    QCOMPARE(int(a.size()), 110);
+    QCOMPARE(int(b.size()), 110);
+    for (int i = 0; i < 20; ++i) {
+      QVERIFY(i == 0 || b[i]["entropy_loss"].toDouble() > 0);  // the term is in the loss
+      const double la = a[i]["loss"].toDouble(), lb = b[i]["loss"].toDouble();
+      QVERIFY2(std::abs(la - lb) <= 1e-5 * la,
+               qPrintable(QString("step %1: %2 vs %3").arg(i + 1).arg(la).arg(lb)));
+      const double ga = a[i]["grad_norm"].toDouble(), gb = b[i]["grad_norm"].toDouble();
+      QVERIFY2(std::abs(ga - gb) <= 1e-4 * ga,
+               qPrintable(QString("step %1: grad norm %2 vs %3").arg(i + 1).arg(ga).arg(gb)));
+    }
+    QCOMPARE(b[49]["event"].toString(), QStringLiteral("freeze"));
+    QCOMPARE(b[99]["event"].toString(), QStringLiteral("lock"));
+    QCOMPARE(b[109]["phase"].toString(), QStringLiteral("locked"));
+    const auto owned = [&](const QString& name) {
+      const auto f = unipool::read_safetensors(at(name).toStdString());
+      const auto it = f.metadata.find("ownership");
+      return it == f.metadata.end() ? std::string() : it->second;
+    };
+    QVERIFY(!owned("lock-two.safetensors").empty());
+    QCOMPARE(owned("lock-two.safetensors"), owned("lock-one.safetensors"));
+    // Locked: no token of the 2-rank run's last 10 steps left its layer's experts.
+    for (int i = 100; i < 110; ++i)
+      QCOMPARE(b[i]["diagnostics"].toObject()["routes_outside"].toInt(-1), 0);
+  }
+
   void aDeadOrHungRankStopsTheOthers_data() {
     QTest::addColumn<int>("signal");
     QTest::newRow("killed") << int(SIGKILL);

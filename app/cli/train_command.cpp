@@ -68,7 +68,8 @@ nlohmann::json saved_json(const std::string& path, int64_t step) {
   return {{"saved", std::filesystem::absolute(path).string()}, {"at_step", step}};
 }
 
-nlohmann::json metrics_json(const StepMetrics& m) {
+// `owned`: a lock run's partition once frozen (the diagnostics then count routes outside it).
+nlohmann::json metrics_json(const StepMetrics& m, const std::vector<std::vector<int>>* owned) {
   nlohmann::json j = {{"step", m.step},
                       {"loss", m.loss},
                       {"ce", m.ce},
@@ -88,7 +89,7 @@ nlohmann::json metrics_json(const StepMetrics& m) {
     j["router_entropy"] = s.router_entropy;
     j["reuse"] = s.reuse;
     j["zero_gate"] = m.routing.zero_gate;
-    j["diagnostics"] = nlohmann::json::parse(to_json(diagnose(m.routing)));
+    j["diagnostics"] = nlohmann::json::parse(to_json(diagnose(m.routing, owned)));
   }
   if (m.phase != LockPhase::None) {
     j["phase"] = lock_phase_name(m.phase);
@@ -231,7 +232,8 @@ int train_loop(const TrainArgs& a, Engine& engine_ref) {
     smoothed_rate =
         smoothed_rate == 0 ? m.tokens_per_s : 0.9 * smoothed_rate + 0.1 * m.tokens_per_s;
     if (log) {
-      nlohmann::json j = metrics_json(m);
+      const LockStatus lock = engine->lock_status();
+      nlohmann::json j = metrics_json(m, lock.owned.empty() ? nullptr : &lock.owned);
       if (a.routing_every > 0 && m.step % a.routing_every == 0 && !m.routing.empty())
         j["routing"] = routing_json(m.routing);  // what `unipool-studio --watch` draws
       log << j.dump() << std::endl;              // flushed: a watcher reads the log as it grows
@@ -280,10 +282,13 @@ int train_loop(const TrainArgs& a, Engine& engine_ref) {
     if (!a.quiet) std::cout << "saved " << a.out << " (and " << train_state_path(a.out) << ")\n";
   }
   std::signal(SIGINT, previous);
-  if (!a.quiet && !g_interrupted && engine->step() > 0) {
+  // Over ranks the validation is a collective: every rank joins it, rank 0 prints it.
+  const bool ranks = engine->world_size() > 1;
+  if ((ranks ? !peer_failed : !a.quiet) && !g_interrupted && engine->step() > 0) {
     try {
       const EvalResult v = engine->evaluate_validation(32);
-      std::printf("validation: ce %.4f over %lld bytes\n", v.loss, (long long)v.n_targets);
+      if (!a.quiet)
+        std::printf("validation: ce %.4f over %lld bytes\n", v.loss, (long long)v.n_targets);
     } catch (const std::exception& e) {
       std::cerr << "warning: no validation loss: " << e.what() << "\n";
     }

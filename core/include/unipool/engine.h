@@ -176,6 +176,7 @@ class Engine {
                       int64_t max_windows = -1, uint64_t draw = 0) const;
   // The held-out part of the training text (what evaluate_validation evaluates).
   const std::string& validation_text() const;
+  // In a data-parallel run, a collective: every rank calls it and gets the same result.
   EvalResult evaluate_validation(int64_t max_windows = 64) const;
   TokenRoutes routes(const std::string& text) const;
   std::string generate(const std::string& prompt, const GenerateOptions& options) const;

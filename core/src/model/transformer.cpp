@@ -14,6 +14,39 @@
 
 namespace unipool {
 
+namespace {
+
+// One collective for the whole forward: every layer's counts and, in a lock run, every
+// layer's mean scores, summed over the ranks in one float64 tensor (counts are exact in it).
+// A mean p becomes p_local + (p_global - p_local).detach(): the global batch's value, and a
+// gradient through this rank's tokens that the gradient average over ranks completes.
+void reduce_over_ranks(const RouteControl& control, std::vector<LayerRoute>& routes,
+                       std::vector<at::Tensor>& mean_p) {
+  std::vector<double> packed;
+  for (const LayerRoute& r : routes) packed.insert(packed.end(), r.counts.begin(), r.counts.end());
+  std::vector<at::Tensor> host_p;
+  for (const at::Tensor& p : mean_p) {
+    host_p.push_back(p.detach().to(at::kCPU, at::kDouble).contiguous());
+    packed.insert(packed.end(), host_p.back().data_ptr<double>(),
+                  host_p.back().data_ptr<double>() + host_p.back().numel());
+  }
+  at::Tensor sums = at::tensor(packed, at::TensorOptions().dtype(at::kDouble));
+  control.reduce_sum(sums);
+  const double* s = sums.data_ptr<double>();
+  for (LayerRoute& r : routes)
+    for (int64_t& n : r.counts) n = int64_t(std::llround(*s++));
+  for (size_t l = 0; l < mean_p.size(); ++l) {
+    const int64_t n = mean_p[l].numel();
+    const at::Tensor global =
+        (sums.narrow(0, s - sums.data_ptr<double>(), n) / double(control.world_size))
+            .to(mean_p[l].device(), mean_p[l].scalar_type());
+    s += n;
+    mean_p[l] = mean_p[l] + (global - mean_p[l]).detach();
+  }
+}
+
+}  // namespace
+
 ForwardResult forward(const ModelConfig& c, const ParamStore& params, const at::Tensor& tokens_in,
                       const RouteControl& control) {
   const int64_t B = tokens_in.size(0), S = tokens_in.size(1), T = B * S, d = c.d_model;
@@ -28,7 +61,8 @@ ForwardResult forward(const ModelConfig& c, const ParamStore& params, const at::
                    &w_down = params.get(param_names::kPoolDown);
 
   ForwardResult out;
-  std::vector<at::Tensor> f, P;  // (Mg) each: choice fractions and mean scores per layer
+  std::vector<at::Tensor> f, P;    // (Mg) each: choice fractions and mean scores per layer
+  std::vector<at::Tensor> mean_p;  // lock runs: each layer's mean score distribution
   at::Tensor z_total = at::zeros({}, embed.options());
   at::Tensor entropy_total = at::zeros({}, embed.options());
   at::Tensor x = at::embedding(embed, tokens);  // (B, S, d)
@@ -76,14 +110,22 @@ ForwardResult forward(const ModelConfig& c, const ParamStore& params, const at::
     route.counts.assign(size_t(Mg), 0);
     const int64_t* lp = route.local.data_ptr<int64_t>();
     for (int64_t i = 0; i < r.local.numel(); ++i) ++route.counts[size_t(lp[i])];
-    if (control.reduce_counts) control.reduce_counts(route.counts);  // the global batch's
     if (control.with_entropy) {
       const auto start = std::chrono::steady_clock::now();
       route.entropy_sum = router_entropy_sum(r.scores);
       out.stats_seconds +=
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     }
-    if (c.balance != "none") {
+    if (c.balance != "none") P.push_back(mean_scores(r, c.experts_per_group));
+    if (c.z_coef > 0.0) z_total = z_total + r.logits.logsumexp(1).pow(2).mean();
+    // SPEC 8.1: the entropy term uses the layer's mean (faded) score distribution; gradients
+    // flow through the dense scores, not through top-k.
+    if (control.entropy_coef > 0.0) mean_p.push_back(r.scores.mean(0));  // (Mg), or (K) locked
+    out.routes.push_back(std::move(route));
+  }
+  if (control.reduce_sum) reduce_over_ranks(control, out.routes, mean_p);
+  if (c.balance != "none") {
+    for (const LayerRoute& route : out.routes) {
       std::vector<double> fraction(static_cast<size_t>(Mg));  // counts are constants: no gradient
       int64_t choices = 0;                                    // T * top_k, over every rank's tokens
       for (int64_t n : route.counts) choices += n;
@@ -91,18 +133,13 @@ ForwardResult forward(const ModelConfig& c, const ParamStore& params, const at::
         fraction[i] = double(route.counts[i]) / double(std::max<int64_t>(choices, 1));
       f.push_back(at::tensor(fraction, at::TensorOptions().dtype(at::kDouble))
                       .to(embed.device(), embed.scalar_type()));
-      P.push_back(mean_scores(r, c.experts_per_group));
     }
-    if (c.z_coef > 0.0) z_total = z_total + r.logits.logsumexp(1).pow(2).mean();
-    if (control.entropy_coef > 0.0) {
-      // SPEC 8.1: the entropy of the layer's mean (faded) score distribution, pulled towards
-      // ln K; gradients flow through the dense scores, not through top-k.
-      at::Tensor p = r.scores.mean(0);  // (Mg), or (K) for a locked layer (the rest are 0)
-      p = p / (p.sum() + 1e-8);
-      const at::Tensor H = -(p * (p + 1e-8).log()).sum();
-      entropy_total = entropy_total + (H - std::log(double(control.entropy_target))).pow(2);
-    }
-    out.routes.push_back(std::move(route));
+  }
+  for (at::Tensor p : mean_p) {
+    // Pulled towards ln K.
+    p = p / (p.sum() + 1e-8);
+    const at::Tensor H = -(p * (p + 1e-8).log()).sum();
+    entropy_total = entropy_total + (H - std::log(double(control.entropy_target))).pow(2);
   }
   const at::Tensor hn =
       ops.rms_norm(x, params.get(param_names::kFinalNorm), c.norm_eps).view({T, d});

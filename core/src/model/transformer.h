@@ -20,10 +20,13 @@ class StepBackend;
 struct RouteControl {
   // The operators (model/backend.h); nullptr: the fused CPU ones.
   const StepBackend* backend = nullptr;
-  // Data parallelism: sums a layer's (Mg) choice counts over the ranks, so that the balance
-  // loss and the statistics see the global batch (empty: one process); and this rank's first
-  // token in the global batch, so that random routing draws what one process would.
-  std::function<void(std::vector<int64_t>&)> reduce_counts;
+  // Data parallelism: sums a float64 tensor over the ranks (empty: one process). The forward
+  // calls it once, after the last layer, on every layer's choice counts (and, in a lock run,
+  // the layers' mean scores), so that the balance loss, the entropy term and the statistics
+  // see the global batch. first_token is this rank's first token in the global batch, so that
+  // random routing draws what one process would.
+  std::function<void(at::Tensor&)> reduce_sum;
+  int world_size = 1;
   int64_t first_token = 0;
   std::vector<bool> random_layers;  // (L) true = random; empty = none
   uint64_t random_seed = 0;         // draws are hash(random_seed, layer, token)

@@ -219,13 +219,6 @@ void Communicator::sum(at::Tensor& t) {
   seconds_ += std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-void Communicator::sum(std::vector<int64_t>& values) {
-  at::Tensor t = at::tensor(values, at::TensorOptions().dtype(at::kLong));
-  sum(t);
-  const int64_t* p = t.data_ptr<int64_t>();
-  std::copy(p, p + t.numel(), values.begin());
-}
-
 void Communicator::sum(RoutingCounts& c) {
   if (c.zero_gate.size() != size_t(c.n_layers)) c.zero_gate.assign(size_t(c.n_layers), 0);
   std::vector<double> packed;

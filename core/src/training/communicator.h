@@ -26,7 +26,6 @@ class Communicator {
   // the first is waited for. Throws PeerFailure naming the rank that stopped.
   void sum_gradients(std::vector<at::Tensor>& grads);
   void sum(at::Tensor& t);                 // one small tensor (counts, losses)
-  void sum(std::vector<int64_t>& values);  // host counts
   void sum(RoutingCounts& counts);         // every field of a window's statistics
   // Marks this rank's progress in the store, for naming a rank that stops.
   void heartbeat(int64_t step);

@@ -128,10 +128,6 @@ void Engine::set_distributed(const DistributedConfig& config) {
     throw DistributedSetupError("the global batch " + std::to_string(m.options.batch) +
                                 " does not divide among " + std::to_string(config.world_size) +
                                 " ranks: choose --batch as a multiple of the world size");
-  if (m.config.lock.enabled)
-    throw DistributedSetupError(
-        "UniPool-lock runs train in one process for now: the entropy term and the freeze's "
-        "validation counts are not reduced over ranks yet");
   m.comm = std::make_shared<Communicator>(config);
 }
 

@@ -6,6 +6,7 @@
 
 #include "model/param_names.h"
 #include "stats/routing_counts.h"
+#include "training/communicator.h"
 #include "unipool/random.h"
 
 namespace unipool {
@@ -23,7 +24,8 @@ at::Tensor bytes_to_tokens(const std::string& text, size_t begin, size_t count) 
 
 EvalResult evaluate_impl(const EngineState& m, const std::string& text, const uint8_t* domains,
                          int seq, const std::optional<std::vector<bool>>& random,
-                         int64_t max_windows, bool unfaded = false, uint64_t draw = 0) {
+                         int64_t max_windows, bool unfaded = false, uint64_t draw = 0,
+                         Communicator* comm = nullptr) {
   if (seq < 1 || seq > m.config.max_seq_len) {
     throw std::invalid_argument("sequence length " + std::to_string(seq) + " is outside [1, " +
                                 std::to_string(m.config.max_seq_len) + "]");
@@ -41,7 +43,11 @@ EvalResult evaluate_impl(const EngineState& m, const std::string& text, const ui
   double ce_sum = 0.0;
   int64_t correct = 0;
   std::vector<uint8_t> batch_domains;
-  for (int64_t w0 = 0; w0 < windows; w0 += kEvalBatch) {
+  // Over ranks, each takes every world-th batch of windows (the same batches, seeds and
+  // draws as one process) and the sums are reduced; every rank gets the same result.
+  const int64_t rank = comm ? comm->rank() : 0, world = comm ? comm->world_size() : 1;
+  result.routing = collect_routing(m.config, {}, domains, int(m.train.domain_names.size()));
+  for (int64_t w0 = rank * kEvalBatch; w0 < windows; w0 += kEvalBatch * world) {
     const int64_t b = std::min(kEvalBatch, windows - w0);
     std::vector<at::Tensor> rows;
     for (int64_t w = w0; w < w0 + b; ++w)
@@ -64,6 +70,14 @@ EvalResult evaluate_impl(const EngineState& m, const std::string& text, const ui
                                        domains ? batch_domains.data() : nullptr,
                                        int(m.train.domain_names.size())));
   }
+  if (comm) {
+    at::Tensor sums = at::tensor(std::vector<double>{ce_sum, double(correct)},
+                                 at::TensorOptions().dtype(at::kDouble));
+    comm->sum(sums);
+    ce_sum = sums[0].item<double>();
+    correct = int64_t(std::llround(sums[1].item<double>()));
+    comm->sum(result.routing);
+  }
   result.n_targets = windows * seq;
   result.loss = ce_sum / double(result.n_targets);
   result.accuracy = double(correct) / double(result.n_targets);
@@ -80,7 +94,7 @@ EvalResult evaluate_text(const EngineState& m, const std::string& text, int seq,
 
 EvalResult evaluate_validation(const EngineState& m, int64_t max_windows, bool unfaded) {
   return evaluate_impl(m, m.valid.text, m.valid.domain.data(), m.options.seq, std::nullopt,
-                       max_windows, unfaded);
+                       max_windows, unfaded, 0, m.comm.get());
 }
 
 TokenRoutes token_routes(const EngineState& m, const std::string& text_in) {

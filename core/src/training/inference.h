@@ -14,6 +14,7 @@ EvalResult evaluate_text(const EngineState& state, const std::string& text, int 
                          const std::optional<std::vector<bool>>& random_layers,
                          int64_t max_windows, uint64_t draw = 0);
 // `unfaded`: UniPool-lock's partition and fade left out (the freeze's counts, SPEC 8.2).
+// Data parallel: a collective (every rank calls it; the windows are shared out and summed).
 EvalResult evaluate_validation(const EngineState& state, int64_t max_windows,
                                bool unfaded = false);
 TokenRoutes token_routes(const EngineState& state, const std::string& text);

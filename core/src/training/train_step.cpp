@@ -43,7 +43,10 @@ StepMetrics train_step(EngineState& m) {
       m.route_control(kSaltTrainRouting, std::nullopt, m.collect_stats, /*training=*/true);
   control.accumulate_pool_grads = true;
   control.first_token = first_token;
-  if (m.comm) control.reduce_counts = [&m](std::vector<int64_t>& v) { m.comm->sum(v); };
+  if (m.comm) {
+    control.reduce_sum = [&m](at::Tensor& t) { m.comm->sum(t); };
+    control.world_size = world;
+  }
   ForwardResult out = forward(c, m.params, inputs, control);
   const at::Tensor ce =
       at::cross_entropy_loss(out.logits.view({-1, c.vocab_size}), targets.reshape({-1}));
