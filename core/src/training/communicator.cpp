@@ -11,7 +11,6 @@ namespace unipool {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr int64_t kBucketBytes = 4 << 20;
 
 std::string where(const DistributedConfig& c) {
   return c.master_addr + ":" + std::to_string(c.master_port);
@@ -56,6 +55,7 @@ struct Communicator::Impl {
   c10::intrusive_ptr<c10d::TCPStore> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
   int64_t step = 0;
+  std::vector<c10::intrusive_ptr<c10d::Work>> started;  // start_sum's, until wait_started
 };
 
 Communicator::Communicator(const DistributedConfig& config)
@@ -171,39 +171,25 @@ void Communicator::fail(const std::exception& e) {
                     ")");
 }
 
-void Communicator::sum_gradients(std::vector<at::Tensor>& grads) {
+void Communicator::start_sum(at::Tensor flat) {
   const auto start = Clock::now();
-  // Buckets of consecutive gradients, flattened; all reductions started, then waited for.
-  std::vector<std::vector<size_t>> buckets(1);
-  int64_t bytes = 0;
-  for (size_t i = 0; i < grads.size(); ++i) {
-    if (bytes > 0 && bytes + grads[i].nbytes() > kBucketBytes) {
-      buckets.emplace_back();
-      bytes = 0;
-    }
-    buckets.back().push_back(i);
-    bytes += int64_t(grads[i].nbytes());
-  }
-  std::vector<std::vector<at::Tensor>> flat(buckets.size());
-  std::vector<c10::intrusive_ptr<c10d::Work>> work;
+  std::vector<at::Tensor> one = {std::move(flat)};
   try {
-    for (size_t b = 0; b < buckets.size(); ++b) {
-      std::vector<at::Tensor> parts;
-      for (size_t i : buckets[b]) parts.push_back(grads[i].reshape({-1}));
-      flat[b] = {at::cat(parts)};
-      work.push_back(impl_->group->allreduce(flat[b]));
-    }
-    for (auto& w : work) w->wait();
+    impl_->started.push_back(impl_->group->allreduce(one));
   } catch (const std::exception& e) {
     fail(e);
   }
-  for (size_t b = 0; b < buckets.size(); ++b) {
-    int64_t offset = 0;
-    for (size_t i : buckets[b]) {
-      const int64_t n = grads[i].numel();
-      grads[i].copy_(flat[b][0].narrow(0, offset, n).view(grads[i].sizes()));
-      offset += n;
-    }
+  seconds_ += std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+void Communicator::wait_started() {
+  const auto start = Clock::now();
+  std::vector<c10::intrusive_ptr<c10d::Work>> started;
+  started.swap(impl_->started);
+  try {
+    for (auto& w : started) w->wait();
+  } catch (const std::exception& e) {
+    fail(e);
   }
   seconds_ += std::chrono::duration<double>(Clock::now() - start).count();
 }

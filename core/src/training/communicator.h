@@ -22,11 +22,14 @@ class Communicator {
   int rank() const { return config_.rank; }
   int world_size() const { return config_.world_size; }
 
-  // Sums in place over the ranks. Gradients go in buckets (~4 MiB each), all started before
-  // the first is waited for. Throws PeerFailure naming the rank that stopped.
-  void sum_gradients(std::vector<at::Tensor>& grads);
-  void sum(at::Tensor& t);                 // one small tensor (counts, losses)
-  void sum(RoutingCounts& counts);         // every field of a window's statistics
+  // Sums in place over the ranks; throws PeerFailure naming the rank that stopped.
+  // start_sum returns at once (the group's own threads do the work, so it overlaps what this
+  // thread does next); wait_started waits for every sum started since the last wait. Every
+  // rank must start the same sums in the same order.
+  void start_sum(at::Tensor flat);
+  void wait_started();
+  void sum(at::Tensor& t);          // one small tensor (counts, losses)
+  void sum(RoutingCounts& counts);  // every field of a window's statistics
   // Marks this rank's progress in the store, for naming a rank that stops.
   void heartbeat(int64_t step);
   double seconds_in_collectives() const { return seconds_; }

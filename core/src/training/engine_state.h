@@ -17,6 +17,7 @@
 #include "model/transformer.h"
 #include "training/adamw.h"
 #include "training/communicator.h"
+#include "training/gradient_reducer.h"
 #include "training/lock_state.h"
 #include "unipool/corpus.h"
 #include "unipool/engine.h"
@@ -41,6 +42,9 @@ struct EngineState {
   std::shared_ptr<const StepBackend> backend;
   // Data parallelism (training/communicator.h); null for a single process.
   std::shared_ptr<Communicator> comm;
+  // Its gradient average, hooked into backward (built at the first step; after comm and params
+  // so that it goes first).
+  std::unique_ptr<GradientReducer> reducer;
 
   // Reads or generates the training text and splits off validation.
   void load_data();

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "model/param_names.h"
 #include "stats/routing_counts.h"
 #include "training/lock_schedule.h"
 #include "unipool/schedule.h"
@@ -54,7 +55,19 @@ StepMetrics train_step(EngineState& m) {
   if (out.entropy_loss.defined()) loss = loss + out.entropy_loss;
 
   for (size_t i = 0; i < m.params.size(); ++i) m.params.tensor(i).mutable_grad().reset();
-  loss.backward();
+  if (m.comm) {
+    if (!m.reducer || !m.reducer->hooks(m.params)) {
+      m.reducer.reset();
+      std::vector<bool> late(m.params.size(), false);  // the pool: complete only at the end
+      for (size_t i = 0; i < m.params.size(); ++i)
+        late[i] = m.params.name(i) == param_names::kPoolGate ||
+                  m.params.name(i) == param_names::kPoolUp ||
+                  m.params.name(i) == param_names::kPoolDown;
+      m.reducer = std::make_unique<GradientReducer>(*m.comm, m.params, late);
+    }
+    m.reducer->begin_step();
+  }
+  loss.backward();  // over ranks, the reducer starts summing gradients as they come
 
   StepMetrics metrics;
   metrics.loss = loss.item<double>();
@@ -64,11 +77,7 @@ StepMetrics train_step(EngineState& m) {
   if (m.comm) {
     // The mean over ranks of the ranks' means (equal shards): the global batch's gradient and
     // losses. The pool's gradient, already summed over its layers, is one tensor here.
-    std::vector<at::Tensor> grads;
-    for (size_t i = 0; i < m.params.size(); ++i)
-      if (m.params.tensor(i).grad().defined()) grads.push_back(m.params.tensor(i).mutable_grad());
-    m.comm->sum_gradients(grads);
-    for (at::Tensor& g : grads) g.div_(double(world));
+    m.reducer->finish();
     at::Tensor losses =
         at::tensor(std::vector<double>{metrics.loss, metrics.ce, metrics.aux, metrics.z_loss},
                    at::TensorOptions().dtype(at::kDouble));
