@@ -1,4 +1,5 @@
-// `unipool eval`, `unipool inspect` and `unipool generate`: commands over a saved model.
+// `unipool eval` and `unipool generate`: commands over a saved model (inspect_command.cpp
+// has `unipool inspect`).
 #include <cmath>
 #include <fstream>
 #include <iostream>
@@ -109,51 +110,6 @@ int run_eval(const EvalArgs& a) {
   return 0;
 }
 
-struct InspectArgs {
-  std::string checkpoint;
-  bool json = false;
-};
-
-int run_inspect(const InspectArgs& a) {
-  const CheckpointInfo info = inspect_checkpoint(a.checkpoint);
-  const ParamCounts p = count_parameters(info.config);
-  if (a.json) {
-    nlohmann::json tensors = nlohmann::json::array();
-    for (const auto& t : info.tensors)
-      tensors.push_back({{"name", t.name}, {"dtype", t.dtype}, {"shape", t.shape}});
-    nlohmann::json j = {{"config", nlohmann::json::parse(to_json(info.config))},
-                        {"step", info.step},
-                        {"has_train_state", info.has_train_state},
-                        {"params_total", p.total},
-                        {"params_active_per_token", p.active_per_token},
-                        {"expert_budget", p.expert},
-                        {"vanilla_expert_budget", p.vanilla_budget},
-                        {"budget_ratio", p.budget_ratio},
-                        {"tensors", tensors}};
-    std::cout << j.dump(2) << "\n";
-    return 0;
-  }
-  const ModelConfig& c = info.config;
-  std::printf("%s: step %lld%s\n", a.checkpoint.c_str(), (long long)info.step,
-              info.has_train_state ? " (training state present)" : "");
-  std::printf("config: %s\n", to_json(c).c_str());
-  std::printf(
-      "layout: %d layers, %d pool(s) of %d experts (layers_per_group %d), top-%d, %s router\n",
-      c.n_layers, c.n_groups(), c.experts_per_group, c.layers_per_group, c.top_k, c.router.c_str());
-  std::printf("parameters: %lld total, %lld active per token\n", (long long)p.total,
-              (long long)p.active_per_token);
-  std::printf("expert budget: %lld = %.1f%% of the matching vanilla MoE (8 experts x %d layers)\n",
-              (long long)p.expert, 100.0 * p.budget_ratio, c.n_layers);
-  std::printf("\n%-34s %-5s %s\n", "tensor", "dtype", "shape");
-  for (const auto& t : info.tensors) {
-    std::string shape;
-    for (size_t i = 0; i < t.shape.size(); ++i)
-      shape += (i ? " x " : "") + std::to_string(t.shape[i]);
-    std::printf("%-34s %-5s %s\n", t.name.c_str(), t.dtype.c_str(), shape.c_str());
-  }
-  return 0;
-}
-
 struct GenerateArgs {
   std::string checkpoint, prompt;
   GenerateOptions options;
@@ -185,16 +141,6 @@ Runner register_eval(CLI::App& app) {
   add_compute_flags(cmd, &a->compute);
   cmd->add_flag("--json", a->json, "Print JSON: loss, n_targets, counts (L x Mg), router_c");
   return [a] { return run_eval(*a); };
-}
-
-Runner register_inspect(CLI::App& app) {
-  auto a = std::make_shared<InspectArgs>();
-  CLI::App* cmd = app.add_subcommand("inspect", "Show a checkpoint's config, sizes and tensors");
-  cmd->add_option("checkpoint", a->checkpoint, "Model .safetensors")
-      ->required()
-      ->check(CLI::ExistingFile);
-  cmd->add_flag("--json", a->json, "Print JSON");
-  return [a] { return run_inspect(*a); };
 }
 
 Runner register_generate(CLI::App& app) {

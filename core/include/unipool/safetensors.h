@@ -19,7 +19,30 @@
 
 namespace unipool {
 
-enum class DType { F32, F64, BF16, F16, I64, I32, I16, I8, U8, BOOL };
+// The safetensors dtypes of whole bytes. Our own files use F32 and I64; the rest come in
+// checkpoints people download (BF16, F16, FP8 with its scale tensors). The sub-byte ones (F4,
+// F6_*) are refused as unknown.
+enum class DType {
+  F32,
+  F64,
+  BF16,
+  F16,
+  I64,
+  I32,
+  I16,
+  I8,
+  U8,
+  BOOL,
+  F8_E4M3,
+  F8_E5M2,
+  F8_E4M3FNUZ,
+  F8_E5M2FNUZ,
+  F8_E8M0,
+  U16,
+  U32,
+  U64,
+  C64
+};
 
 // Canonical safetensors spelling: "F32", "BF16", "BOOL", ...
 const char* dtype_name(DType dtype);
@@ -59,6 +82,26 @@ SafetensorsFile parse_safetensors(const uint8_t* data, size_t size, const std::s
 
 // Reads the whole file, then parses it. FormatError on any problem, including an unreadable file.
 SafetensorsFile read_safetensors(const std::string& path);
+
+// A tensor's entry in a header, with its place in the data buffer (no bytes).
+struct TensorEntry {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  uint64_t begin = 0, end = 0;  // byte offsets in the data buffer
+  int64_t numel() const;
+};
+
+struct SafetensorsHeader {
+  std::map<std::string, std::string> metadata;
+  std::vector<TensorEntry> tensors;  // in data-offset order
+  uint64_t data_start = 0;           // file offset of the data buffer (8 + header length)
+};
+
+// The same strict checks as parse_safetensors on a header and the file's size, without
+// touching the data: `head` holds at least the first min(size, 8 + header length) bytes.
+SafetensorsHeader parse_safetensors_header(const uint8_t* head, size_t head_size,
+                                           uint64_t file_size, const std::string& what);
 
 // Builds a file image: header ("__metadata__" first if non-empty, then tensors in the order
 // given), padded with spaces to a multiple of 8 bytes, then the tensors laid out contiguously in

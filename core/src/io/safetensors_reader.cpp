@@ -87,11 +87,7 @@ bool as_index(const json& v, uint64_t* out) {
   return true;
 }
 
-struct Pending {
-  TensorRecord record;
-  uint64_t begin = 0;
-  uint64_t end = 0;
-};
+using Pending = TensorEntry;
 
 Pending parse_entry(const std::string& what, const std::string& name, const json& entry,
                     uint64_t data_size) {
@@ -109,12 +105,12 @@ Pending parse_entry(const std::string& what, const std::string& name, const json
   }
 
   Pending p;
-  p.record.name = name;
+  p.name = name;
   const json& dt = entry["dtype"];
   if (!dt.is_string()) fail(what, t + ": \"dtype\" must be a string");
   const std::optional<DType> dtype = parse_dtype(dt.get<std::string>());
   if (!dtype) fail(what, t + ": unknown dtype " + quote(dt.get<std::string>()));
-  p.record.dtype = *dtype;
+  p.dtype = *dtype;
 
   const json& shape = entry["shape"];
   if (!shape.is_array()) fail(what, t + ": \"shape\" must be an array of non-negative integers");
@@ -124,7 +120,7 @@ Pending parse_entry(const std::string& what, const std::string& name, const json
     if (!as_index(d, &dim)) {
       fail(what, t + ": \"shape\" must be an array of non-negative integers");
     }
-    p.record.shape.push_back(static_cast<int64_t>(dim));
+    p.shape.push_back(static_cast<int64_t>(dim));
     if (__builtin_mul_overflow(numel, static_cast<int64_t>(dim), &numel)) {
       fail(what, t + ": shape element count overflows int64");
     }
@@ -164,13 +160,15 @@ void parse_metadata(const std::string& what, const json& meta,
   }
 }
 
-SafetensorsFile parse_checked(const uint8_t* data, size_t size, const std::string& what) {
-  if (size < 8) {
-    fail(what, "file is shorter than 8 bytes (" + std::to_string(size) + " bytes)");
+SafetensorsHeader parse_header_checked(const uint8_t* data, size_t size, uint64_t file_size,
+                                       const std::string& what) {
+  if (file_size < 8) {
+    fail(what, "file is shorter than 8 bytes (" + std::to_string(file_size) + " bytes)");
   }
+  if (size < 8) fail(what, "the first 8 bytes were not read");
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | data[i];
-  const uint64_t rest = size - 8;
+  const uint64_t rest = file_size - 8;
   if (n == 0) fail(what, "header length is 0");
   if (n > kMaxHeaderBytes) {
     fail(what, "header length " + std::to_string(n) + " exceeds the 100 MiB limit");
@@ -179,10 +177,10 @@ SafetensorsFile parse_checked(const uint8_t* data, size_t size, const std::strin
     fail(what, "header length " + std::to_string(n) + " extends past end of file (" +
                    std::to_string(rest) + " bytes follow)");
   }
+  if (size < 8 + n) fail(what, "the header was not read whole");
   const char* hb = reinterpret_cast<const char*>(data + 8);
   const char* he = hb + n;
   const uint64_t data_size = rest - n;
-  const uint8_t* buffer = data + 8 + n;
 
   HeaderScreen screen;
   if (!json::sax_parse(hb, he, &screen)) {
@@ -191,8 +189,9 @@ SafetensorsFile parse_checked(const uint8_t* data, size_t size, const std::strin
   const json header = json::parse(hb, he);
   if (!header.is_object()) fail(what, "header must be a JSON object");
 
-  SafetensorsFile file;
-  std::vector<Pending> pending;
+  SafetensorsHeader file;
+  file.data_start = 8 + n;
+  std::vector<Pending>& pending = file.tensors;
   for (const auto& item : header.items()) {
     if (item.key() == kMetadataKey) {
       parse_metadata(what, item.value(), &file.metadata);
@@ -204,29 +203,40 @@ SafetensorsFile parse_checked(const uint8_t* data, size_t size, const std::strin
   // The format requires the tensors to tile the buffer exactly; anything else means the writer
   // was buggy or the file was tampered with, and hidden bytes are a classic smuggling vector.
   std::sort(pending.begin(), pending.end(), [](const Pending& a, const Pending& b) {
-    return std::tie(a.begin, a.end, a.record.name) < std::tie(b.begin, b.end, b.record.name);
+    return std::tie(a.begin, a.end, a.name) < std::tie(b.begin, b.end, b.name);
   });
   uint64_t cursor = 0;
   const std::string* prev = nullptr;
   for (const Pending& p : pending) {
-    const std::string t = "tensor " + quote(p.record.name);
+    const std::string t = "tensor " + quote(p.name);
     if (p.begin < cursor) fail(what, t + " overlaps tensor " + quote(*prev));
     if (p.begin > cursor) {
       fail(what,
            "hole of " + std::to_string(p.begin - cursor) + " bytes in the data buffer before " + t);
     }
     cursor = p.end;
-    prev = &p.record.name;
+    prev = &p.name;
   }
   if (cursor != data_size) {
     fail(what, "data buffer has " + std::to_string(data_size - cursor) +
                    " trailing bytes not covered by any tensor");
   }
+  return file;
+}
 
-  file.tensors.reserve(pending.size());
-  for (Pending& p : pending) {
-    p.record.bytes.assign(buffer + p.begin, buffer + p.end);
-    file.tensors.push_back(std::move(p.record));
+SafetensorsFile parse_checked(const uint8_t* data, size_t size, const std::string& what) {
+  SafetensorsHeader header = parse_header_checked(data, size, size, what);
+  SafetensorsFile file;
+  file.metadata = std::move(header.metadata);
+  const uint8_t* buffer = data + header.data_start;
+  file.tensors.reserve(header.tensors.size());
+  for (TensorEntry& p : header.tensors) {
+    TensorRecord r;
+    r.name = std::move(p.name);
+    r.dtype = p.dtype;
+    r.shape = std::move(p.shape);
+    r.bytes.assign(buffer + p.begin, buffer + p.end);
+    file.tensors.push_back(std::move(r));
   }
   return file;
 }
@@ -255,6 +265,22 @@ const TensorRecord* SafetensorsFile::find(const std::string& name) const {
     if (t.name == name) return &t;
   }
   return nullptr;
+}
+
+int64_t TensorEntry::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+SafetensorsHeader parse_safetensors_header(const uint8_t* head, size_t head_size,
+                                           uint64_t file_size, const std::string& what) {
+  if (head == nullptr && head_size != 0) fail(what, "null data pointer");
+  try {
+    return parse_header_checked(head, head_size, file_size, what);
+  } catch (const json::exception& e) {
+    fail(what, std::string("malformed header (") + e.what() + ")");
+  }
 }
 
 SafetensorsFile parse_safetensors(const uint8_t* data, size_t size, const std::string& what) {

@@ -1,0 +1,179 @@
+// Opening a MoE checkpoint: one file or a sharded folder (model.safetensors.index.json), each
+// file memory-mapped with only its header parsed; then the layout (hf/layout_reader.h).
+#include "unipool/moe_checkpoint.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "hf/dtype_convert.h"
+#include "hf/layout_reader.h"
+
+namespace unipool {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+nlohmann::json read_json(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw FormatError(path.string() + ": cannot open file");
+  std::stringstream text;
+  text << in.rdbuf();
+  nlohmann::json j = nlohmann::json::parse(text.str(), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) throw FormatError(path.string() + ": not a JSON object");
+  return j;
+}
+
+// The shard file names of an index, in order of first appearance; every one a plain name in
+// the folder (no paths: an index must not point outside its folder).
+std::vector<std::string> index_shards(const fs::path& index, const nlohmann::json& j,
+                                      std::map<std::string, std::string>* weight_map) {
+  if (!j.contains("weight_map") || !j["weight_map"].is_object() || j["weight_map"].empty())
+    throw FormatError(index.string() + ": no \"weight_map\" object naming each tensor's file");
+  std::vector<std::string> files;
+  std::set<std::string> seen;
+  for (const auto& [tensor, file] : j["weight_map"].items()) {
+    if (!file.is_string())
+      throw FormatError(index.string() + ": the file of " + tensor + " is not a string");
+    const std::string f = file.get<std::string>();
+    if (f.empty() || f.find('/') != std::string::npos || f.find('\\') != std::string::npos ||
+        f == "." || f == "..")
+      throw FormatError(index.string() + ": shard name '" + f + "' of " + tensor +
+                        " is not a file name in the folder");
+    (*weight_map)[tensor] = f;
+    if (seen.insert(f).second) files.push_back(f);
+  }
+  return files;
+}
+
+}  // namespace
+
+int64_t ExpertRef::params() const {
+  int64_t n = 0;
+  for (const MatrixRef& m : parts) n += m.numel();
+  return n;
+}
+
+MoeCheckpoint::~MoeCheckpoint() = default;
+
+std::unique_ptr<MoeCheckpoint> MoeCheckpoint::open(const std::string& path,
+                                                   const ProgressFn& progress) {
+  std::unique_ptr<MoeCheckpoint> c(new MoeCheckpoint);
+  c->path_ = path;
+  const fs::path p(path);
+  std::error_code ec;
+  if (!fs::exists(p, ec)) throw FormatError(path + ": no such file or folder");
+  const fs::path folder = fs::is_directory(p, ec) ? p : p.parent_path();
+  std::vector<std::string> files;
+  std::map<std::string, std::string> weight_map;
+  const fs::path index = folder / "model.safetensors.index.json";
+  if (!fs::is_directory(p, ec)) {
+    files.push_back(p.filename().string());
+  } else if (fs::exists(index, ec)) {
+    files = index_shards(index, read_json(index), &weight_map);
+  } else {
+    for (const auto& entry : fs::directory_iterator(p, ec))
+      if (entry.path().extension() == ".safetensors") files.push_back(entry.path().filename());
+    std::sort(files.begin(), files.end());
+    if (files.empty())
+      throw FormatError(path +
+                        ": the folder has no .safetensors file and no "
+                        "model.safetensors.index.json");
+  }
+  for (const std::string& f : files)
+    if (!fs::exists(folder / f, ec))
+      throw FormatError(index.string() + ": lists shard " + f +
+                        ", which is not in the folder (an unfinished download?)");
+  std::map<std::string, hf::StoredTensor> tensors;
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (progress &&
+        !progress(double(i) / double(files.size()), "reading the header of " + files[i]))
+      throw Cancelled();
+    c->files_.push_back(std::make_unique<MappedSafetensors>((folder / files[i]).string()));
+    for (const TensorEntry& t : c->files_.back()->tensors()) {
+      if (tensors.count(t.name))
+        throw FormatError(c->files_.back()->path() + ": tensor " + t.name + " is also in " +
+                          c->files_[size_t(tensors[t.name].file)]->path());
+      tensors[t.name] = {int(i), &t};
+    }
+  }
+  for (const auto& [tensor, file] : weight_map) {
+    const auto it = tensors.find(tensor);
+    if (it == tensors.end() || files[size_t(it->second.file)] != file)
+      throw FormatError(index.string() + ": puts " + tensor + " in " + file +
+                        ", which does not have it");
+  }
+  nlohmann::json config;  // null when there is none
+  const fs::path config_path = folder / "config.json";
+  const bool own = c->files_[0]->metadata().count("format") &&
+                   c->files_[0]->metadata().at("format") == "unipool";
+  if (!own && fs::exists(config_path, ec)) config = read_json(config_path);
+  c->arch_ = hf::read_layout(tensors, config, c->files_[0]->metadata());
+  if (progress && !progress(1.0, "layout recognised")) throw Cancelled();
+  return c;
+}
+
+uint64_t MoeCheckpoint::total_bytes() const {
+  uint64_t n = 0;
+  for (const auto& f : files_) n += f->file_size();
+  return n;
+}
+
+void MoeCheckpoint::read_rows(const MatrixRef& ref, const std::vector<int64_t>& rows,
+                              float* out) const {
+  const MappedSafetensors& f = *files_.at(size_t(ref.file));
+  const TensorEntry* t = f.find(ref.tensor);
+  if (!t) throw FormatError(f.path() + ": no tensor " + ref.tensor);
+  const size_t size = dtype_size(t->dtype);
+  const uint64_t row_bytes = uint64_t(ref.cols) * size;
+  if (uint64_t(ref.first_row + ref.rows) * row_bytes > t->end - t->begin)
+    throw FormatError(f.path() + ": " + ref.tensor + " is smaller than its layout says");
+  const uint8_t* base = f.data(*t) + uint64_t(ref.first_row) * row_bytes;
+  for (size_t i = 0; i < rows.size(); ++i)
+    hf::to_float(t->dtype, base + uint64_t(rows[i]) * row_bytes, ref.cols, out + i * ref.cols);
+  if (ref.scale.empty()) return;
+  const MappedSafetensors& sf = *files_.at(size_t(ref.scale_file));
+  const TensorEntry* s = sf.find(ref.scale);
+  if (!s) throw FormatError(sf.path() + ": no tensor " + ref.scale);
+  std::vector<float> scale(size_t(s->numel()));
+  hf::to_float(s->dtype, sf.data(*s), s->numel(), scale.data());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    float* row = out + i * ref.cols;
+    if (ref.block_rows == 0) {
+      for (int64_t j = 0; j < ref.cols; ++j) row[j] *= scale[0];
+      continue;
+    }
+    const int64_t blocks_per_row = (ref.cols + ref.block_cols - 1) / ref.block_cols;
+    const float* srow = scale.data() + (rows[i] / ref.block_rows) * blocks_per_row;
+    for (int64_t j = 0; j < ref.cols; ++j) row[j] *= srow[j / ref.block_cols];
+  }
+}
+
+void MoeCheckpoint::release(const MatrixRef& ref) const {
+  const MappedSafetensors& f = *files_.at(size_t(ref.file));
+  if (const TensorEntry* t = f.find(ref.tensor)) {
+    const uint64_t row_bytes = uint64_t(ref.cols) * dtype_size(t->dtype);
+    f.release(*t, uint64_t(ref.first_row) * row_bytes, uint64_t(ref.rows) * row_bytes);
+  }
+  if (!ref.scale.empty())
+    if (const TensorEntry* s = files_.at(size_t(ref.scale_file))->find(ref.scale))
+      files_.at(size_t(ref.scale_file))->release(*s);
+}
+
+PoolView pool_view(const MoeArchitecture& a) {
+  PoolView v;
+  if (a.banks.empty()) return v;
+  v.pool_experts = int64_t(a.banks.size()) * a.experts_per_bank;
+  v.expert_params = a.banks[0].experts[0].params();
+  v.reduced_low = std::llround(0.416 * double(v.pool_experts));
+  v.reduced_high = std::llround(0.667 * double(v.pool_experts));
+  v.params_saved_low = (v.pool_experts - v.reduced_low) * v.expert_params;
+  v.params_saved_high = (v.pool_experts - v.reduced_high) * v.expert_params;
+  return v;
+}
+
+}  // namespace unipool
