@@ -272,7 +272,9 @@ class HfReader {
     a.moe_layers = int(a.banks.size());
     const MatrixRef& gate = a.banks[0].experts[0].parts[0];
     a.hidden = a.routers[0].weight.cols;
-    a.expert_hidden = gate.rows == a.hidden ? gate.cols / 2 : gate.rows;  // fused: (H, 2I)
+    // Fused gate_up is (H, 2I) (GPT-OSS, Llama 4) or (2I, H) (transformers v5).
+    const bool fused = a.banks[0].experts[0].parts.size() == 2;
+    a.expert_hidden = !fused ? gate.rows : gate.rows == a.hidden ? gate.cols / 2 : gate.rows / 2;
     a.top_k = int(json_int(config_, {"num_experts_per_tok", "experts_per_token", "top_k"}));
     a.vocab = json_int(config_, {"vocab_size"});
     int max_layer = 0;
