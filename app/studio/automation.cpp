@@ -3,6 +3,7 @@
 #include <qcustomplot.h>
 
 #include <QApplication>
+#include <QElapsedTimer>
 #include <QFile>
 #include <QFileInfo>
 #include <QPixmap>
@@ -16,6 +17,7 @@
 #include "views/compare_view.h"
 #include "views/experiments_view.h"
 #include "views/main_window.h"
+#include "views/redundancy_view.h"
 #include "views/token_inspector_view.h"
 
 namespace unipool::studio {
@@ -91,6 +93,11 @@ void addAutomationOptions(QCommandLineParser& p) {
   p.addOption({QStringLiteral("lesson-step"),
                QStringLiteral("Stop the lesson after step <n> (default 1), then screenshot."),
                QStringLiteral("n")});
+  p.addOption({QStringLiteral("moe"),
+               QStringLiteral("Open MoE checkpoint <path> (a .safetensors file or a sharded "
+                              "folder) in the Redundancy tab; prints the seconds to the first "
+                              "picture."),
+               QStringLiteral("path")});
   p.addOption({QStringLiteral("quit"), QStringLiteral("Exit when done (0 on success).")});
 }
 
@@ -119,6 +126,7 @@ bool Automation::configure(const QCommandLineParser& p, QString* error) {
   screenshot_ = p.value(QStringLiteral("screenshot"));
   lesson_ = p.value(QStringLiteral("lesson"));
   watch_ = p.value(QStringLiteral("watch"));
+  moe_ = p.value(QStringLiteral("moe"));
   if (p.isSet(QStringLiteral("lesson-step"))) {
     bool ok = false;
     lesson_step_ = p.value(QStringLiteral("lesson-step")).toInt(&ok);
@@ -186,6 +194,21 @@ bool Automation::configure(const QCommandLineParser& p, QString* error) {
 
 void Automation::begin() {
   if (!lesson_.isEmpty()) return beginLesson();
+  if (!moe_.isEmpty()) {
+    // Time to the first picture: from here (the window is up) to the report drawn.
+    auto* clock = new QElapsedTimer;
+    clock->start();
+    connect(window_->redundancy(), &RedundancyView::failed, this,
+            [this](const QString&, const QString& why) { finish(1, why); });
+    connect(window_->redundancy(), &RedundancyView::reportReady, this, [this, clock] {
+      std::printf("moe: first picture after %.2f s\n", double(clock->nsecsElapsed()) / 1e9);
+      delete clock;
+      trained_ = true;
+      afterTraining();
+    });
+    window_->openMoeCheckpoint(moe_);
+    return;
+  }
   if (!watch_.isEmpty()) {
     connect(window_->session(), &RunSession::failed, this,
             [this](const QString& what, const QString& why) { finish(1, what + ": " + why); });

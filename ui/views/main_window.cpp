@@ -29,6 +29,7 @@
 #include "views/new_run_form.h"
 #include "views/plot_style.h"
 #include "views/pool_balance_view.h"
+#include "views/redundancy_view.h"
 #include "views/routing_heatmap_view.h"
 #include "views/token_inspector_view.h"
 
@@ -60,6 +61,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   domains_ = new DomainView(session_, this);
   compare_ = new CompareView(session_, this);
   inspector_ = new CheckpointInspectorView(this);
+  redundancy_ = new RedundancyView(this);
   experiments_ = new ExperimentsView(session_, this);
 
   auto* bottom = new QSplitter(Qt::Horizontal, this);
@@ -76,6 +78,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   tabs_->addTab(domains_, tr("Domains"));
   tabs_->addTab(compare_, tr("Compare"));
   tabs_->addTab(inspector_, tr("Checkpoint"));
+  tabs_->addTab(redundancy_, tr("Redundancy"));
   tabs_->addTab(experiments_, tr("Experiments"));
   setCentralWidget(tabs_);
 
@@ -124,6 +127,11 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
             if (!reportOpenFailureOnce(path)) return;
             showError(tr("Cannot open checkpoint"), tr("%1\n\n%2").arg(path, reason));
           });
+  connect(redundancy_, &RedundancyView::failed, this,
+          [this](const QString& path, const QString& why) {
+            if (why != QLatin1String("cancelled"))  // a Cancel is the user's own doing: no dialog
+              showError(tr("Cannot open MoE checkpoint"), tr("%1\n\n%2").arg(path, why));
+          });
   connect(heatmap_, &RoutingHeatmapView::randomToggleRequested, this, [this](int layer) {
     if (layer < 0 || layer >= int(session_->state().random_layers.size())) return;
     session_->apply(RandomLayers::toggled(session_->state().random_layers, layer));
@@ -162,6 +170,17 @@ void MainWindow::buildMenus() {
     const QString path = QFileDialog::getOpenFileName(
         this, tr("Open checkpoint"), last_dir_, tr("Checkpoints (*.safetensors);;All files (*)"));
     if (!path.isEmpty()) openCheckpoint(path);
+  });
+  file->addAction(tr("Open &MoE checkpoint (file)..."), this, [this] {
+    const QString path =
+        QFileDialog::getOpenFileName(this, tr("Open MoE checkpoint"), last_dir_,
+                                     tr("safetensors (*.safetensors);;All files (*)"));
+    if (!path.isEmpty()) openMoeCheckpoint(path);
+  });
+  file->addAction(tr("Open MoE checkpoint &folder..."), this, [this] {
+    const QString path =
+        QFileDialog::getExistingDirectory(this, tr("Open MoE checkpoint folder"), last_dir_);
+    if (!path.isEmpty()) openMoeCheckpoint(path);
   });
   file->addAction(tr("&Watch run..."), this, [this] {
     // A headless run (`unipool train --log FILE --log-routing-every N`), read-only, live.
@@ -244,6 +263,14 @@ bool MainWindow::openCheckpoint(const QString& path) {
   // the current run is left alone.
   try {
     inspect_checkpoint(path.toStdString());
+  } catch (const CheckpointError& e) {
+    // A safetensors file that is not ours (a downloaded MoE): its experts, not a run.
+    if (QString::fromUtf8(e.what()).contains(QLatin1String("not a UniPool model file"))) {
+      openMoeCheckpoint(path);
+      return true;
+    }
+    showError(tr("Cannot open checkpoint"), tr("%1\n\n%2").arg(path, QString::fromUtf8(e.what())));
+    return false;
   } catch (const std::exception& e) {
     showError(tr("Cannot open checkpoint"), tr("%1\n\n%2").arg(path, QString::fromUtf8(e.what())));
     return false;
@@ -255,6 +282,12 @@ bool MainWindow::openCheckpoint(const QString& path) {
   inspector_->open(path);
   rememberRecent(path);
   return true;
+}
+
+void MainWindow::openMoeCheckpoint(const QString& path) {
+  last_dir_ = QFileInfo(path).absolutePath();
+  tabs_->setCurrentWidget(redundancy_);
+  redundancy_->open(path);
 }
 
 void MainWindow::saveCheckpoint(const QString& path) {

@@ -13,6 +13,7 @@ class QCustomPlot;
 namespace unipool::studio {
 
 class CheckpointInspectorView;
+class RedundancyView;
 class Classroom;
 class CompareView;
 class ControlsPanel;
@@ -39,6 +40,9 @@ class MainWindow : public QMainWindow {
   DomainView* domains() const { return domains_; }
   CompareView* compare() const { return compare_; }
   CheckpointInspectorView* inspector() const { return inspector_; }
+  RedundancyView* redundancy() const { return redundancy_; }
+  // Any MoE checkpoint, ours or downloaded (a file or a sharded folder), in the Redundancy tab.
+  void openMoeCheckpoint(const QString& path);
   ExperimentsView* experiments() const { return experiments_; }
   QTabWidget* tabs() const { return tabs_; }
   Classroom* classroom() const { return classroom_; }  // lessons, presenter mode, shortcuts
@@ -80,6 +84,7 @@ class MainWindow : public QMainWindow {
   DomainView* domains_;
   CompareView* compare_;
   CheckpointInspectorView* inspector_;
+  RedundancyView* redundancy_;
   ExperimentsView* experiments_;
   QTabWidget* tabs_;
   Classroom* classroom_ = nullptr;

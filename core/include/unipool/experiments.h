@@ -11,14 +11,10 @@
 #include <string>
 #include <vector>
 
+#include "unipool/cancelled.h"
 #include "unipool/engine.h"
 
 namespace unipool {
-
-class Cancelled : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 // done of total units; return false to cancel.
 using Progress = std::function<bool(int64_t done, int64_t total)>;

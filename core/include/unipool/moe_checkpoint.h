@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "unipool/cancelled.h"
 #include "unipool/mapped_safetensors.h"
 
 namespace unipool {
@@ -22,13 +23,8 @@ class MoeLayoutError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// The user pressed Cancel (a progress callback returned false).
-class Cancelled : public std::runtime_error {
- public:
-  Cancelled() : std::runtime_error("cancelled") {}
-};
 
-// (fraction done in [0, 1], what is being done) -> false to cancel.
+// (fraction done in [0, 1], what is being done) -> false to cancel (Cancelled is thrown).
 using ProgressFn = std::function<bool(double, const std::string&)>;
 
 // A rows x cols matrix stored in `tensor` from row `first_row` on (a fused tensor holds every

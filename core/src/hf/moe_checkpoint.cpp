@@ -92,7 +92,7 @@ std::unique_ptr<MoeCheckpoint> MoeCheckpoint::open(const std::string& path,
   for (size_t i = 0; i < files.size(); ++i) {
     if (progress &&
         !progress(double(i) / double(files.size()), "reading the header of " + files[i]))
-      throw Cancelled();
+      throw Cancelled("cancelled");
     c->files_.push_back(std::make_unique<MappedSafetensors>((folder / files[i]).string()));
     for (const TensorEntry& t : c->files_.back()->tensors()) {
       if (tensors.count(t.name))
@@ -113,7 +113,7 @@ std::unique_ptr<MoeCheckpoint> MoeCheckpoint::open(const std::string& path,
                    c->files_[0]->metadata().at("format") == "unipool";
   if (!own && fs::exists(config_path, ec)) config = read_json(config_path);
   c->arch_ = hf::read_layout(tensors, config, c->files_[0]->metadata());
-  if (progress && !progress(1.0, "layout recognised")) throw Cancelled();
+  if (progress && !progress(1.0, "layout recognised")) throw Cancelled("cancelled");
   return c;
 }
 

@@ -204,7 +204,7 @@ RedundancyReport analyse_redundancy(const MoeCheckpoint& ck, const RedundancyOpt
       if (progress && i % 16 == 0 &&
           !progress((double(q) + double(i) / double(n)) / double(passes.size()),
                     "reading experts of " + a.banks[size_t(bank)].label))
-        throw Cancelled();
+        throw Cancelled("cancelled");
       for (int h = 0; h < 2; ++h) {
         float* out = x[h].data_ptr<float>() + i * pass.values[h];
         for (const PartRows& pr : pass.parts) {
@@ -223,7 +223,7 @@ RedundancyReport analyse_redundancy(const MoeCheckpoint& ck, const RedundancyOpt
     for (int h = 0; h < 2; ++h)
       if (pass.values[h] > 0) gram[h].addmm_(x[h], x[h].t());
   }
-  if (progress && !progress(1.0, "comparing experts")) throw Cancelled();
+  if (progress && !progress(1.0, "comparing experts")) throw Cancelled("cancelled");
   const at::Tensor c = cosine(gram[0] + gram[1]).contiguous();
   if (!r.exact) {
     // Half the difference of the halves' estimates: the whole sample's standard error.

@@ -1,0 +1,160 @@
+#include "views/redundancy_plots.h"
+
+#include <qcustomplot.h>
+
+#include <algorithm>
+
+#include "views/plot_style.h"
+
+namespace unipool::studio {
+
+namespace {
+
+constexpr int kMaxCells = 1024;  // per axis: a (n x n) map above it is averaged in blocks
+
+// Bank labels as ticks at each bank's centre (every k-th when there are many).
+void setBankTicks(QCPAxis* axis, const std::vector<std::string>& labels, int per_bank, int block) {
+  QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
+  const int every = std::max<int>(1, int(labels.size()) / 16);
+  for (size_t b = 0; b < labels.size(); b += size_t(every)) {
+    std::string label = labels[b];
+    if (label.rfind("layer ", 0) == 0) label = "L" + label.substr(6);
+    ticker->addTick((double(b) + 0.5) * per_bank / block - 0.5, QString::fromStdString(label));
+  }
+  axis->setTicker(ticker);
+}
+
+}  // namespace
+
+int drawSimilarity(QCustomPlot* plot, const RedundancyReport& r) {
+  plot->clearPlottables();
+  plot->clearItems();
+  const int n = int(r.banks.size()) * r.experts;
+  const int block = std::max(1, (n + kMaxCells - 1) / kMaxCells), m = (n + block - 1) / block;
+  auto* map = new QCPColorMap(plot->xAxis, plot->yAxis);
+  map->setInterpolate(false);
+  map->data()->setSize(m, m);
+  map->data()->setRange(QCPRange(0, m - 1), QCPRange(0, m - 1));
+  std::vector<double> sum(size_t(m) * size_t(m), 0.0), count(size_t(m) * size_t(m), 0.0);
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < n; ++j) {
+      const size_t cell = size_t(i / block) * size_t(m) + size_t(j / block);
+      sum[cell] += r.similarity[size_t(i) * size_t(n) + size_t(j)];
+      count[cell] += 1;
+    }
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < m; ++j) {
+      const size_t cell = size_t(i) * size_t(m) + size_t(j);
+      map->data()->setCell(j, i, sum[cell] / std::max(1.0, count[cell]));
+    }
+  map->setGradient(divergingGradient());
+  attachColorScale(plot, map, QObject::tr("cosine"));
+  map->setDataRange(QCPRange(-1, 1));
+  if (r.banks.size() > 1 && r.banks.size() <= 128) {
+    for (size_t b = 1; b < r.banks.size(); ++b) {
+      const double at = double(b) * r.experts / block - 0.5;
+      for (bool vertical : {true, false}) {
+        auto* line = new QCPItemStraightLine(plot);
+        line->point1->setCoords(vertical ? at : 0, vertical ? 0 : at);
+        line->point2->setCoords(vertical ? at : 1, vertical ? 1 : at);
+        line->setPen(QPen(QColor(255, 255, 255, 150), 1));
+      }
+    }
+  }
+  setBankTicks(plot->xAxis, r.labels, r.experts, block);
+  setBankTicks(plot->yAxis, r.labels, r.experts, block);
+  plot->yAxis->setRangeReversed(true);
+  plot->xAxis->setRange(-0.5, m - 0.5);
+  plot->yAxis->setRange(-0.5, m - 0.5);
+  plot->xAxis->setLabel(block > 1
+                            ? QObject::tr("expert, by layer (a cell averages %1 x %1)").arg(block)
+                            : QObject::tr("expert, by layer"));
+  plot->yAxis->setLabel(QObject::tr("expert, by layer"));
+  requestReplot(plot);
+  return block;
+}
+
+void drawSimilarityHistogram(QCustomPlot* plot, const RedundancyReport& r) {
+  plot->clearPlottables();
+  const size_t bins = r.within.size();
+  if (bins == 0) return;
+  const double width = r.histogram_edges[1] - r.histogram_edges[0];
+  struct Series {
+    const std::vector<int64_t>* counts;
+    QString name;
+    QColor color;
+  };
+  for (const Series& s : {Series{&r.within, QObject::tr("within a layer"), QColor("#4e79a7")},
+                          Series{&r.cross, QObject::tr("across layers"), QColor("#f28e2b")}}) {
+    double total = 0;
+    for (int64_t c : *s.counts) total += double(c);
+    if (total == 0) continue;
+    auto* g = new QCPGraph(plot->xAxis, plot->yAxis);
+    g->setName(s.name);
+    g->setLineStyle(QCPGraph::lsStepCenter);
+    g->setPen(QPen(s.color, 2));
+    for (size_t b = 0; b < bins; ++b)
+      g->addData(r.histogram_edges[b] + width / 2, double((*s.counts)[b]) / total);
+  }
+  plot->legend->setVisible(true);
+  plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
+  plot->xAxis->setLabel(QObject::tr("cosine of two experts' weights"));
+  plot->yAxis->setLabel(QObject::tr("share of pairs"));
+  plot->rescaleAxes();
+  plot->yAxis->setRangeLower(0);
+  requestReplot(plot);
+}
+
+void drawExpertNorms(QCustomPlot* plot, const RedundancyReport& r) {
+  plot->clearPlottables();
+  const int B = int(r.banks.size()), E = r.experts;
+  if (B == 0) return;
+  auto* map = new QCPColorMap(plot->xAxis, plot->yAxis);
+  map->setInterpolate(false);
+  map->data()->setSize(E, B);
+  map->data()->setRange(QCPRange(0, E - 1), QCPRange(0, B - 1));
+  double lo = 1e300, hi = 0;
+  for (int b = 0; b < B; ++b)
+    for (int e = 0; e < E; ++e) {
+      const double v = r.norms[size_t(b) * size_t(E) + size_t(e)];
+      map->data()->setCell(e, b, v);
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
+    }
+  map->setGradient(viridisGradient());
+  attachColorScale(plot, map, QObject::tr("weight norm"));
+  map->setDataRange(QCPRange(lo, hi > lo ? hi : lo + 1));
+  setBankTicks(plot->yAxis, r.labels, 1, 1);
+  plot->yAxis->setRangeReversed(true);
+  plot->xAxis->setLabel(QObject::tr("expert"));
+  plot->xAxis->setRange(-0.5, E - 0.5);
+  plot->yAxis->setRange(-0.5, B - 0.5);
+  requestReplot(plot);
+}
+
+void drawRouterSimilarity(QCustomPlot* plot, const RedundancyReport& r) {
+  plot->clearPlottables();
+  const int R = int(r.router_layers.size());
+  if (R == 0) return;
+  auto* map = new QCPColorMap(plot->xAxis, plot->yAxis);
+  map->setInterpolate(false);
+  map->data()->setSize(R, R);
+  map->data()->setRange(QCPRange(0, R - 1), QCPRange(0, R - 1));
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < R; ++j)
+      map->data()->setCell(j, i, r.router_similarity[size_t(i) * size_t(R) + size_t(j)]);
+  map->setGradient(viridisGradient());
+  attachColorScale(plot, map, QObject::tr("best |cos|"));
+  map->setDataRange(QCPRange(0, 1));
+  std::vector<std::string> labels;
+  for (int l : r.router_layers) labels.push_back("layer " + std::to_string(l));
+  setBankTicks(plot->xAxis, labels, 1, 1);
+  setBankTicks(plot->yAxis, labels, 1, 1);
+  plot->yAxis->setRangeReversed(true);
+  plot->xAxis->setLabel(QObject::tr("routers: rows matched to their best"));
+  plot->xAxis->setRange(-0.5, R - 0.5);
+  plot->yAxis->setRange(-0.5, R - 0.5);
+  requestReplot(plot);
+}
+
+}  // namespace unipool::studio

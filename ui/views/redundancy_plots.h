@@ -1,0 +1,20 @@
+// The Redundancy tab's plots, drawn from a RedundancyReport (unipool/redundancy.h).
+#pragma once
+
+#include "unipool/redundancy.h"
+
+class QCustomPlot;
+
+namespace unipool::studio {
+
+// The (banks x experts)^2 cosine matrix, banks in order with lines between them; above 1024
+// experts, each cell averages a k x k block (the title says so). Returns k.
+int drawSimilarity(QCustomPlot* plot, const RedundancyReport& r);
+// Share of pairs per cosine bin: pairs within a layer against pairs across layers.
+void drawSimilarityHistogram(QCustomPlot* plot, const RedundancyReport& r);
+// Per-expert weight norms, banks x experts.
+void drawExpertNorms(QCustomPlot* plot, const RedundancyReport& r);
+// Routers compared across layers: mean over l's rows of the best |cosine| with a row of l'.
+void drawRouterSimilarity(QCustomPlot* plot, const RedundancyReport& r);
+
+}  // namespace unipool::studio
