@@ -39,9 +39,15 @@ def main():
     block = np.concatenate([block, block])  # any offset can read a whole slice
 
     def fresh(n, key):
-        assert n <= (1 << 26)
-        off = int(np.random.default_rng(key).integers(0, 1 << 26))
-        return block[off:off + n]
+        picks = np.random.default_rng(key).integers(0, 1 << 26, size=(n >> 26) + 1)
+        parts, left = [], n
+        for off in picks:  # tensors above the block's size are pieced together
+            take = min(left, 1 << 26)
+            parts.append(block[int(off):int(off) + take])
+            left -= take
+            if left == 0:
+                break
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     tensors = [("model.embed_tokens.weight", (32000, H), None), ("lm_head.weight", (32000, H), None),
                ("model.norm.weight", (H,), "ones")]

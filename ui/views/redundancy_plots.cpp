@@ -97,7 +97,7 @@ void drawSimilarityHistogram(QCustomPlot* plot, const RedundancyReport& r) {
       g->addData(r.histogram_edges[b] + width / 2, double((*s.counts)[b]) / total);
   }
   plot->legend->setVisible(true);
-  plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
+  plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
   plot->xAxis->setLabel(QObject::tr("cosine of two experts' weights"));
   plot->yAxis->setLabel(QObject::tr("share of pairs"));
   plot->rescaleAxes();
@@ -151,7 +151,7 @@ void drawRouterSimilarity(QCustomPlot* plot, const RedundancyReport& r) {
   setBankTicks(plot->xAxis, labels, 1, 1);
   setBankTicks(plot->yAxis, labels, 1, 1);
   plot->yAxis->setRangeReversed(true);
-  plot->xAxis->setLabel(QObject::tr("routers: rows matched to their best"));
+  plot->xAxis->setLabel(QObject::tr("router of layer"));
   plot->xAxis->setRange(-0.5, R - 0.5);
   plot->yAxis->setRange(-0.5, R - 0.5);
   requestReplot(plot);

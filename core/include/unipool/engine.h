@@ -197,8 +197,8 @@ class Engine {
   // must divide by the world size) and all-reduces gradients, losses and routing counts.
   // Throws DistributedSetupError. A world of 1 changes nothing.
   void set_distributed(const DistributedConfig& config);
-  int rank() const;        // 0 without data parallelism
-  int world_size() const;  // 1 without
+  int rank() const;                      // 0 without data parallelism
+  int world_size() const;                // 1 without
   double communication_seconds() const;  // spent in collectives so far
 
   // Writes the model file and `<stem>.train.safetensors` beside it, each atomically.

@@ -32,6 +32,9 @@ class MappedSafetensors {
   // again from the file if touched again).
   void release(const TensorEntry& t, uint64_t offset, uint64_t bytes) const;
   void release(const TensorEntry& t) const { release(t, 0, t.end - t.begin); }
+  // Asks the kernel to start reading [offset, offset + bytes) of a tensor's data now, so that
+  // scattered reads (sampled rows) wait on the disk in parallel rather than one by one.
+  void prefetch(const TensorEntry& t, uint64_t offset, uint64_t bytes) const;
 
  private:
   std::string path_;

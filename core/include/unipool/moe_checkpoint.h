@@ -23,7 +23,6 @@ class MoeLayoutError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-
 // (fraction done in [0, 1], what is being done) -> false to cancel (Cancelled is thrown).
 using ProgressFn = std::function<bool(double, const std::string&)>;
 
@@ -94,6 +93,8 @@ class MoeCheckpoint {
   // Rows `rows` (ascending, each < ref.rows) of the matrix as float32, FP8 dequantised:
   // out holds rows.size() * ref.cols values.
   void read_rows(const MatrixRef& ref, const std::vector<int64_t>& rows, float* out) const;
+  // Starts reading those rows in the background (read_rows then finds them in memory).
+  void prefetch_rows(const MatrixRef& ref, const std::vector<int64_t>& rows) const;
   // Gives back the pages read from the matrix (and its scale).
   void release(const MatrixRef& ref) const;
 

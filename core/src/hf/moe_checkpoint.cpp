@@ -153,6 +153,14 @@ void MoeCheckpoint::read_rows(const MatrixRef& ref, const std::vector<int64_t>& 
   }
 }
 
+void MoeCheckpoint::prefetch_rows(const MatrixRef& ref, const std::vector<int64_t>& rows) const {
+  const MappedSafetensors& f = *files_.at(size_t(ref.file));
+  const TensorEntry* t = f.find(ref.tensor);
+  if (!t) return;
+  const uint64_t row_bytes = uint64_t(ref.cols) * dtype_size(t->dtype);
+  for (int64_t r : rows) f.prefetch(*t, uint64_t(ref.first_row + r) * row_bytes, row_bytes);
+}
+
 void MoeCheckpoint::release(const MatrixRef& ref) const {
   const MappedSafetensors& f = *files_.at(size_t(ref.file));
   if (const TensorEntry* t = f.find(ref.tensor)) {

@@ -19,6 +19,7 @@ namespace {
 constexpr int64_t kPassBytes = int64_t(256) << 20;
 constexpr int kTopPairs = 20;
 constexpr int kHistogramBins = 40;
+constexpr int64_t kPrefetchAhead = 8;  // experts whose sampled rows are requested in advance
 
 // k distinct rows of `total`, in random order (partial Fisher-Yates).
 std::vector<int64_t> choose_rows(int64_t total, int64_t k, uint64_t seed) {
@@ -198,9 +199,22 @@ RedundancyReport analyse_redundancy(const MoeCheckpoint& ck, const RedundancyOpt
     const Pass& pass = passes[q];
     at::Tensor x[2] = {at::empty({n, pass.values[0]}, at::kFloat),
                        at::empty({n, pass.values[1]}, at::kFloat)};
+    const auto expert_at = [&](int64_t i) -> const ExpertRef& {
+      return a.banks[size_t(r.banks[size_t(i / r.experts)])].experts[size_t(i % r.experts)];
+    };
+    // The disk serves scattered rows best many at a time: the rows of the next experts are
+    // requested ahead of reading them (a cold 24 GB checkpoint: see docs/moe-checkpoints.md).
+    const auto prefetch = [&](int64_t i) {
+      if (i >= n) return;
+      for (const PartRows& pr : pass.parts)
+        for (const auto& rows : pr.half)
+          if (!rows.empty()) ck.prefetch_rows(expert_at(i).parts[size_t(pr.part)], rows);
+    };
+    for (int64_t i = 0; i < kPrefetchAhead; ++i) prefetch(i);
     for (int64_t i = 0; i < n; ++i) {
       const int bank = r.banks[size_t(i / r.experts)];
-      const ExpertRef& e = a.banks[size_t(bank)].experts[size_t(i % r.experts)];
+      const ExpertRef& e = expert_at(i);
+      prefetch(i + kPrefetchAhead);
       if (progress && i % 16 == 0 &&
           !progress((double(q) + double(i) / double(n)) / double(passes.size()),
                     "reading experts of " + a.banks[size_t(bank)].label))

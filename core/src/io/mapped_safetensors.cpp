@@ -69,3 +69,16 @@ void MappedSafetensors::release(const TensorEntry& t, uint64_t offset, uint64_t 
 }
 
 }  // namespace unipool
+
+namespace unipool {
+
+void MappedSafetensors::prefetch(const TensorEntry& t, uint64_t offset, uint64_t bytes) const {
+  const uint64_t page = uint64_t(::sysconf(_SC_PAGESIZE));
+  const uint64_t from = header_.data_start + t.begin + offset;
+  const uint64_t first = from / page * page,
+                 last = std::min(size_, (from + bytes + page - 1) / page * page);
+  if (last > first)
+    ::madvise(const_cast<uint8_t*>(base_) + first, size_t(last - first), MADV_WILLNEED);
+}
+
+}  // namespace unipool
