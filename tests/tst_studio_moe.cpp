@@ -5,12 +5,15 @@
 // quietly.
 #include <qcustomplot.h>
 
+#include <QProcess>
+#include <QPushButton>
 #include <QTableWidget>
 #include <QTemporaryDir>
 #include <QtTest>
 
 #include "moe_fixtures.h"
 #include "studio_util.h"
+#include "views/checkpoint_inspector_view.h"
 #include "views/main_window.h"
 #include "views/redundancy_view.h"
 
@@ -78,6 +81,28 @@ class TestStudioMoe : public QObject {
     QCOMPARE(w.tabs()->currentWidget(), w.redundancy());
     QVERIFY(w.redundancy()->statusText().contains(QStringLiteral("OLMoE")));
     QVERIFY(!w.session()->state().valid);  // no run was opened from it
+  }
+
+  void ourCheckpointFromTheCheckpointTab() {
+    const QString cli = qEnvironmentVariable("UNIPOOL_CLI");
+    QVERIFY(QFile::exists(cli));
+    const QString path = dir_.filePath("vanilla.safetensors");
+    QProcess p;
+    p.start(cli, {"train", "--preset", "vanilla", "--steps", "2", "--batch", "2", "--seq", "16",
+                  "--quiet", "--out", path});
+    QVERIFY(p.waitForFinished(60000) && p.exitCode() == 0);
+    MainWindow w;
+    QSignalSpy inspected(w.inspector(), &CheckpointInspectorView::reportReady);
+    QSignalSpy ready(w.redundancy(), &RedundancyView::reportReady);
+    QVERIFY(!w.inspector()->redundancyButton()->isEnabled());
+    QVERIFY(w.openCheckpoint(path));
+    QVERIFY(studio_test::wait_until([&] { return !inspected.isEmpty(); }));
+    QVERIFY(w.inspector()->redundancyButton()->isEnabled());
+    w.inspector()->redundancyButton()->click();
+    QVERIFY(studio_test::wait_until([&] { return !ready.isEmpty(); }));
+    QCOMPARE(w.tabs()->currentWidget(), w.redundancy());
+    QCOMPARE(w.redundancy()->report()->architecture.family, std::string("UniPool"));
+    QCOMPARE(w.redundancy()->nearestTable()->rowCount(), 6);  // vanilla: a bank per layer
   }
 
   void aBrokenFileSaysWhyAndKeepsTheLastReport() {

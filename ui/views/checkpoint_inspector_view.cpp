@@ -3,9 +3,11 @@
 #include <qcustomplot.h>
 
 #include <QGridLayout>
+#include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
 #include <QLocale>
+#include <QPushButton>
 #include <QSplitter>
 #include <QTableWidget>
 #include <QTextBrowser>
@@ -66,7 +68,17 @@ CheckpointInspectorView::CheckpointInspectorView(QWidget* parent) : QWidget(pare
   split->setStretchFactor(1, 2);
   split->setSizes({420, 800});
   auto* layout = new QVBoxLayout(this);
-  layout->addWidget(status_);
+  redundancy_ = new QPushButton(tr("Cross-layer redundancy of this checkpoint..."), this);
+  redundancy_->setToolTip(
+      tr("Compare its experts across layers in the Redundancy tab, as for "
+         "any downloaded MoE checkpoint"));
+  redundancy_->setEnabled(false);
+  connect(redundancy_, &QPushButton::clicked, this,
+          [this] { Q_EMIT redundancyRequested(report_.path); });
+  auto* top = new QHBoxLayout;
+  top->addWidget(status_, 1);
+  top->addWidget(redundancy_);
+  layout->addLayout(top);
   layout->addWidget(split, 1);
 
   connect(&analysis_, &CheckpointAnalysis::finished, this, &CheckpointInspectorView::show);
@@ -89,6 +101,7 @@ void CheckpointInspectorView::show(const CheckpointReport& r) {
     return;
   }
   report_ = r;
+  redundancy_->setEnabled(true);
   const ModelConfig& c = r.info.config;
   const ParamCounts& p = r.params;
   status_->setText(tr("%1: step %2%3")

@@ -11,6 +11,7 @@
 
 class QCustomPlot;
 class QLabel;
+class QPushButton;
 class QTableWidget;
 class QTextBrowser;
 
@@ -26,16 +27,20 @@ class CheckpointInspectorView : public QWidget {
   QCustomPlot* similarityPlot() const { return similarity_; }
   QCustomPlot* routingPlot() const { return routing_; }
   QTableWidget* tensorTable() const { return tensors_; }
+  QPushButton* redundancyButton() const { return redundancy_; }
   QString summaryText() const;
 
  Q_SIGNALS:
   void reportReady(const QString& path);
   void failed(const QString& path, const QString& reason);
+  // "Cross-layer redundancy": the shown file in the Redundancy tab (its experts compared).
+  void redundancyRequested(const QString& path);
 
  private:
   void show(const CheckpointReport& report);
 
   QLabel* status_;
+  QPushButton* redundancy_;
   QTextBrowser* summary_;
   QTableWidget* tensors_;
   QCustomPlot *norms_, *similarity_, *routing_;

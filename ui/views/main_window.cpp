@@ -127,6 +127,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
             if (!reportOpenFailureOnce(path)) return;
             showError(tr("Cannot open checkpoint"), tr("%1\n\n%2").arg(path, reason));
           });
+  connect(inspector_, &CheckpointInspectorView::redundancyRequested, this,
+          &MainWindow::openMoeCheckpoint);
   connect(redundancy_, &RedundancyView::failed, this,
           [this](const QString& path, const QString& why) {
             if (why != QLatin1String("cancelled"))  // a Cancel is the user's own doing: no dialog
