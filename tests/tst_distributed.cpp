@@ -12,6 +12,7 @@
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QtTest>
+#include <memory>
 
 #include "unipool/safetensors.h"
 
@@ -124,6 +125,14 @@ class TestDistributed : public QObject {
     return finish(&p);
   }
   QString at(const QString& name) const { return dir_.filePath(name); }
+  // Ranks 0 and 1 of a 2-rank run through the launcher variables; true when both exit 0.
+  bool runTwoRanks(const QStringList& args) {
+    const int port = nextPort();
+    std::unique_ptr<QProcess> r0(startRank(cli_, args, dir_.path(), 0, 2, port)),
+        r1(startRank(cli_, args, dir_.path(), 1, 2, port));
+    const int a = finish(r0.get()), b = finish(r1.get());
+    return a == 0 && b == 0;
+  }
 
  private Q_SLOTS:
   void initTestCase() {
@@ -152,13 +161,7 @@ class TestDistributed : public QObject {
       p.start(cli_, two + QStringList{"--nproc", "2"});
       QCOMPARE(finish(&p), 0);
     } else {
-      const int port = nextPort();
-      QProcess* r0 = startRank(cli_, two, dir_.path(), 0, 2, port);
-      QProcess* r1 = startRank(cli_, two, dir_.path(), 1, 2, port);
-      QCOMPARE(finish(r0), 0);
-      QCOMPARE(finish(r1), 0);
-      delete r0;
-      delete r1;
+      QVERIFY(runTwoRanks(two));
     }
     const auto a = steps(at("one-" + preset + ".jsonl")), b = steps(at("two-" + preset + ".jsonl"));
     QCOMPARE(int(a.size()), 8);
@@ -182,16 +185,10 @@ class TestDistributed : public QObject {
 
   void resumesWithAnotherWorldSize() {
     // 2 ranks for 6 of 10 steps, then 1 rank: the same steps 7-10 as an unbroken 1-rank run.
-    const int port = nextPort();
     QStringList first = trainArgs("default", 10, "half");
     first << "--stop-after"
           << "6";
-    QProcess* r0 = startRank(cli_, first, dir_.path(), 0, 2, port);
-    QProcess* r1 = startRank(cli_, first, dir_.path(), 1, 2, port);
-    QCOMPARE(finish(r0), 0);
-    QCOMPARE(finish(r1), 0);
-    delete r0;
-    delete r1;
+    QVERIFY(runTwoRanks(first));
     QCOMPARE(runSingle({"train", "--resume", "half.safetensors", "--threads", "1", "--quiet",
                         "--log", "rest.jsonl", "--out", "rest.safetensors"}),
              0);
@@ -219,13 +216,7 @@ class TestDistributed : public QObject {
     two << "--stop-after"
         << "110";
     QCOMPARE(runSingle(one), 0);
-    const int port = nextPort();
-    QProcess* r0 = startRank(cli_, two, dir_.path(), 0, 2, port);
-    QProcess* r1 = startRank(cli_, two, dir_.path(), 1, 2, port);
-    QCOMPARE(finish(r0), 0);
-    QCOMPARE(finish(r1), 0);
-    delete r0;
-    delete r1;
+    QVERIFY(runTwoRanks(two));
     const auto a = steps(at("lock-one.jsonl")), b = steps(at("lock-two.jsonl"));
     QCOMPARE(int(a.size()), 110);
     QCOMPARE(int(b.size()), 110);

@@ -37,6 +37,8 @@ class MappedSafetensors {
   void prefetch(const TensorEntry& t, uint64_t offset, uint64_t bytes) const;
 
  private:
+  // madvise() over the whole pages holding the range.
+  void advise(const TensorEntry& t, uint64_t offset, uint64_t bytes, int advice) const;
   std::string path_;
   const uint8_t* base_ = nullptr;
   uint64_t size_ = 0;

@@ -57,28 +57,23 @@ const TensorEntry* MappedSafetensors::find(const std::string& name) const {
   return it == index_.end() ? nullptr : &header_.tensors[it->second];
 }
 
+void MappedSafetensors::advise(const TensorEntry& t, uint64_t offset, uint64_t bytes,
+                               int advice) const {
+  const uint64_t page = uint64_t(::sysconf(_SC_PAGESIZE));
+  const uint64_t from = header_.data_start + t.begin + offset;
+  const uint64_t first = from / page * page,
+                 last = std::min(size_, (from + bytes + page - 1) / page * page);
+  if (last > first) ::madvise(const_cast<uint8_t*>(base_) + first, size_t(last - first), advice);
+}
+
 void MappedSafetensors::release(const TensorEntry& t, uint64_t offset, uint64_t bytes) const {
   // The mapping is read-only, so dropping a page never loses data: a neighbour that still
   // needs one of the edge pages reads it from the file again.
-  const uint64_t page = uint64_t(::sysconf(_SC_PAGESIZE));
-  const uint64_t from = header_.data_start + t.begin + offset;
-  const uint64_t first = from / page * page,
-                 last = std::min(size_, (from + bytes + page - 1) / page * page);
-  if (last > first)
-    ::madvise(const_cast<uint8_t*>(base_) + first, size_t(last - first), MADV_DONTNEED);
+  advise(t, offset, bytes, MADV_DONTNEED);
 }
 
-}  // namespace unipool
-
-namespace unipool {
-
 void MappedSafetensors::prefetch(const TensorEntry& t, uint64_t offset, uint64_t bytes) const {
-  const uint64_t page = uint64_t(::sysconf(_SC_PAGESIZE));
-  const uint64_t from = header_.data_start + t.begin + offset;
-  const uint64_t first = from / page * page,
-                 last = std::min(size_, (from + bytes + page - 1) / page * page);
-  if (last > first)
-    ::madvise(const_cast<uint8_t*>(base_) + first, size_t(last - first), MADV_WILLNEED);
+  advise(t, offset, bytes, MADV_WILLNEED);
 }
 
 }  // namespace unipool
