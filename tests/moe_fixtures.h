@@ -43,7 +43,7 @@ inline uint8_t e4m3_nearest(float v) {
 }
 
 struct Spec {
-  std::string family;  // mixtral olmoe qwen2_moe qwen3_moe deepseek_v3 gpt_oss v5
+  std::string family;  // mixtral olmoe qwen2_moe qwen3_moe deepseek_v3 gpt_oss llama4 v5 dense
   int layers = 3, experts = 4, hidden = 16, inter = 8, top_k = 2;
   DType dtype = DType::F32;  // BF16, F16, F8_E4M3 (with 4 x 4 block scales)
   int shards = 1;
@@ -130,8 +130,8 @@ class Writer {
 
   Written write(const QString& dir) {
     const int L = s_.layers, E = s_.experts, H = s_.hidden, I = s_.inter;
-    const bool deepseek = s_.family == "deepseek_v3",
-               fused = s_.family == "gpt_oss" || s_.family == "v5";
+    const bool deepseek = s_.family == "deepseek_v3", llama4 = s_.family == "llama4",
+               fused = s_.family == "gpt_oss" || s_.family == "v5" || llama4;
     add("model.embed_tokens.weight", {64, H}, normal(64 * H), false);
     for (int l = 0; l < L; ++l) {
       const std::string p = "model.layers." + std::to_string(l) + ".";
@@ -146,19 +146,22 @@ class Writer {
         continue;
       }
       written_.moe_layers.push_back(l);
-      const std::string moe = s_.family == "mixtral" ? p + "block_sparse_moe." : p + "mlp.";
-      add(moe + (s_.family == "gpt_oss" ? "router.weight" : "gate.weight"), {E, H}, normal(E * H),
-          false, DType::BF16, s_.dtype != DType::F32);
+      const std::string moe = s_.family == "mixtral" ? p + "block_sparse_moe."
+                              : llama4               ? p + "feed_forward."
+                                                     : p + "mlp.";
+      add(moe + (s_.family == "gpt_oss" || llama4 ? "router.weight" : "gate.weight"), {E, H},
+          normal(E * H), false, DType::BF16, s_.dtype != DType::F32);
       if (s_.family == "gpt_oss") add(moe + "router.bias", {E}, normal(E), false);
       if (deepseek) add(moe + "gate.e_score_correction_bias", {E}, normal(E), false);
       for (int e = 0; e < E; ++e) experts(moe, l, e, fused);
       if (fused) write_fused(moe, l);
-      if (s_.family == "qwen2_moe" || deepseek) {
+      if (s_.family == "qwen2_moe" || deepseek || llama4) {
         const std::string sh = moe + (deepseek ? "shared_experts." : "shared_expert.");
         linear(sh + "gate_proj.weight", I, H);
         linear(sh + "up_proj.weight", I, H);
         linear(sh + "down_proj.weight", H, I);
-        if (!deepseek) add(moe + "shared_expert_gate.weight", {1, H}, normal(H), false);
+        if (s_.family == "qwen2_moe")
+          add(moe + "shared_expert_gate.weight", {1, H}, normal(H), false);
       }
     }
     add("model.norm.weight", {H}, std::vector<float>(size_t(H), 1.f), false);
@@ -209,14 +212,14 @@ class Writer {
       gate_up.insert(gate_up.end(), v.begin(), v.begin() + 2 * I * H);
       down.insert(down.end(), v.begin() + 2 * I * H, v.end());
     }
-    const bool oss = s_.family == "gpt_oss";
+    const bool oss = s_.family == "gpt_oss" || s_.family == "llama4";  // (E, H, 2I) (E, I, H)
     const std::vector<float> gu =
         add(moe + "experts.gate_up_proj",
             oss ? std::vector<int64_t>{E, H, 2 * I} : std::vector<int64_t>{E, 2 * I, H}, gate_up);
     const std::vector<float> dn =
         add(moe + "experts.down_proj",
             oss ? std::vector<int64_t>{E, I, H} : std::vector<int64_t>{E, H, I}, down);
-    if (oss) {
+    if (s_.family == "gpt_oss") {
       add(moe + "experts.gate_up_proj_bias", {E, 2 * I}, normal(E * 2 * I), false);
       add(moe + "experts.down_proj_bias", {E, H}, normal(E * H), false);
     }
@@ -257,7 +260,8 @@ class Writer {
                   {"hidden_size", s_.hidden},
                   {"vocab_size", 64},
                   {"num_experts_per_tok", s_.top_k}};
-    if (f == "mixtral" || f == "gpt_oss") c["num_local_experts"] = s_.experts;
+    if (f == "mixtral" || f == "gpt_oss" || f == "llama4") c["num_local_experts"] = s_.experts;
+    if (f == "llama4") c["model_type"] = "llama4_text";
     if (f == "gpt_oss") c.remove("num_experts_per_tok"), c["experts_per_token"] = s_.top_k;
     if (f == "olmoe" || f.startsWith("qwen")) c["num_experts"] = s_.experts;
     if (f == "deepseek_v3") {

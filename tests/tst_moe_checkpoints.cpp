@@ -93,6 +93,7 @@ class TestMoeCheckpoints : public QObject {
     QTest::newRow("Qwen3-MoE BF16") << "qwen3_moe" << int(DType::BF16) << "Qwen3-MoE" << 0;
     QTest::newRow("DeepSeek-V3 FP8") << "deepseek_v3" << int(DType::F8_E4M3) << "DeepSeek-V3" << 1;
     QTest::newRow("GPT-OSS BF16") << "gpt_oss" << int(DType::BF16) << "GPT-OSS" << 0;
+    QTest::newRow("Llama 4 BF16") << "llama4" << int(DType::BF16) << "Llama 4" << 1;
     QTest::newRow("transformers v5 fused") << "v5" << int(DType::BF16) << "Qwen3-MoE" << 0;
   }
   void recognisesEachFamily() {
