@@ -159,9 +159,9 @@ RedundancyReport analyse_redundancy(const MoeCheckpoint& ck, const RedundancyOpt
     r.labels.push_back(a.banks[size_t(b)].label);
   }
   if (stride > 1)
-    r.notes.push_back("every " + std::to_string(stride) + "th of " + std::to_string(nb) +
-                      " layers compared (the matrix is capped at " + std::to_string(o.max_experts) +
-                      " experts)");
+    r.notes.push_back("one layer in " + std::to_string(stride) + " compared (" +
+                      std::to_string(r.banks.size()) + " of " + std::to_string(nb) +
+                      "): the matrix is capped at " + std::to_string(o.max_experts) + " experts");
   const int64_t n = int64_t(r.banks.size()) * r.experts;
   const ExpertRef& shape = a.banks[0].experts[0];
   const size_t P = shape.parts.size();
