@@ -281,6 +281,10 @@ class TestMoeCheckpoints : public QObject {
                                   << "no .safetensors file";
     QTest::newRow("sub-byte dtype") << "f4"
                                     << "unknown dtype \"F4\"";
+    QTest::newRow("empty expert matrix") << "zero-rows"
+                                         << "expected a matrix";
+    QTest::newRow("more experts than the map holds") << "too-many"
+                                                     << "more than the 4096";
   }
   void malformedCheckpointsSaySo() {
     QFETCH(QString, mutation);
@@ -291,6 +295,13 @@ class TestMoeCheckpoints : public QObject {
                : mutation == "dense"      ? "dense"
                                           : "mixtral";
     if (s.family == "deepseek_v3") s.dtype = DType::F8_E4M3;
+    if (mutation == "too-many") {  // one layer of 5,000 tiny fused experts
+      s.family = "gpt_oss";
+      s.layers = 1;
+      s.experts = 5000;
+      s.hidden = 2;
+      s.inter = 1;
+    }
     if (mutation.startsWith("index") || mutation == "rm-shard") s.shards = 2;
     const QString dir = fresh();
     fixtures::write(dir, s);
@@ -331,7 +342,7 @@ class TestMoeCheckpoints : public QObject {
       QByteArray bytes(8, 0);
       bytes[0] = char(header.size());
       put(file, bytes + header + QByteArray(1, 0));
-    } else if (mutation != "dense") {
+    } else if (mutation != "dense" && mutation != "too-many") {
       SafetensorsFile f = read_safetensors(file.toStdString());
       auto& t = f.tensors;
       auto named = [&](const std::string& name) {
@@ -345,6 +356,11 @@ class TestMoeCheckpoints : public QObject {
         auto r = named(l1 + "gate.weight");
         r->shape[0] = 3;
         r->bytes.resize(size_t(3 * r->shape[1]) * 4);
+      }
+      if (mutation == "zero-rows") {
+        auto r = named(l1 + "experts.1.w1.weight");
+        r->shape[0] = 0;
+        r->bytes.clear();
       }
       if (mutation == "expert-shape") {
         auto r = named(l1 + "experts.1.w1.weight");

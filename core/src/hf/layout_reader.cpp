@@ -49,7 +49,8 @@ bool split_layer_name(const std::string& name, std::string* prefix, int* layer, 
         ++i;
         ++digits;
       }
-      if (digits > 0 && i < name.size() && name[i] == '.') {
+      const bool leading_zero = digits > 1 && name[at + 7] == '0';  // "01" would alias "1"
+      if (digits > 0 && !leading_zero && i < name.size() && name[i] == '.') {
         *prefix = name.substr(0, at);
         *layer = l;
         *rest = name.substr(i + 1);
@@ -134,7 +135,11 @@ class HfReader {
     RouterRef r;
     r.layer = l;
     r.bank = int(a.banks.size());
-    r.weight = matrix(n.rest.at(router), prefix_ + "layers." + std::to_string(l) + "." + router);
+    r.weight = matrix(n.rest.at(router), n.rest.at(router).info->name);
+    if (!a.routers.empty() && r.weight.cols != a.routers[0].weight.cols)
+      throw MoeLayoutError(where + ": the router has " + std::to_string(r.weight.cols) +
+                           " columns, layer " + std::to_string(a.routers[0].layer) + "'s " +
+                           std::to_string(a.routers[0].weight.cols));
     if (r.weight.rows != int64_t(bank.experts.size()))
       throw MoeLayoutError(where + ": the router has " + std::to_string(r.weight.rows) +
                            " rows for " + std::to_string(bank.experts.size()) + " experts");
@@ -162,12 +167,12 @@ class HfReader {
       const auto it = n.rest.count(base) ? n.rest.find(base) : n.rest.find(base + ".weight");
       if (it == n.rest.end()) return false;
       parts.push_back(&it->second);
-      names.push_back(prefix_ + "layers." + where.substr(6) + "." + it->first);
+      names.push_back(it->second.info->name);
     }
     const int64_t E = parts[0]->info->shape.empty() ? 0 : parts[0]->info->shape[0];
     for (size_t p = 0; p < 2; ++p) {
       const auto& shape = parts[p]->info->shape;
-      if (shape.size() != 3 || shape[0] != E || E < 1)
+      if (shape.size() != 3 || shape[0] != E || E < 1 || shape[1] < 1 || shape[2] < 1)
         throw MoeLayoutError(where + ": fused expert tensor " + names[p] + " has shape " +
                              shape_text(shape) + "; expected (experts, rows, cols) for both");
       if (!is_float_dtype(parts[p]->info->dtype) || dtype_size(parts[p]->info->dtype) == 1)
@@ -222,16 +227,17 @@ class HfReader {
   }
 
   MatrixRef named(const LayerNames& n, const std::string& rest, const std::string& where) {
-    const std::string full = prefix_ + "layers." + where.substr(6) + "." + rest;
     const auto it = n.rest.find(rest);
-    if (it == n.rest.end()) throw MoeLayoutError(where + ": " + full + " is missing");
-    return matrix(it->second, full);
+    if (it == n.rest.end())
+      throw MoeLayoutError(where + ": " + prefix_ + "layers." + where.substr(6) + "." + rest +
+                           " is missing");
+    return matrix(it->second, it->second.info->name);
   }
 
   // A 2-D weight, with FP8's scale tensor found beside it.
   MatrixRef matrix(const StoredTensor& t, const std::string& name) {
     const auto& shape = t.info->shape;
-    if (shape.size() != 2)
+    if (shape.size() != 2 || shape[0] < 1 || shape[1] < 1)
       throw MoeLayoutError(name + " has shape " + shape_text(shape) + ": expected a matrix");
     if (!is_float_dtype(t.info->dtype))
       throw MoeLayoutError(name + " is " + std::string(dtype_name(t.info->dtype)) +

@@ -88,7 +88,9 @@ void attach_fp8_scale(MatrixRef& m, const StoredTensor& weight, const std::strin
     br = ceil_div(m.rows, s.shape[0]);
     bc = ceil_div(m.cols, s.shape[1]);
   }
-  if (br < 1 || bc < 1 || ceil_div(m.rows, br) != s.shape[0] || ceil_div(m.cols, bc) != s.shape[1])
+  // Blocks larger than the matrix (or absurd ones from a config) are refused before ceil_div.
+  if (br < 1 || bc < 1 || br > m.rows || bc > m.cols || ceil_div(m.rows, br) != s.shape[0] ||
+      ceil_div(m.cols, bc) != s.shape[1])
     throw MoeLayoutError(s.name + " has shape " + shape_text(s.shape) + ", which does not tile " +
                          name + " " + shape_text(weight.info->shape) + " in blocks of " +
                          std::to_string(br) + " x " + std::to_string(bc));
@@ -104,12 +106,13 @@ void count_parameters(MoeArchitecture& a, const std::map<std::string, StoredTens
     if (is_side_tensor(name)) continue;
     a.total_params += t.info->numel();
     a.dtype_params[dtype_name(t.info->dtype)] += t.info->numel();
-    fp8 = fp8 || dtype_size(t.info->dtype) == 1;
+    fp8 = fp8 || (is_float_dtype(t.info->dtype) && dtype_size(t.info->dtype) == 1);
   }
   a.routed_params = 0;
   for (const ExpertBank& b : a.banks)
     for (const ExpertRef& e : b.experts) a.routed_params += e.params();
   const int64_t per_expert = a.banks.empty() ? 0 : a.banks[0].experts[0].params();
+  a.top_k = std::clamp(a.top_k, 0, a.experts_per_bank);  // a config's value, not trusted
   a.active_params = a.top_k > 0 ? a.total_params - a.routed_params +
                                       int64_t(a.routers.size()) * a.top_k * per_expert
                                 : 0;

@@ -26,7 +26,11 @@ MoeArchitecture read_own_layout(const std::map<std::string, StoredTensor>& tenso
   const int64_t L = json_int(c, {"n_layers"}), G = json_int(c, {"layers_per_group"}),
                 Mg = json_int(c, {"experts_per_group"}), h = json_int(c, {"expert_hidden"}),
                 d = json_int(c, {"d_model"});
-  if (c.is_discarded() || L < 1 || G < 1 || L % G != 0 || Mg < 1 || h < 1 || d < 1)
+  // Bounded before any product: a file's config is untrusted (the engine's own checks are
+  // tighter; these only keep the arithmetic below in range).
+  constexpr int64_t kMax = 1 << 20;
+  if (c.is_discarded() || L < 1 || G < 1 || L % G != 0 || Mg < 1 || h < 1 || d < 1 || L > kMax ||
+      Mg > kMax || h > kMax || d > kMax)
     throw MoeLayoutError("UniPool model file with a config that names no expert pool");
   MoeArchitecture a;
   a.family = "UniPool";
@@ -43,6 +47,9 @@ MoeArchitecture read_own_layout(const std::map<std::string, StoredTensor>& tenso
                      &down = need(tensors, "pool.w_down");
   const int64_t N = (L / G) * Mg;
   const std::vector<int64_t> gate_shape = {N, h, d}, down_shape = {N, d, h};
+  for (const auto* t : {&gate, &up, &down})
+    if (t->info->dtype != DType::F32)
+      throw MoeLayoutError("UniPool model file whose " + t->info->name + " is not F32");
   if (gate.info->shape != gate_shape || up.info->shape != gate_shape ||
       down.info->shape != down_shape)
     throw MoeLayoutError("UniPool model file whose pool tensors are not (" + std::to_string(N) +
@@ -78,7 +85,7 @@ MoeArchitecture read_own_layout(const std::map<std::string, StoredTensor>& tenso
     r.bank = int(l / G);
     const std::string name = "layers." + std::to_string(l) + ".router.weight";
     const StoredTensor& t = need(tensors, name);
-    if (t.info->shape != std::vector<int64_t>{Mg, d})
+    if (t.info->shape != std::vector<int64_t>{Mg, d} || t.info->dtype != DType::F32)
       throw MoeLayoutError(name + " has shape " + shape_text(t.info->shape));
     r.weight.file = t.file;
     r.weight.tensor = name;

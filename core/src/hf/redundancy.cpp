@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <queue>
+#include <set>
 
 #include "unipool/random.h"
 
@@ -21,17 +22,28 @@ constexpr int kTopPairs = 20;
 constexpr int kHistogramBins = 40;
 constexpr int64_t kPrefetchAhead = 8;  // experts whose sampled rows are requested in advance
 
-// k distinct rows of `total`, in random order (partial Fisher-Yates).
+// k <= total distinct rows of `total`, in random order: Floyd's sampling (O(k), whatever the
+// matrix's height), then shuffled so that any prefix is a random subset.
 std::vector<int64_t> choose_rows(int64_t total, int64_t k, uint64_t seed) {
-  std::vector<int64_t> all(static_cast<size_t>(total));
-  for (int64_t i = 0; i < total; ++i) all[size_t(i)] = i;
+  k = std::clamp<int64_t>(k, 0, total);
   Rng rng(seed);
-  for (int64_t i = 0; i < k; ++i) {
-    const int64_t j = i + int64_t(rng.next() % uint64_t(total - i));
-    std::swap(all[size_t(i)], all[size_t(j)]);
+  std::set<int64_t> chosen;
+  std::vector<int64_t> out;
+  for (int64_t j = total - k; j < total; ++j) {
+    const int64_t t = int64_t(rng.next() % uint64_t(j + 1));
+    const int64_t pick = chosen.count(t) ? j : t;
+    chosen.insert(pick);
+    out.push_back(pick);
   }
-  all.resize(size_t(k));
-  return all;
+  for (size_t i = out.size(); i > 1; --i) std::swap(out[i - 1], out[rng.next() % i]);
+  return out;
+}
+
+// Rows to sample from a matrix of `total`: an even number (the two halves equal), at least
+// 2, at most all of them (then possibly odd: every row, no sampling error).
+int64_t even_sample(int64_t want, int64_t total) {
+  const int64_t k = std::max<int64_t>(2, want) / 2 * 2;
+  return k >= total ? total : k;
 }
 
 // One matrix's sampled rows in a pass, for each half.
@@ -96,6 +108,7 @@ void summarise(RedundancyReport& r, const float* c, int64_t n) {
       if (j == i) continue;
       const int bj = int(j / E);
       const double v = c[i * n + j];
+      if (!std::isfinite(v)) continue;  // a corrupt expert (NaN weights) joins no summary
       if (bi != bj && v > best) best = v, best_j = j;
       if (j < i) continue;
       const int bin = std::clamp(int((v + 1.0) / 2.0 * kHistogramBins), 0, kHistogramBins - 1);
@@ -116,7 +129,8 @@ void summarise(RedundancyReport& r, const float* c, int64_t n) {
   std::reverse(r.top_pairs.begin(), r.top_pairs.end());
 }
 
-void compare_routers(const MoeCheckpoint& ck, const RedundancyOptions& o, RedundancyReport& r) {
+void compare_routers(const MoeCheckpoint& ck, const RedundancyOptions& o, RedundancyReport& r,
+                     const ProgressFn& progress) {
   const MoeArchitecture& a = ck.architecture();
   if (a.routers.empty()) return;
   const int64_t H = a.routers[0].weight.cols;
@@ -126,6 +140,8 @@ void compare_routers(const MoeCheckpoint& ck, const RedundancyOptions& o, Redund
   r.router_columns_used = int(c);
   std::vector<at::Tensor> rows;  // (E, c) each, unit rows
   for (const RouterRef& router : a.routers) {
+    if (progress && !progress(1.0, "reading the router of layer " + std::to_string(router.layer)))
+      throw Cancelled("cancelled");
     const MatrixRef& w = router.weight;
     std::vector<int64_t> all(static_cast<size_t>(w.rows));
     for (int64_t i = 0; i < w.rows; ++i) all[size_t(i)] = i;
@@ -153,7 +169,12 @@ RedundancyReport analyse_redundancy(const MoeCheckpoint& ck, const RedundancyOpt
   RedundancyReport r;
   r.experts = a.experts_per_bank;
   const int nb = int(a.banks.size());
-  const int stride = std::max(1, (nb * r.experts + o.max_experts - 1) / std::max(1, o.max_experts));
+  if (r.experts > o.max_experts)
+    throw MoeLayoutError(std::to_string(r.experts) + " experts per layer: more than the " +
+                         std::to_string(o.max_experts) + " the similarity matrix holds");
+  // Whole banks are kept, as many as fit under the cap (n <= max_experts).
+  const int fit = std::max(1, o.max_experts / std::max(1, r.experts));
+  const int stride = (nb + fit - 1) / fit;
   for (int b = 0; b < nb; b += stride) {
     r.banks.push_back(b);
     r.labels.push_back(a.banks[size_t(b)].label);
@@ -170,9 +191,11 @@ RedundancyReport analyse_redundancy(const MoeCheckpoint& ck, const RedundancyOpt
     r.rows_total.push_back(shape.parts[p].rows);
     cols[p] = shape.parts[p].cols;
     const MappedSafetensors& f = *ck.files()[size_t(shape.parts[p].file)];
-    elem[p] = int64_t(dtype_size(f.find(shape.parts[p].tensor)->dtype));
+    const TensorEntry* t = f.find(shape.parts[p].tensor);
+    if (!t) throw FormatError(f.path() + ": no tensor " + shape.parts[p].tensor);
+    elem[p] = int64_t(dtype_size(t->dtype));
     r.rows_sampled.push_back(o.rows <= 0 ? shape.parts[p].rows
-                                         : std::min<int64_t>(o.rows, shape.parts[p].rows));
+                                         : even_sample(o.rows, shape.parts[p].rows));
   }
   const auto sampled_values = [&] {
     int64_t v = 0;
@@ -181,7 +204,8 @@ RedundancyReport analyse_redundancy(const MoeCheckpoint& ck, const RedundancyOpt
   };
   if (o.rows > 0 && 2.0 * double(n) * double(n) * double(sampled_values()) > o.max_flops) {
     const double shrink = o.max_flops / (2.0 * double(n) * double(n) * double(sampled_values()));
-    for (auto& k : r.rows_sampled) k = std::max<int64_t>(2, int64_t(double(k) * shrink));
+    for (size_t p = 0; p < P; ++p)
+      r.rows_sampled[p] = even_sample(int64_t(double(r.rows_sampled[p]) * shrink), r.rows_total[p]);
     r.notes.push_back("sample shrunk to " + std::to_string(r.rows_sampled[0]) +
                       " rows per matrix to bound the work");
   }
@@ -228,6 +252,12 @@ RedundancyReport analyse_redundancy(const MoeCheckpoint& ck, const RedundancyOpt
           const int64_t m = int64_t(rows.size()) * cols[size_t(pr.part)];
           double& sq = squares[size_t(i) * P + size_t(pr.part)];
           for (int64_t k = 0; k < m; ++k) sq += double(out[k]) * double(out[k]);
+          // Each matrix stands for all its rows: a sampled row weighs rows / sampled, so a
+          // short matrix (Mixtral's w2, 4096 rows against 14336) counts for what it is.
+          const float w = float(std::sqrt(double(r.rows_total[size_t(pr.part)]) /
+                                          double(r.rows_sampled[size_t(pr.part)])));
+          if (w != 1.0f)
+            for (int64_t k = 0; k < m; ++k) out[k] *= w;
           r.bytes_read += uint64_t(m * elem[size_t(pr.part)]);
           out += m;
         }
@@ -243,7 +273,12 @@ RedundancyReport analyse_redundancy(const MoeCheckpoint& ck, const RedundancyOpt
     // Half the difference of the halves' estimates: the whole sample's standard error.
     const at::Tensor diff = (cosine(gram[0]) - cosine(gram[1])) / 2;
     const at::Tensor upper = at::ones({n, n}, at::kBool).triu(1);
-    r.standard_error = n > 1 ? diff.masked_select(upper).pow(2).mean().sqrt().item<double>() : 0.0;
+    // Finite population: the halves are drawn without replacement from rows that are not
+    // infinitely many; a sample that is a large share of them errs less.
+    const double share = double(r.values_sampled) / double(r.values_total);
+    r.standard_error = n > 1 ? diff.masked_select(upper).pow(2).mean().sqrt().item<double>() *
+                                   std::sqrt(std::max(0.0, 1.0 - share))
+                             : 0.0;
   }
   r.similarity.assign(c.data_ptr<float>(), c.data_ptr<float>() + n * n);
   r.norms.resize(size_t(n));
@@ -254,7 +289,7 @@ RedundancyReport analyse_redundancy(const MoeCheckpoint& ck, const RedundancyOpt
     r.norms[size_t(i)] = std::sqrt(s);
   }
   summarise(r, r.similarity.data(), n);
-  compare_routers(ck, o, r);
+  compare_routers(ck, o, r, progress);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return r;
 }

@@ -62,20 +62,21 @@ bool GradientReducer::hooks(const ParamStore& params) const {
 }
 
 void GradientReducer::begin_step() {
+  next_ = 0;
   for (Bucket& b : buckets_) {
     b.pending = int(b.params.size());
-    b.started = false;
     b.flat = at::Tensor();
   }
 }
 
 void GradientReducer::gradient_ready(size_t param) {
-  Bucket& b = buckets_[size_t(bucket_of_[param])];
-  if (--b.pending == 0) start(b);
+  --buckets_[size_t(bucket_of_[param])].pending;
+  // Started in bucket order only: collectives pair up by their order on each rank, so a
+  // bucket that completes early waits for the ones before it.
+  while (next_ < buckets_.size() && buckets_[next_].pending == 0) start(buckets_[next_++]);
 }
 
 void GradientReducer::start(Bucket& b) {
-  b.started = true;
   std::vector<at::Tensor> parts;
   // A parameter without a gradient (a router of a layer routed at random) has none on every
   // rank: the ranks' buckets still agree.
@@ -90,8 +91,7 @@ double GradientReducer::finish() {
   const auto t0 = std::chrono::steady_clock::now();
   // In bucket order, the same on every rank: the late buckets, and any bucket a missing
   // gradient kept from starting.
-  for (Bucket& b : buckets_)
-    if (!b.started) start(b);
+  for (; next_ < buckets_.size(); ++next_) start(buckets_[next_]);
   comm_.wait_started();
   const double world = double(comm_.world_size());
   for (Bucket& b : buckets_) {

@@ -3,7 +3,8 @@
 // Parameters go into buckets in the order backward finishes them (the reverse of their order
 // in the store: lm_head first, the embedding last). A hook on each leaf's gradient accumulator
 // counts the bucket down, and the bucket's sum over ranks starts the moment its last gradient
-// is in, while backward goes on with the layers below. The shared pool is the exception: every
+// is in (and the buckets before it have started: collectives pair up by their order on each
+// rank), while backward goes on with the layers below. The shared pool is the exception: every
 // layer adds to its one gradient, which is complete only when backward ends, so its buckets
 // start then (it is most of the bytes: ~86% in the default preset).
 #pragma once
@@ -49,7 +50,6 @@ class GradientReducer {
   struct Bucket {
     std::vector<size_t> params;
     int pending = 0;
-    bool started = false;
     at::Tensor flat;  // (sum of numel) the bucket's gradients while they are summed
   };
   void gradient_ready(size_t param);
@@ -58,6 +58,7 @@ class GradientReducer {
   Communicator& comm_;
   ParamStore& params_;
   std::vector<Bucket> buckets_;       // in start order
+  size_t next_ = 0;                   // the first bucket not started this step
   std::vector<int> bucket_of_;        // (params) bucket index
   std::vector<const void*> tensors_;  // (params) the TensorImpl each hook belongs to
   std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;  // kept alive
