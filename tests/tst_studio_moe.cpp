@@ -70,6 +70,13 @@ class TestStudioMoe : public QObject {
     const auto& r = v->report()->redundancy;
     QCOMPARE(map->data()->cell(4 + 18, 2), double(r.similarity[size_t(2 * 24 + 22)]));
     QCOMPARE(v->histogramPlot()->graphCount(), 2);
+    // Hovering the planted pair's cell names it.
+    QCustomPlot* plot = v->similarityPlot();
+    plot->replot();
+    const QPoint cell(int(plot->xAxis->coordToPixel(22)), int(plot->yAxis->coordToPixel(2)));
+    QCOMPARE(v->describeSimilarityAt(cell),
+             QStringLiteral("layer 0 expert 2 ~ layer 3 expert 4: cosine %1")
+                 .arg(r.similarity[size_t(2 * 24 + 22)], 0, 'f', 3));
   }
 
   void openCheckpointSendsDownloadedFilesHere() {

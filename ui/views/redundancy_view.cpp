@@ -15,7 +15,9 @@
 #include <QTabWidget>
 #include <QTableWidget>
 #include <QTextBrowser>
+#include <QToolTip>
 #include <QVBoxLayout>
+#include <cmath>
 
 #include "views/plot_style.h"
 #include "views/redundancy_plots.h"
@@ -122,6 +124,13 @@ RedundancyView::RedundancyView(QWidget* parent) : QWidget(parent) {
     if (!path.isEmpty()) open(path);
   });
   connect(cancel_, &QPushButton::clicked, this, &RedundancyView::cancel);
+  connect(similarity_, &QCustomPlot::mouseMove, this, [this](QMouseEvent* event) {
+    const QString text = describeSimilarityAt(event->pos());
+    if (text.isEmpty())
+      QToolTip::hideText();
+    else
+      QToolTip::showText(event->globalPosition().toPoint(), text, similarity_);
+  });
   connect(&analysis_, &MoeAnalysis::progress, this, [this](double done, const QString& what) {
     progress_->setValue(int(done * 1000));
     progress_->setFormat(tr("%1 (%p%)").arg(what));
@@ -140,6 +149,29 @@ void RedundancyView::open(const QString& path) {
 }
 
 void RedundancyView::cancel() { analysis_.cancel(); }
+
+QString RedundancyView::describeSimilarityAt(const QPoint& pixel) const {
+  if (!report_) return {};
+  const RedundancyReport& r = report_->redundancy;
+  const int n = int(r.banks.size()) * r.experts;
+  const int col = int(std::floor(similarity_->xAxis->pixelToCoord(pixel.x()) + 0.5)),
+            row = int(std::floor(similarity_->yAxis->pixelToCoord(pixel.y()) + 0.5));
+  if (n == 0 || col < 0 || row < 0 || col * block_ >= n || row * block_ >= n) return {};
+  const auto name = [&](int i) {
+    return tr("%1 expert %2")
+        .arg(QString::fromStdString(r.labels[size_t(i / r.experts)]))
+        .arg(i % r.experts);
+  };
+  if (block_ == 1) {
+    return tr("%1 ~ %2: cosine %3")
+        .arg(name(row), name(col))
+        .arg(r.similarity[size_t(row) * size_t(n) + size_t(col)], 0, 'f', 3);
+  }
+  const int last_row = std::min(n, (row + 1) * block_) - 1,
+            last_col = std::min(n, (col + 1) * block_) - 1;
+  return tr("%1 .. %2 ~ %3 .. %4: mean cosine of the block")
+      .arg(name(row * block_), name(last_row), name(col * block_), name(last_col));
+}
 
 bool RedundancyView::busy() const { return analysis_.running(); }
 
@@ -168,7 +200,7 @@ void RedundancyView::show(std::shared_ptr<const MoeReport> r) {
                        .arg(s.seconds + r->seconds_to_layout, 0, 'f', 1));
   fillSummary(*r);
   fillTables(*r);
-  drawSimilarity(similarity_, s);
+  block_ = drawSimilarity(similarity_, s);
   drawSimilarityHistogram(histogram_, s);
   drawExpertNorms(norms_, s);
   drawRouterSimilarity(routers_, s);

@@ -39,6 +39,8 @@ class RedundancyView : public QWidget {
   QTableWidget* nearestTable() const { return nearest_; }
   QProgressBar* progressBar() const { return progress_; }
   QPushButton* cancelButton() const { return cancel_; }
+  // What the similarity map's cell under `pixel` (plot coordinates) compares; "" off the map.
+  QString describeSimilarityAt(const QPoint& pixel) const;
 
  Q_SIGNALS:
   void reportReady(const QString& path);
@@ -59,6 +61,7 @@ class RedundancyView : public QWidget {
   MoeAnalysis analysis_;
   std::shared_ptr<const MoeReport> report_;
   QString last_dir_;
+  int block_ = 1;  // experts per map cell (drawSimilarity averages blocks above 1,024)
 };
 
 }  // namespace unipool::studio
