@@ -143,6 +143,11 @@ class TestMoeCheckpoints : public QObject {
     const auto ck = MoeCheckpoint::open(dir.toStdString());
     QCOMPARE(int(ck->files().size()), 3);
     QCOMPARE(ck->architecture().total_params, w.total_params);
+    // One shard, opened on its own, opens the checkpoint it belongs to.
+    const auto shard =
+        MoeCheckpoint::open((dir + "/model-00002-of-00003.safetensors").toStdString());
+    QCOMPARE(int(shard->files().size()), 3);
+    QCOMPARE(shard->architecture().total_params, w.total_params);
     for (int e = 0; e < s.experts; ++e) {
       const ExpertRef& x = ck->architecture().banks[1].experts[size_t(e)];
       QVERIFY(read_expert(*ck, x) == w.experts.at({1, e}));

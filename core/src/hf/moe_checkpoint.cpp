@@ -2,6 +2,7 @@
 // file memory-mapped with only its header parsed; then the layout (hf/layout_reader.h).
 #include "unipool/moe_checkpoint.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -71,11 +72,19 @@ std::unique_ptr<MoeCheckpoint> MoeCheckpoint::open(const std::string& path,
   std::vector<std::string> files;
   std::map<std::string, std::string> weight_map;
   const fs::path index = folder / "model.safetensors.index.json";
-  if (!fs::is_directory(p, ec)) {
-    files.push_back(p.filename().string());
-  } else if (fs::exists(index, ec)) {
-    files = index_shards(index, read_json(index), &weight_map);
+  const bool is_folder = fs::is_directory(p, ec);
+  if (is_folder || fs::exists(index, ec)) {
+    if (fs::exists(index, ec)) files = index_shards(index, read_json(index), &weight_map);
+    // One shard opened on its own opens the checkpoint it belongs to: a shard alone holds
+    // only some of the layers. A file the index does not list is opened alone.
+    if (!is_folder && std::find(files.begin(), files.end(), p.filename().string()) == files.end()) {
+      files = {p.filename().string()};
+      weight_map.clear();
+    }
   } else {
+    files.push_back(p.filename().string());
+  }
+  if (is_folder && files.empty()) {
     for (const auto& entry : fs::directory_iterator(p, ec))
       if (entry.path().extension() == ".safetensors") files.push_back(entry.path().filename());
     std::sort(files.begin(), files.end());
