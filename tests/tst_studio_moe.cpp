@@ -108,8 +108,17 @@ class TestStudioMoe : public QObject {
     w.inspector()->redundancyButton()->click();
     QVERIFY(studio_test::wait_until([&] { return !ready.isEmpty(); }));
     QCOMPARE(w.tabs()->currentWidget(), w.redundancy());
-    QCOMPARE(w.redundancy()->report()->architecture.family, std::string("UniPool"));
+    QCOMPARE(w.redundancy()->report()->architecture.family, std::string("UniPool Studio: vanilla MoE"));
     QCOMPARE(w.redundancy()->nearestTable()->rowCount(), 6);  // vanilla: a bank per layer
+
+    // Compared with a downloaded-style checkpoint: a third histogram line, both in the summary.
+    QSignalSpy reference(w.redundancy(), &RedundancyView::referenceReady);
+    w.redundancy()->openReference(fixture("reference", "olmoe", 1));
+    QVERIFY(studio_test::wait_until([&] { return !reference.isEmpty(); }));
+    QCOMPARE(w.redundancy()->histogramPlot()->graphCount(), 3);
+    QVERIFY(w.redundancy()->histogramPlot()->graph(2)->name().contains(QStringLiteral("OLMoE")));
+    QVERIFY(w.redundancy()->summaryText().contains(QStringLiteral("Compared with")));
+    QCOMPARE(w.redundancy()->reference()->architecture.family, std::string("OLMoE"));
   }
 
   void aBrokenFileSaysWhyAndKeepsTheLastReport() {

@@ -98,6 +98,10 @@ void addAutomationOptions(QCommandLineParser& p) {
                               "folder) in the Redundancy tab; prints the seconds to the first "
                               "picture."),
                QStringLiteral("path")});
+  p.addOption(
+      {QStringLiteral("moe-compare"),
+       QStringLiteral("With --moe: compare it with checkpoint <path> (a file or a folder)."),
+       QStringLiteral("path")});
   p.addOption({QStringLiteral("quit"), QStringLiteral("Exit when done (0 on success).")});
 }
 
@@ -127,6 +131,7 @@ bool Automation::configure(const QCommandLineParser& p, QString* error) {
   lesson_ = p.value(QStringLiteral("lesson"));
   watch_ = p.value(QStringLiteral("watch"));
   moe_ = p.value(QStringLiteral("moe"));
+  moe_compare_ = p.value(QStringLiteral("moe-compare"));
   if (p.isSet(QStringLiteral("lesson-step"))) {
     bool ok = false;
     lesson_step_ = p.value(QStringLiteral("lesson-step")).toInt(&ok);
@@ -204,7 +209,10 @@ void Automation::begin() {
       std::printf("moe: first picture after %.2f s\n", double(clock->nsecsElapsed()) / 1e9);
       delete clock;
       trained_ = true;
-      afterTraining();
+      if (moe_compare_.isEmpty()) return afterTraining();
+      connect(window_->redundancy(), &RedundancyView::referenceReady, this,
+              [this] { afterTraining(); });
+      window_->redundancy()->openReference(moe_compare_);
     });
     window_->openMoeCheckpoint(moe_);
     return;

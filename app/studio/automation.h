@@ -36,7 +36,7 @@ class Automation : public QObject {
 
   MainWindow* window_;
   QString preset_ = QStringLiteral("default"), open_, screenshot_, tab_, metrics_;
-  QString lesson_, watch_, moe_;
+  QString lesson_, watch_, moe_, moe_compare_;
   int lesson_step_ = 1;
   QStringList compare_;  // presets of runs B and C
   QStringList probe_;    // checkpoints for the probe

@@ -74,7 +74,8 @@ int drawSimilarity(QCustomPlot* plot, const RedundancyReport& r) {
   return block;
 }
 
-void drawSimilarityHistogram(QCustomPlot* plot, const RedundancyReport& r) {
+void drawSimilarityHistogram(QCustomPlot* plot, const RedundancyReport& r,
+                             const RedundancyReport* reference, const QString& reference_name) {
   plot->clearPlottables();
   const size_t bins = r.within.size();
   if (bins == 0) return;
@@ -83,21 +84,39 @@ void drawSimilarityHistogram(QCustomPlot* plot, const RedundancyReport& r) {
     const std::vector<int64_t>* counts;
     QString name;
     QColor color;
+    Qt::PenStyle style;
   };
-  for (const Series& s : {Series{&r.within, QObject::tr("within a layer"), QColor("#4e79a7")},
-                          Series{&r.cross, QObject::tr("across layers"), QColor("#f28e2b")}}) {
+  std::vector<Series> series = {
+      {&r.within, QObject::tr("within a layer"), QColor("#4e79a7"), Qt::SolidLine},
+      {&r.cross, QObject::tr("across layers"), QColor("#f28e2b"), Qt::SolidLine}};
+  if (reference && reference->cross.size() == bins) {
+    // A UniPool model's one shared pool has no pairs across banks: its pairs in the pool.
+    const bool pooled = reference->banks.size() == 1;
+    series.push_back({pooled ? &reference->within : &reference->cross,
+                      (pooled ? QObject::tr("in the pool: %1") : QObject::tr("across layers: %1"))
+                          .arg(reference_name.size() > 18 ? reference_name.left(17) + QChar(0x2026)
+                                                          : reference_name),
+                      QColor("#59a14f"), Qt::DashLine});
+  }
+  for (const Series& s : series) {
     double total = 0;
     for (int64_t c : *s.counts) total += double(c);
     if (total == 0) continue;
     auto* g = new QCPGraph(plot->xAxis, plot->yAxis);
     g->setName(s.name);
     g->setLineStyle(QCPGraph::lsStepCenter);
-    g->setPen(QPen(s.color, 2));
+    g->setPen(QPen(s.color, 2, s.style));
     for (size_t b = 0; b < bins; ++b)
       g->addData(r.histogram_edges[b] + width / 2, double((*s.counts)[b]) / total);
   }
   plot->legend->setVisible(true);
-  plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+  if (plot->legend->layout() != plot->plotLayout()) {
+    // Below the axes: inside them it would hide the bars of a narrow plot.
+    plot->axisRect()->insetLayout()->take(plot->legend);
+    plot->plotLayout()->addElement(1, 0, plot->legend);
+    plot->legend->setFillOrder(QCPLayoutGrid::foRowsFirst);
+    plot->plotLayout()->setRowStretchFactor(1, 0.001);
+  }
   plot->xAxis->setLabel(QObject::tr("cosine of two experts' weights"));
   plot->yAxis->setLabel(QObject::tr("share of pairs"));
   plot->rescaleAxes();

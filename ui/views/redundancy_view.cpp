@@ -8,6 +8,7 @@
 #include <QHeaderView>
 #include <QLabel>
 #include <QLocale>
+#include <QMenu>
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSpinBox>
@@ -42,6 +43,31 @@ QTableWidget* makeTable(const QStringList& headers, QWidget* parent) {
   return t;
 }
 
+// The mean cosine over pairs of experts in different banks; with one bank (a UniPool model's
+// shared pool), over every pair in it.
+double meanCross(const RedundancyReport& r) {
+  const int64_t n = int64_t(r.banks.size()) * r.experts;
+  const bool one_bank = r.banks.size() == 1;
+  double sum = 0;
+  int64_t pairs = 0;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = i + 1; j < n; ++j) {
+      const double v = r.similarity[size_t(i * n + j)];
+      if ((!one_bank && i / r.experts == j / r.experts) || !std::isfinite(v)) continue;
+      sum += v;
+      ++pairs;
+    }
+  return pairs > 0 ? sum / double(pairs) : 0.0;
+}
+
+// The mean over banks of each expert's best cosine in another bank.
+double meanBest(const RedundancyReport& r) {
+  if (r.nearest.size() < 2) return 0.0;
+  double sum = 0;
+  for (const BankNearest& b : r.nearest) sum += b.mean_best;
+  return sum / double(r.nearest.size());
+}
+
 void setRow(QTableWidget* t, int row, const QStringList& cells) {
   for (int c = 0; c < int(cells.size()); ++c) t->setItem(row, c, new QTableWidgetItem(cells[c]));
 }
@@ -56,6 +82,11 @@ RedundancyView::RedundancyView(QWidget* parent) : QWidget(parent) {
   status_->setWordWrap(true);
   open_file_ = new QPushButton(tr("Open file..."), this);
   open_folder_ = new QPushButton(tr("Open folder..."), this);
+  compare_ = new QPushButton(tr("Compare with..."), this);
+  compare_->setToolTip(
+      tr("Another checkpoint (a file or a folder; say a UniPool or vanilla model "
+         "trained here) whose cross-layer similarity is drawn beside this one's"));
+  compare_->setEnabled(false);
   rows_ = new QSpinBox(this);
   rows_->setRange(0, 1 << 20);
   rows_->setValue(32);
@@ -69,6 +100,7 @@ RedundancyView::RedundancyView(QWidget* parent) : QWidget(parent) {
   auto* bar = new QHBoxLayout;
   bar->addWidget(open_file_);
   bar->addWidget(open_folder_);
+  bar->addWidget(compare_);
   bar->addWidget(new QLabel(tr("rows sampled per matrix:"), this));
   bar->addWidget(rows_);
   bar->addWidget(progress_, 1);
@@ -123,6 +155,18 @@ RedundancyView::RedundancyView(QWidget* parent) : QWidget(parent) {
         this, tr("Open MoE checkpoint folder (with model.safetensors.index.json)"), last_dir_);
     if (!path.isEmpty()) open(path);
   });
+  auto* compare_menu = new QMenu(compare_);
+  compare_menu->addAction(tr("A file..."), this, [this] {
+    const QString path = QFileDialog::getOpenFileName(
+        this, tr("Compare with"), last_dir_, tr("safetensors (*.safetensors);;All files (*)"));
+    if (!path.isEmpty()) openReference(path);
+  });
+  compare_menu->addAction(tr("A folder..."), this, [this] {
+    const QString path = QFileDialog::getExistingDirectory(this, tr("Compare with"), last_dir_);
+    if (!path.isEmpty()) openReference(path);
+  });
+  compare_->setMenu(compare_menu);
+  connect(&reference_analysis_, &MoeAnalysis::finished, this, &RedundancyView::showReference);
   connect(cancel_, &QPushButton::clicked, this, &RedundancyView::cancel);
   connect(similarity_, &QCustomPlot::mouseMove, this, [this](QMouseEvent* event) {
     const QString text = describeSimilarityAt(event->pos());
@@ -148,7 +192,33 @@ void RedundancyView::open(const QString& path) {
   analysis_.start(path, rows_->value());
 }
 
-void RedundancyView::cancel() { analysis_.cancel(); }
+void RedundancyView::cancel() {
+  analysis_.cancel();
+  reference_analysis_.cancel();
+}
+
+void RedundancyView::openReference(const QString& path) {
+  status_->setText(tr("Reading %1 to compare with ...").arg(path));
+  reference_analysis_.start(path, rows_->value());
+}
+
+void RedundancyView::showReference(std::shared_ptr<const MoeReport> r) {
+  if (!r->error.isEmpty()) {
+    status_->setText(r->error == QLatin1String("cancelled")
+                         ? tr("Cancelled reading %1.").arg(r->path)
+                         : tr("Could not open %1 to compare with: %2").arg(r->path, r->error));
+    Q_EMIT failed(r->path, r->error);
+    return;
+  }
+  reference_ = r;
+  if (report_) {
+    status_->setText(tr("Comparing %1 with %2").arg(report_->path, r->path));
+    fillSummary(*report_);
+    drawSimilarityHistogram(histogram_, report_->redundancy, &r->redundancy,
+                            QString::fromStdString(r->architecture.family));
+  }
+  Q_EMIT referenceReady(r->path);
+}
 
 QString RedundancyView::describeSimilarityAt(const QPoint& pixel) const {
   if (!report_) return {};
@@ -201,7 +271,10 @@ void RedundancyView::show(std::shared_ptr<const MoeReport> r) {
   fillSummary(*r);
   fillTables(*r);
   block_ = drawSimilarity(similarity_, s);
-  drawSimilarityHistogram(histogram_, s);
+  compare_->setEnabled(true);
+  drawSimilarityHistogram(
+      histogram_, s, reference_ ? &reference_->redundancy : nullptr,
+      reference_ ? QString::fromStdString(reference_->architecture.family) : QString());
   drawExpertNorms(norms_, s);
   drawRouterSimilarity(routers_, s);
   Q_EMIT reportReady(r->path);
@@ -260,6 +333,17 @@ void RedundancyView::fillSummary(const MoeReport& r) {
   html += tr(" Mean cosine within a layer %1, across layers %2.</p>")
               .arg(nw > 0 ? within / nw : 0.0, 0, 'f', 3)
               .arg(nc > 0 ? cross / nc : 0.0, 0, 'f', 3);
+  if (reference_) {
+    const RedundancyReport& t = reference_->redundancy;
+    html += tr("<p><b>Compared with</b> %1 (%2): mean cosine across layers %3 here, %4 there; "
+               "each expert's best match in another layer %5 here, %6 there (means).</p>")
+                .arg(reference_->path.toHtmlEscaped(),
+                     QString::fromStdString(reference_->architecture.family).toHtmlEscaped())
+                .arg(meanCross(s), 0, 'f', 3)
+                .arg(meanCross(t), 0, 'f', 3)
+                .arg(meanBest(s), 0, 'f', 3)
+                .arg(meanBest(t), 0, 'f', 3);
+  }
   for (const std::string& note : a.notes)
     html += QStringLiteral("<p><i>%1</i></p>").arg(QString::fromStdString(note).toHtmlEscaped());
   for (const std::string& note : s.notes)

@@ -29,6 +29,11 @@ class RedundancyView : public QWidget {
   // follows (failed with "cancelled" after Cancel).
   void open(const QString& path);
   void cancel();
+  // A second checkpoint to compare with (a UniPool or vanilla model trained here, a downloaded
+  // one): its cross-layer similarity is drawn in the histogram beside the shown one's and the
+  // summary sets the two side by side. Returns at once; referenceReady() or failed() follows.
+  void openReference(const QString& path);
+  const MoeReport* reference() const { return reference_.get(); }
   bool busy() const;
   const MoeReport* report() const { return report_.get(); }
   QString statusText() const;
@@ -45,21 +50,23 @@ class RedundancyView : public QWidget {
  Q_SIGNALS:
   void reportReady(const QString& path);
   void failed(const QString& path, const QString& reason);
+  void referenceReady(const QString& path);
 
  private:
   void show(std::shared_ptr<const MoeReport> report);
   void fillSummary(const MoeReport& r);
   void fillTables(const MoeReport& r);
+  void showReference(std::shared_ptr<const MoeReport> reference);
 
   QLabel* status_;
   QProgressBar* progress_;
-  QPushButton *open_file_, *open_folder_, *cancel_;
+  QPushButton *open_file_, *open_folder_, *compare_, *cancel_;
   QSpinBox* rows_;
   QTextBrowser* summary_;
   QTableWidget *pairs_, *nearest_;
   QCustomPlot *similarity_, *histogram_, *norms_, *routers_;
-  MoeAnalysis analysis_;
-  std::shared_ptr<const MoeReport> report_;
+  MoeAnalysis analysis_, reference_analysis_;
+  std::shared_ptr<const MoeReport> report_, reference_;
   QString last_dir_;
   int block_ = 1;  // experts per map cell (drawSimilarity averages blocks above 1,024)
 };

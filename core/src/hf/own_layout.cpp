@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include "hf/layout_util.h"
+#include "unipool/architecture.h"
+#include "unipool/config.h"
 
 namespace unipool::hf {
 
@@ -33,7 +35,13 @@ MoeArchitecture read_own_layout(const std::map<std::string, StoredTensor>& tenso
       Mg > kMax || h > kMax || d > kMax)
     throw MoeLayoutError("UniPool model file with a config that names no expert pool");
   MoeArchitecture a;
-  a.family = "UniPool";
+  // "UniPool Studio: vanilla MoE", ...: which of our architectures it is.
+  a.family = "UniPool Studio";
+  try {
+    a.family += ": " + architecture_title(architecture_of(config_from_json(config_text->second)));
+  } catch (const std::exception&) {
+    // A config the engine would refuse still has a pool to compare.
+  }
   a.model_type = "unipool";
   a.n_layers = int(L);
   a.moe_layers = int(L);
