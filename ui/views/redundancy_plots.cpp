@@ -3,6 +3,7 @@
 #include <qcustomplot.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "views/plot_style.h"
 
@@ -10,12 +11,13 @@ namespace unipool::studio {
 
 namespace {
 
-constexpr int kMaxCells = 1024;  // per axis: a (n x n) map above it is averaged in blocks
+constexpr int kMaxCells = 1024;  // per axis: a (n x n) map above it is shown in blocks
 
 // Bank labels as ticks at each bank's centre (every k-th when there are many).
-void setBankTicks(QCPAxis* axis, const std::vector<std::string>& labels, int per_bank, int block) {
+void setBankTicks(QCPAxis* axis, const std::vector<std::string>& labels, int per_bank, int block,
+                  int most = 16) {
   QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
-  const int every = std::max<int>(1, int(labels.size()) / 16);
+  const int every = std::max<int>(1, (int(labels.size()) + most - 1) / most);
   for (size_t b = 0; b < labels.size(); b += size_t(every)) {
     std::string label = labels[b];
     if (label.rfind("layer ", 0) == 0) label = "L" + label.substr(6);
@@ -35,17 +37,20 @@ int drawSimilarity(QCustomPlot* plot, const RedundancyReport& r) {
   map->setInterpolate(false);
   map->data()->setSize(m, m);
   map->data()->setRange(QCPRange(0, m - 1), QCPRange(0, m - 1));
-  std::vector<double> sum(size_t(m) * size_t(m), 0.0), count(size_t(m) * size_t(m), 0.0);
+  // A cell of a shrunk map shows its block's most similar pair (an expert with itself left
+  // out): averaging would hide exactly the redundant pairs the map is for.
+  std::vector<double> best(size_t(m) * size_t(m), -2.0);
   for (int i = 0; i < n; ++i)
     for (int j = 0; j < n; ++j) {
-      const size_t cell = size_t(i / block) * size_t(m) + size_t(j / block);
-      sum[cell] += r.similarity[size_t(i) * size_t(n) + size_t(j)];
-      count[cell] += 1;
+      const double v = r.similarity[size_t(i) * size_t(n) + size_t(j)];
+      if ((block > 1 && i == j) || !std::isfinite(v)) continue;
+      double& cell = best[size_t(i / block) * size_t(m) + size_t(j / block)];
+      cell = std::max(cell, v);
     }
   for (int i = 0; i < m; ++i)
     for (int j = 0; j < m; ++j) {
-      const size_t cell = size_t(i) * size_t(m) + size_t(j);
-      map->data()->setCell(j, i, sum[cell] / std::max(1.0, count[cell]));
+      const double v = best[size_t(i) * size_t(m) + size_t(j)];
+      map->data()->setCell(j, i, v < -1.5 ? std::nan("") : v);
     }
   map->setGradient(divergingGradient());
   attachColorScale(plot, map, QObject::tr("cosine"));
@@ -66,9 +71,10 @@ int drawSimilarity(QCustomPlot* plot, const RedundancyReport& r) {
   plot->yAxis->setRangeReversed(true);
   plot->xAxis->setRange(-0.5, m - 0.5);
   plot->yAxis->setRange(-0.5, m - 0.5);
-  plot->xAxis->setLabel(block > 1
-                            ? QObject::tr("expert, by layer (a cell averages %1 x %1)").arg(block)
-                            : QObject::tr("expert, by layer"));
+  plot->xAxis->setLabel(
+      block > 1
+          ? QObject::tr("expert, by layer (a cell: the most similar pair of %1 x %1)").arg(block)
+          : QObject::tr("expert, by layer"));
   plot->yAxis->setLabel(QObject::tr("expert, by layer"));
   requestReplot(plot);
   return block;
@@ -143,7 +149,8 @@ void drawExpertNorms(QCustomPlot* plot, const RedundancyReport& r) {
   map->setGradient(viridisGradient());
   attachColorScale(plot, map, QObject::tr("weight norm"));
   map->setDataRange(QCPRange(lo, hi > lo ? hi : lo + 1));
-  setBankTicks(plot->yAxis, r.labels, 1, 1);
+  setBankTicks(plot->yAxis, r.labels, 1, 1, 10);
+  plot->xAxis->ticker()->setTickCount(4);
   plot->yAxis->setRangeReversed(true);
   plot->xAxis->setLabel(QObject::tr("expert"));
   plot->xAxis->setRange(-0.5, E - 0.5);
@@ -167,8 +174,8 @@ void drawRouterSimilarity(QCustomPlot* plot, const RedundancyReport& r) {
   map->setDataRange(QCPRange(0, 1));
   std::vector<std::string> labels;
   for (int l : r.router_layers) labels.push_back("layer " + std::to_string(l));
-  setBankTicks(plot->xAxis, labels, 1, 1);
-  setBankTicks(plot->yAxis, labels, 1, 1);
+  setBankTicks(plot->xAxis, labels, 1, 1, 4);
+  setBankTicks(plot->yAxis, labels, 1, 1, 10);
   plot->yAxis->setRangeReversed(true);
   plot->xAxis->setLabel(QObject::tr("router of layer"));
   plot->xAxis->setRange(-0.5, R - 0.5);

@@ -10,7 +10,7 @@ class QCustomPlot;
 namespace unipool::studio {
 
 // The (banks x experts)^2 cosine matrix, banks in order with lines between them; above 1024
-// experts, each cell averages a k x k block (the title says so). Returns k.
+// experts, each cell shows the most similar pair of a k x k block (the axis says so). Returns k.
 int drawSimilarity(QCustomPlot* plot, const RedundancyReport& r);
 // Share of pairs per cosine bin: pairs within a layer against pairs across layers, and (when
 // given) another checkpoint's pairs across layers, labelled `reference_name`.

@@ -239,7 +239,7 @@ QString RedundancyView::describeSimilarityAt(const QPoint& pixel) const {
   }
   const int last_row = std::min(n, (row + 1) * block_) - 1,
             last_col = std::min(n, (col + 1) * block_) - 1;
-  return tr("%1 .. %2 ~ %3 .. %4: mean cosine of the block")
+  return tr("%1 .. %2 ~ %3 .. %4: the block's most similar pair")
       .arg(name(row * block_), name(last_row), name(col * block_), name(last_col));
 }
 

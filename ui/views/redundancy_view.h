@@ -68,7 +68,7 @@ class RedundancyView : public QWidget {
   MoeAnalysis analysis_, reference_analysis_;
   std::shared_ptr<const MoeReport> report_, reference_;
   QString last_dir_;
-  int block_ = 1;  // experts per map cell (drawSimilarity averages blocks above 1,024)
+  int block_ = 1;  // experts per map side of a cell (above 1,024 experts, drawSimilarity)
 };
 
 }  // namespace unipool::studio
