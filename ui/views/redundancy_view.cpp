@@ -202,14 +202,18 @@ void RedundancyView::openReference(const QString& path) {
   reference_analysis_.start(path, rows_->value());
 }
 
+bool RedundancyView::reportFailure(const MoeReport& r, const QString& purpose) {
+  if (r.error.isEmpty()) return false;
+  // What was shown stays: a bad file or a Cancel must not wipe the last good report.
+  status_->setText(r.error == QLatin1String("cancelled")
+                       ? tr("Cancelled opening %1%2.").arg(r.path, purpose)
+                       : tr("Could not open %1%2: %3").arg(r.path, purpose, r.error));
+  Q_EMIT failed(r.path, r.error);
+  return true;
+}
+
 void RedundancyView::showReference(std::shared_ptr<const MoeReport> r) {
-  if (!r->error.isEmpty()) {
-    status_->setText(r->error == QLatin1String("cancelled")
-                         ? tr("Cancelled reading %1.").arg(r->path)
-                         : tr("Could not open %1 to compare with: %2").arg(r->path, r->error));
-    Q_EMIT failed(r->path, r->error);
-    return;
-  }
+  if (reportFailure(*r, tr(" to compare with"))) return;
   reference_ = r;
   if (report_) {
     status_->setText(tr("Comparing %1 with %2").arg(report_->path, r->path));
@@ -252,14 +256,7 @@ QString RedundancyView::summaryText() const { return summary_->toPlainText(); }
 void RedundancyView::show(std::shared_ptr<const MoeReport> r) {
   progress_->setVisible(false);
   cancel_->setVisible(false);
-  if (!r->error.isEmpty()) {
-    // What was shown stays: a bad file or a Cancel must not wipe the last good report.
-    status_->setText(r->error == QLatin1String("cancelled")
-                         ? tr("Cancelled opening %1.").arg(r->path)
-                         : tr("Could not open %1: %2").arg(r->path, r->error));
-    Q_EMIT failed(r->path, r->error);
-    return;
-  }
+  if (reportFailure(*r, QString())) return;
   report_ = r;
   const RedundancyReport& s = r->redundancy;
   status_->setText(tr("%1: %2, %3 file(s), %4 GB; %5 MB read in %6 s")

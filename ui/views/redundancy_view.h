@@ -57,6 +57,9 @@ class RedundancyView : public QWidget {
   void fillSummary(const MoeReport& r);
   void fillTables(const MoeReport& r);
   void showReference(std::shared_ptr<const MoeReport> reference);
+  // A failed or cancelled analysis: the status says so, failed() is sent, what was shown
+  // stays. False when `r` succeeded.
+  bool reportFailure(const MoeReport& r, const QString& purpose);
 
   QLabel* status_;
   QProgressBar* progress_;
