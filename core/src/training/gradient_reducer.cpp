@@ -91,6 +91,7 @@ double GradientReducer::finish() {
   const auto t0 = std::chrono::steady_clock::now();
   // In bucket order, the same on every rank: the late buckets, and any bucket a missing
   // gradient kept from starting.
+  started_early_ = next_;
   for (; next_ < buckets_.size(); ++next_) start(buckets_[next_]);
   comm_.wait_started();
   const double world = double(comm_.world_size());

@@ -46,6 +46,10 @@ class GradientReducer {
 
   static constexpr int64_t kDefaultBucketBytes = 256 << 10;  // about one layer of `default`
 
+  size_t buckets() const { return buckets_.size(); }
+  // Buckets of the last step whose sum started while backward was still running.
+  size_t started_during_backward() const { return started_early_; }
+
  private:
   struct Bucket {
     std::vector<size_t> params;
@@ -57,8 +61,9 @@ class GradientReducer {
 
   Communicator& comm_;
   ParamStore& params_;
-  std::vector<Bucket> buckets_;       // in start order
-  size_t next_ = 0;                   // the first bucket not started this step
+  std::vector<Bucket> buckets_;  // in start order
+  size_t next_ = 0;              // the first bucket not started this step
+  size_t started_early_ = 0;
   std::vector<int> bucket_of_;        // (params) bucket index
   std::vector<const void*> tensors_;  // (params) the TensorImpl each hook belongs to
   std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;  // kept alive
