@@ -288,6 +288,8 @@ class TestMoeCheckpoints : public QObject {
                                     << "unknown dtype \"F4\"";
     QTest::newRow("empty expert matrix") << "zero-rows"
                                          << "expected a matrix";
+    QTest::newRow("packed int4 experts") << "packed"
+                                         << "stored packed";
     QTest::newRow("more experts than the map holds") << "too-many"
                                                      << "more than the 4096";
   }
@@ -362,6 +364,7 @@ class TestMoeCheckpoints : public QObject {
         r->shape[0] = 3;
         r->bytes.resize(size_t(3 * r->shape[1]) * 4);
       }
+      if (mutation == "packed") named(l1 + "experts.0.w1.weight")->name += "_packed";
       if (mutation == "zero-rows") {
         auto r = named(l1 + "experts.1.w1.weight");
         r->shape[0] = 0;

@@ -228,6 +228,10 @@ class HfReader {
 
   MatrixRef named(const LayerNames& n, const std::string& rest, const std::string& where) {
     const auto it = n.rest.find(rest);
+    if (it == n.rest.end() && n.rest.count(rest + "_packed"))  // compressed-tensors int4/int8
+      throw MoeLayoutError(where + ": " + rest +
+                           "_packed: the experts are stored packed (compressed-tensors "
+                           "quantisation): not read; open a BF16 copy of the checkpoint");
     if (it == n.rest.end())
       throw MoeLayoutError(where + ": " + prefix_ + "layers." + where.substr(6) + "." + rest +
                            " is missing");
