@@ -28,6 +28,7 @@ class Automation : public QObject {
 
  private:
   void beginLesson();  // --lesson: play it up to --lesson-step, then the screenshot
+  void beginMoe();     // --moe: open it in the Redundancy tab, then the screenshot
   void afterTraining();
   void waitForRunB();
   void measureFrames();
