@@ -32,39 +32,58 @@ void AdamW::remap_rows(const std::string& name, const std::vector<int64_t>& rows
   }
 }
 
-void AdamW::update(ParamStore& params, const AdamWSettings& s, int64_t step) {
-  const double bc1 = 1.0 - std::pow(s.beta1, double(step));
-  const double bc2 = 1.0 - std::pow(s.beta2, double(step));
+namespace {
+
+// What both updates share: the step's bias corrections and, for every parameter with a
+// gradient, its moments and whether it decays.
+struct BiasCorrection {
+  double bc1, bc2;
+  BiasCorrection(const AdamWSettings& s, int64_t step)
+      : bc1(1.0 - std::pow(s.beta1, double(step))), bc2(1.0 - std::pow(s.beta2, double(step))) {}
+};
+
+template <class F>
+void for_each_gradient(AdamW& opt, ParamStore& params, F&& f) {
   for (size_t i = 0; i < params.size(); ++i) {
     at::Tensor& p = params.tensor(i);
     const at::Tensor& g = p.grad();
     if (!g.defined()) continue;
     const std::string& name = params.name(i);
-    at::Tensor& m = exp_avg(name, p);
-    at::Tensor& v = exp_avg_sq(name, p);
-    const double decay = ParamStore::decays(name) ? 1.0 - s.lr * s.weight_decay : 1.0;
-    const at::Tensor gc = g.contiguous();
-    if (p.scalar_type() == at::kFloat) {
-      cpu::adamw(p.data_ptr<float>(), gc.data_ptr<float>(), m.data_ptr<float>(),
-                 v.data_ptr<float>(), p.numel(), float(s.beta1), float(s.beta2), float(s.lr / bc1),
-                 float(1.0 / std::sqrt(bc2)), float(s.eps), float(decay));
-      continue;
-    }
-    AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "adamw", [&] {
-      scalar_t* pp = p.data_ptr<scalar_t>();
-      scalar_t *mp = m.data_ptr<scalar_t>(), *vp = v.data_ptr<scalar_t>();
-      const scalar_t* gp = gc.data_ptr<scalar_t>();
-      const scalar_t b1 = scalar_t(s.beta1), b2 = scalar_t(s.beta2);
-      const scalar_t step_size = scalar_t(s.lr / bc1), eps = scalar_t(s.eps);
-      const scalar_t inv_sqrt_bc2 = scalar_t(1.0 / std::sqrt(bc2)), dec = scalar_t(decay);
-      const int64_t n = p.numel();
-      for (int64_t j = 0; j < n; ++j) {
-        mp[j] = b1 * mp[j] + (scalar_t(1) - b1) * gp[j];
-        vp[j] = b2 * vp[j] + (scalar_t(1) - b2) * gp[j] * gp[j];
-        pp[j] = pp[j] * dec - step_size * mp[j] / (std::sqrt(vp[j]) * inv_sqrt_bc2 + eps);
-      }
-    });
+    f(p, g, opt.exp_avg(name, p), opt.exp_avg_sq(name, p), ParamStore::decays(name));
   }
+}
+
+}  // namespace
+
+void AdamW::update(ParamStore& params, const AdamWSettings& s, int64_t step) {
+  const BiasCorrection c(s, step);
+  for_each_gradient(
+      *this, params,
+      [&](at::Tensor& p, const at::Tensor& g, at::Tensor& m, at::Tensor& v, bool decays) {
+        const double decay = decays ? 1.0 - s.lr * s.weight_decay : 1.0;
+        const at::Tensor gc = g.contiguous();
+        if (p.scalar_type() == at::kFloat) {
+          cpu::adamw(p.data_ptr<float>(), gc.data_ptr<float>(), m.data_ptr<float>(),
+                     v.data_ptr<float>(), p.numel(), float(s.beta1), float(s.beta2),
+                     float(s.lr / c.bc1), float(1.0 / std::sqrt(c.bc2)), float(s.eps),
+                     float(decay));
+          return;
+        }
+        AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "adamw", [&] {
+          scalar_t* pp = p.data_ptr<scalar_t>();
+          scalar_t *mp = m.data_ptr<scalar_t>(), *vp = v.data_ptr<scalar_t>();
+          const scalar_t* gp = gc.data_ptr<scalar_t>();
+          const scalar_t b1 = scalar_t(s.beta1), b2 = scalar_t(s.beta2);
+          const scalar_t step_size = scalar_t(s.lr / c.bc1), eps = scalar_t(s.eps);
+          const scalar_t inv_sqrt_bc2 = scalar_t(1.0 / std::sqrt(c.bc2)), dec = scalar_t(decay);
+          const int64_t n = p.numel();
+          for (int64_t j = 0; j < n; ++j) {
+            mp[j] = b1 * mp[j] + (scalar_t(1) - b1) * gp[j];
+            vp[j] = b2 * vp[j] + (scalar_t(1) - b2) * gp[j] * gp[j];
+            pp[j] = pp[j] * dec - step_size * mp[j] / (std::sqrt(vp[j]) * inv_sqrt_bc2 + eps);
+          }
+        });
+      });
 }
 
 void AdamW::update_generic(ParamStore& params, const AdamWSettings& s, int64_t step) {
@@ -72,20 +91,15 @@ void AdamW::update_generic(ParamStore& params, const AdamWSettings& s, int64_t s
   //   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
   //   p = p * decay - (lr / bc1) m / (sqrt(v) / sqrt(bc2) + eps)
   torch::NoGradGuard no_grad;
-  const double bc1 = 1.0 - std::pow(s.beta1, double(step));
-  const double bc2 = 1.0 - std::pow(s.beta2, double(step));
-  for (size_t i = 0; i < params.size(); ++i) {
-    at::Tensor& p = params.tensor(i);
-    const at::Tensor& g = p.grad();
-    if (!g.defined()) continue;
-    const std::string& name = params.name(i);
-    at::Tensor& m = exp_avg(name, p);
-    at::Tensor& v = exp_avg_sq(name, p);
-    m.mul_(s.beta1).add_(g, 1.0 - s.beta1);
-    v.mul_(s.beta2).addcmul_(g, g, 1.0 - s.beta2);
-    if (ParamStore::decays(name)) p.mul_(1.0 - s.lr * s.weight_decay);
-    p.addcdiv_(m, v.sqrt().mul_(1.0 / std::sqrt(bc2)).add_(s.eps), -s.lr / bc1);
-  }
+  const BiasCorrection c(s, step);
+  for_each_gradient(
+      *this, params,
+      [&](at::Tensor& p, const at::Tensor& g, at::Tensor& m, at::Tensor& v, bool decays) {
+        m.mul_(s.beta1).add_(g, 1.0 - s.beta1);
+        v.mul_(s.beta2).addcmul_(g, g, 1.0 - s.beta2);
+        if (decays) p.mul_(1.0 - s.lr * s.weight_decay);
+        p.addcdiv_(m, v.sqrt().mul_(1.0 / std::sqrt(c.bc2)).add_(s.eps), -s.lr / c.bc1);
+      });
 }
 
 void AdamW::to(const at::Device& device) {
