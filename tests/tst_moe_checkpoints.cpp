@@ -188,6 +188,12 @@ class TestMoeCheckpoints : public QObject {
     for (int64_t x : exact.cross) cross += x;
     QCOMPARE(within, int64_t(s.layers * 8 * 7 / 2));
     QCOMPARE(cross, int64_t(n * (n - 1) / 2) - within);
+    double sum_within = 0, sum_cross = 0;
+    for (int i = 0; i < n; ++i)
+      for (int j = i + 1; j < n; ++j)
+        (i / 8 == j / 8 ? sum_within : sum_cross) += exact.similarity[size_t(i * n + j)];
+    QVERIFY(std::abs(exact.mean_within - sum_within / double(within)) < 1e-9);
+    QVERIFY(std::abs(exact.mean_cross - sum_cross / double(cross)) < 1e-9);
 
     RedundancyOptions sampled_options;
     sampled_options.rows = 8;  // 8 of 64 and 8 of 32 rows: 1/6 of each expert

@@ -147,16 +147,8 @@ void print_redundancy(const RedundancyReport& r) {
                   p.expert_b, p.cosine);
     }
   }
-  const auto mean = [&](const std::vector<int64_t>& h) {
-    double s = 0, n = 0;
-    for (size_t i = 0; i < h.size(); ++i) {
-      s += double(h[i]) * 0.5 * (r.histogram_edges[i] + r.histogram_edges[i + 1]);
-      n += double(h[i]);
-    }
-    return n > 0 ? s / n : 0.0;
-  };
   std::printf("mean cosine: within a layer %.3f, across layers %.3f (histograms in --json)\n",
-              mean(r.within), mean(r.cross));
+              r.mean_within, r.mean_cross);
   std::printf("read %.1f MB in %.1f s\n", double(r.bytes_read) / 1e6, r.seconds);
 }
 

@@ -43,21 +43,9 @@ QTableWidget* makeTable(const QStringList& headers, QWidget* parent) {
   return t;
 }
 
-// The mean cosine over pairs of experts in different banks; with one bank (a UniPool model's
-// shared pool), over every pair in it.
+// The mean cosine across banks; with one bank (a UniPool model's shared pool), within it.
 double meanCross(const RedundancyReport& r) {
-  const int64_t n = int64_t(r.banks.size()) * r.experts;
-  const bool one_bank = r.banks.size() == 1;
-  double sum = 0;
-  int64_t pairs = 0;
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = i + 1; j < n; ++j) {
-      const double v = r.similarity[size_t(i * n + j)];
-      if ((!one_bank && i / r.experts == j / r.experts) || !std::isfinite(v)) continue;
-      sum += v;
-      ++pairs;
-    }
-  return pairs > 0 ? sum / double(pairs) : 0.0;
+  return r.banks.size() == 1 ? r.mean_within : r.mean_cross;
 }
 
 // The mean over banks of each expert's best cosine in another bank.
@@ -319,17 +307,9 @@ void RedundancyView::fillSummary(const MoeReport& r) {
                                  double(std::max<int64_t>(1, s.values_total)),
                              0, 'f', 2)
                         .arg(s.standard_error, 0, 'f', 4);
-  double within = 0, cross = 0, nw = 0, nc = 0;
-  for (size_t b = 0; b < s.within.size(); ++b) {
-    const double mid = 0.5 * (s.histogram_edges[b] + s.histogram_edges[b + 1]);
-    within += mid * double(s.within[b]);
-    nw += double(s.within[b]);
-    cross += mid * double(s.cross[b]);
-    nc += double(s.cross[b]);
-  }
   html += tr(" Mean cosine within a layer %1, across layers %2.</p>")
-              .arg(nw > 0 ? within / nw : 0.0, 0, 'f', 3)
-              .arg(nc > 0 ? cross / nc : 0.0, 0, 'f', 3);
+              .arg(s.mean_within, 0, 'f', 3)
+              .arg(s.mean_cross, 0, 'f', 3);
   if (reference_) {
     const RedundancyReport& t = reference_->redundancy;
     html += tr("<p><b>Compared with</b> %1 (%2): mean cosine across layers %3 here, %4 there; "

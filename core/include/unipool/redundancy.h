@@ -42,14 +42,15 @@ struct RedundancyReport {
   bool exact = false;               // every row read: no sampling error
   std::vector<int64_t> rows_sampled, rows_total;  // per matrix of an expert
   int64_t values_sampled = 0, values_total = 0;   // per expert
-  double standard_error = 0;             // rms over expert pairs of the estimated standard error
-  std::vector<ExpertPair> top_pairs;     // most similar cross-bank pairs (within, with one bank)
-  std::vector<BankNearest> nearest;      // per bank
-  std::vector<double> histogram_edges;   // bins of cosine
-  std::vector<int64_t> within, cross;    // pairs per bin: same bank, different banks
-  std::vector<double> norms;             // (banks, experts) Frobenius norm (sample-estimated)
-  std::vector<int> router_layers;        // the routers compared
-  std::vector<float> router_similarity;  // (R, R): mean over l's rows of the best |cos| in l'
+  double standard_error = 0;               // rms over expert pairs of the estimated standard error
+  std::vector<ExpertPair> top_pairs;       // most similar cross-bank pairs (within, with one bank)
+  std::vector<BankNearest> nearest;        // per bank
+  std::vector<double> histogram_edges;     // bins of cosine
+  std::vector<int64_t> within, cross;      // pairs per bin: same bank, different banks
+  double mean_within = 0, mean_cross = 0;  // the mean cosine of those pairs (0 when none)
+  std::vector<double> norms;               // (banks, experts) Frobenius norm (sample-estimated)
+  std::vector<int> router_layers;          // the routers compared
+  std::vector<float> router_similarity;    // (R, R): mean over l's rows of the best |cos| in l'
   int router_columns_used = 0;
   std::vector<std::string> notes;  // thinning, a sample shrunk to the budget, ...
   uint64_t bytes_read = 0;

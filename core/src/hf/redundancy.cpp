@@ -97,6 +97,7 @@ void summarise(RedundancyReport& r, const float* c, int64_t n) {
     r.histogram_edges[size_t(i)] = -1.0 + 2.0 * i / kHistogramBins;
   r.within.assign(kHistogramBins, 0);
   r.cross.assign(kHistogramBins, 0);
+  double sum_within = 0, sum_cross = 0;
   r.nearest.assign(size_t(B), {});
   const auto greater = [](const ExpertPair& a, const ExpertPair& b) { return a.cosine > b.cosine; };
   std::priority_queue<ExpertPair, std::vector<ExpertPair>, decltype(greater)> top(greater);
@@ -113,6 +114,7 @@ void summarise(RedundancyReport& r, const float* c, int64_t n) {
       if (j < i) continue;
       const int bin = std::clamp(int((v + 1.0) / 2.0 * kHistogramBins), 0, kHistogramBins - 1);
       (bi == bj ? r.within : r.cross)[size_t(bin)]++;
+      (bi == bj ? sum_within : sum_cross) += v;
       if (bi != bj || B == 1) {
         top.push({bi, int(i % E), bj, int(j % E), v});
         if (int(top.size()) > kTopPairs) top.pop();
@@ -125,6 +127,13 @@ void summarise(RedundancyReport& r, const float* c, int64_t n) {
         nb.best = {bi, int(i % E), int(best_j / E), int(best_j % E), best};
     }
   }
+  const auto pairs = [](const std::vector<int64_t>& h) {
+    int64_t n = 0;
+    for (int64_t c : h) n += c;
+    return n;
+  };
+  if (const int64_t n = pairs(r.within)) r.mean_within = sum_within / double(n);
+  if (const int64_t n = pairs(r.cross)) r.mean_cross = sum_cross / double(n);
   for (; !top.empty(); top.pop()) r.top_pairs.push_back(top.top());
   std::reverse(r.top_pairs.begin(), r.top_pairs.end());
 }

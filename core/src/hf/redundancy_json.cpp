@@ -71,6 +71,8 @@ std::string redundancy_json(const MoeCheckpoint& ck, const RedundancyReport* r) 
   }
   s["histogram"] = {
       {"edges", r->histogram_edges}, {"within_layer", r->within}, {"cross_layer", r->cross}};
+  s["mean_cosine_within_layer"] = r->mean_within;
+  s["mean_cosine_cross_layer"] = r->mean_cross;
   std::vector<double> mean_norm;
   for (size_t b = 0; b < r->banks.size(); ++b) {
     double m = 0;
