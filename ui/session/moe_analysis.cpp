@@ -23,8 +23,9 @@ std::shared_ptr<const MoeReport> analyse(const QString& path, int rows,
       const QString text = QString::fromStdString(what);
       QMetaObject::invokeMethod(
           owner,
-          [owner, done, text] {
-            if (owner) Q_EMIT owner->progress(done, text);
+          [owner, cancel, done, text] {
+            // A superseded (cancelled) analysis may still be finishing: it reports nothing.
+            if (owner && !cancel->load()) Q_EMIT owner->progress(done, text);
           },
           Qt::QueuedConnection);
     }
@@ -60,12 +61,17 @@ MoeAnalysis::MoeAnalysis(QObject* parent) : QObject(parent) {
 
 MoeAnalysis::~MoeAnalysis() {
   cancel();
-  watcher_.waitForFinished();  // the worker uses this object's progress signal
+  // The workers post to this object: they must end before it does.
+  watcher_.waitForFinished();
+  for (auto& f : superseded_) f.waitForFinished();
 }
 
 void MoeAnalysis::start(const QString& path, int rows) {
+  // The window never waits here: a running analysis is cancelled and left to stop at its next
+  // expert (its result is dropped: setFuture() stops listening to it).
   cancel();
-  watcher_.waitForFinished();  // a cancelled analysis stops at its next row
+  superseded_.removeIf([](const auto& f) { return f.isFinished(); });
+  if (watcher_.isRunning()) superseded_.append(watcher_.future());
   cancel_ = std::make_shared<std::atomic<bool>>(false);
   watcher_.setFuture(QtConcurrent::run(analyse, path, rows, cancel_, QPointer<MoeAnalysis>(this)));
 }

@@ -44,6 +44,7 @@ class MoeAnalysis : public QObject {
  private:
   QFutureWatcher<std::shared_ptr<const MoeReport>> watcher_;
   std::shared_ptr<std::atomic<bool>> cancel_;
+  QList<QFuture<std::shared_ptr<const MoeReport>>> superseded_;  // cancelled, maybe running
 };
 
 }  // namespace unipool::studio
