@@ -1,6 +1,8 @@
 // The balance loss (SPEC section 4): per layer, or per pool over the pool's layers.
 #include "model/losses.h"
 
+#include <cmath>
+
 namespace unipool {
 
 at::Tensor balance_loss(const ModelConfig& c, const std::vector<at::Tensor>& f,
@@ -26,6 +28,13 @@ at::Tensor balance_loss(const ModelConfig& c, const std::vector<at::Tensor>& f,
     total = total + mg * ((fbar / double(G)) * (pbar / double(G))).sum();
   }
   return total * (c.aux_coef / double(groups));
+}
+
+at::Tensor target_entropy_loss(const std::vector<at::Tensor>& mean_p, int target) {
+  const at::Tensor means = at::stack(mean_p);                // (L, M)
+  const at::Tensor p = means / (means.sum(1, true) + 1e-8);  // each layer's distribution
+  const at::Tensor H = -(p * (p + 1e-8).log()).sum(1);       // (L) nats
+  return (H - std::log(double(target))).pow(2).sum();
 }
 
 }  // namespace unipool

@@ -105,8 +105,7 @@ RouterOutput route_tokens(const StepBackend& ops, const ModelConfig& c, const at
   return r;
 }
 
-at::Tensor mean_scores(const RouterOutput& r, int experts_per_group) {
-  const at::Tensor mean = r.scores.mean(0);
+at::Tensor pool_mean_scores(const RouterOutput& r, const at::Tensor& mean, int experts_per_group) {
   if (!r.owned.defined()) return mean;
   return at::zeros({experts_per_group}, mean.options()).index_copy(0, r.owned, mean);
 }

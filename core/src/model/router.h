@@ -50,8 +50,8 @@ at::Tensor random_experts(int64_t tokens, int experts_per_group, int top_k, uint
                           int64_t first_token = 0);
 
 // The layer's mean score per local expert (Mg), 0 outside a locked layer's partition: the P of
-// the balance loss.
-at::Tensor mean_scores(const RouterOutput& r, int experts_per_group);
+// the balance loss. mean: r.scores.mean(0), (Mg) or a locked layer's (K).
+at::Tensor pool_mean_scores(const RouterOutput& r, const at::Tensor& mean, int experts_per_group);
 
 // Normalised entropy of each token's score distribution (scores / their sum), summed over
 // tokens: a statistic only (SPEC section 5). scores: (T, M).

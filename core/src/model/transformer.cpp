@@ -64,7 +64,6 @@ ForwardResult forward(const ModelConfig& c, const ParamStore& params, const at::
   std::vector<at::Tensor> f, P;    // (Mg) each: choice fractions and mean scores per layer
   std::vector<at::Tensor> mean_p;  // lock runs: each layer's mean score distribution
   at::Tensor z_total = at::zeros({}, embed.options());
-  at::Tensor entropy_total = at::zeros({}, embed.options());
   at::Tensor x = at::embedding(embed, tokens);  // (B, S, d)
   for (int l = 0; l < c.n_layers; ++l) {
     // Attention block.
@@ -116,11 +115,14 @@ ForwardResult forward(const ModelConfig& c, const ParamStore& params, const at::
       out.stats_seconds +=
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     }
-    if (c.balance != "none") P.push_back(mean_scores(r, c.experts_per_group));
+    // The balance loss's P and SPEC 8.1's entropy term share the layer's mean (faded) scores;
+    // gradients flow through the dense scores, not through top-k.
+    const bool entropy = control.entropy_coef > 0.0;
+    const at::Tensor mean_score =  // (Mg), or (K) locked
+        c.balance != "none" || entropy ? r.scores.mean(0) : at::Tensor();
+    if (c.balance != "none") P.push_back(pool_mean_scores(r, mean_score, c.experts_per_group));
     if (c.z_coef > 0.0) z_total = z_total + r.logits.logsumexp(1).pow(2).mean();
-    // SPEC 8.1: the entropy term uses the layer's mean (faded) score distribution; gradients
-    // flow through the dense scores, not through top-k.
-    if (control.entropy_coef > 0.0) mean_p.push_back(r.scores.mean(0));  // (Mg), or (K) locked
+    if (entropy) mean_p.push_back(mean_score);
     out.routes.push_back(std::move(route));
   }
   if (control.reduce_sum) reduce_over_ranks(control, out.routes, mean_p);
@@ -135,20 +137,15 @@ ForwardResult forward(const ModelConfig& c, const ParamStore& params, const at::
                       .to(embed.device(), embed.scalar_type()));
     }
   }
-  for (at::Tensor p : mean_p) {
-    // Pulled towards ln K.
-    p = p / (p.sum() + 1e-8);
-    const at::Tensor H = -(p * (p + 1e-8).log()).sum();
-    entropy_total = entropy_total + (H - std::log(double(control.entropy_target))).pow(2);
-  }
   const at::Tensor hn =
       ops.rms_norm(x, params.get(param_names::kFinalNorm), c.norm_eps).view({T, d});
   out.logits = ops.linear(hn, params.get(param_names::kLmHead)).view({B, S, c.vocab_size});
   out.aux = c.balance == "none" ? at::zeros({}, embed.options()) : balance_loss(c, f, P);
   out.z_loss = z_total * (c.z_coef / double(c.n_layers));
   // Only lock runs have the term: other runs' loss keeps its plain graph.
-  if (control.entropy_coef > 0.0)
-    out.entropy_loss = entropy_total * (control.entropy_coef / double(c.n_layers));
+  if (control.entropy_coef > 0.0)  // each layer pulled towards ln K
+    out.entropy_loss = target_entropy_loss(mean_p, control.entropy_target) *
+                       (control.entropy_coef / double(c.n_layers));
   return out;
 }
 
