@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "internal_util.h"
+#include "model/norm_router.h"
 #include "unipool/corpus.h"
 #include "unipool/engine.h"
 
@@ -322,6 +323,81 @@ class TstFormulas : public QObject {
       for (size_t i = 0; i < 7; ++i)
         QVERIFY(std::abs(yv[r * 7 + i] - naive_rms(xv, r * 7, 7, i, wv, eps)) < 1e-14);
     QVERIFY(max_rel_diff(unipool::rms_norm(x.to(at::kFloat), w.to(at::kFloat), eps), y) < 1e-6);
+  }
+
+  // The float NormRouter of every training step (vectorised loops in cpu_kernels/) against the
+  // double-precision path that normRouter() checks against the SPEC's loops: scores, logit
+  // gradients and the scale's gradient, with every column and with a locked layer's subset.
+  void normRouterFloatKernel() {
+    const int64_t T = 300, M = 48;
+    at::Tensor z = randn({T, M}, 91);
+    z[5].zero_();                             // n = 0: scores and gradients 0
+    z[6] = -z[6].abs();                       // every logit <= 0: zero gate
+    const at::Tensor ds = randn({T, M}, 92);  // upstream gradient (first K columns used)
+    const at::Tensor cols = at::tensor(std::vector<int64_t>{1, 4, 9, 17, 25, 33, 40, 47},
+                                       at::TensorOptions().dtype(at::kLong));
+    for (bool subset : {false, true}) {
+      const int64_t K = subset ? 8 : M;
+      auto run = [&](at::ScalarType type) {
+        at::Tensor zz = z.to(type).detach().clone().requires_grad_(true);
+        at::Tensor scale = at::full({1}, 0.9, at::TensorOptions().dtype(type)).requires_grad_(true);
+        const at::Tensor s =
+            unipool::norm_router_scores(zz, scale, 4.2, subset ? cols : at::Tensor());
+        (s * ds.narrow(1, 0, K).to(type)).sum().backward();
+        return std::vector<at::Tensor>{s.detach().to(at::kDouble), zz.grad().to(at::kDouble),
+                                       scale.grad().to(at::kDouble)};
+      };
+      const auto f32 = run(at::kFloat), f64 = run(at::kDouble);
+      for (size_t i = 0; i < 3; ++i) {
+        const double err = (f32[i] - f64[i]).abs().max().item<double>();
+        const double size = f64[i].abs().max().item<double>();
+        QVERIFY2(
+            err <= 2e-6 * size,
+            qPrintable(
+                QString("output %1, subset %2: %3 of %4").arg(i).arg(subset).arg(err).arg(size)));
+      }
+      QCOMPARE(f32[1][5].abs().sum().item<double>(), 0.0);
+      QCOMPARE(f32[0][6].abs().sum().item<double>(), 0.0);
+      QVERIFY(f64[1][6].abs().sum().item<double>() == 0.0);
+    }
+  }
+
+  // SPEC 8.1's entropy term over stacked layers: the value against loops, the gradient against
+  // central differences.
+  void targetEntropyLoss() {
+    const int L = 3, M = 5, target = 2;
+    std::vector<at::Tensor> p;
+    for (int l = 0; l < L; ++l) p.push_back((randn({M}, 60 + l).abs() * 0.3).requires_grad_(true));
+    p[1].data()[2] = 0.0;  // a dead expert: ln(0 + 1e-8) stays finite
+    auto naive = [&](const std::vector<std::vector<double>>& v) {
+      double total = 0;
+      for (const auto& layer : v) {
+        double sum = 0, H = 0;
+        for (double x : layer) sum += x;
+        for (double x : layer) {
+          const double q = x / (sum + 1e-8);
+          H -= q * std::log(q + 1e-8);
+        }
+        total += (H - std::log(double(target))) * (H - std::log(double(target)));
+      }
+      return total;
+    };
+    std::vector<std::vector<double>> v;
+    for (const auto& t : p) v.push_back(to_vec(t));
+    const at::Tensor loss = unipool::target_entropy_loss(p, target);
+    QVERIFY(std::abs(loss.item<double>() - naive(v)) < 1e-13);
+    loss.backward();
+    const double h = 1e-6;
+    for (int l = 0; l < L; ++l)
+      for (int i = 0; i < M; ++i) {
+        if (l == 1 && i == 2) continue;  // at 0 the log's kink: one-sided only
+        auto up = v, down = v;
+        up[size_t(l)][size_t(i)] += h;
+        down[size_t(l)][size_t(i)] -= h;
+        const double numeric = (naive(up) - naive(down)) / (2 * h);
+        QVERIFY2(std::abs(p[size_t(l)].grad()[i].item<double>() - numeric) < 1e-7,
+                 qPrintable(QString("layer %1 expert %2").arg(l).arg(i)));
+      }
   }
 
   void poolExperts() {

@@ -3,18 +3,22 @@
 
 namespace unipool::cpu {
 
-#define UNIPOOL_DECLARE(ns)                                                                      \
-  namespace ns {                                                                                 \
-  void silu_mul(const float*, const float*, float*, int64_t);                                    \
-  void silu_mul_backward(const float*, float*, float*, int64_t);                                 \
-  void causal_softmax_block(float*, int64_t, int64_t, int64_t, int64_t, float);                  \
-  void softmax_backward_block(const float*, float*, int64_t, int64_t, int64_t, int64_t, float);  \
-  void adamw(float*, const float*, float*, float*, int64_t, float, float, float, float, float,   \
-             float);                                                                             \
-  double sum_squares(const float*, int64_t);                                                     \
-  void rms_norm_forward(const float*, const float*, float*, float*, int64_t, int64_t, float);    \
-  void rms_norm_backward(const float*, const float*, const float*, const float*, float*, float*, \
-                         int64_t, int64_t);                                                      \
+#define UNIPOOL_DECLARE(ns)                                                                        \
+  namespace ns {                                                                                   \
+  void silu_mul(const float*, const float*, float*, int64_t);                                      \
+  void silu_mul_backward(const float*, float*, float*, int64_t);                                   \
+  void causal_softmax_block(float*, int64_t, int64_t, int64_t, int64_t, float);                    \
+  void softmax_backward_block(const float*, float*, int64_t, int64_t, int64_t, int64_t, float);    \
+  void adamw(float*, const float*, float*, float*, int64_t, float, float, float, float, float,     \
+             float);                                                                               \
+  double sum_squares(const float*, int64_t);                                                       \
+  void norm_router_forward(const float*, int64_t, int64_t, const int64_t*, int64_t, float, float*, \
+                           float*);                                                                \
+  double norm_router_backward(const float*, const float*, const float*, int64_t, int64_t,          \
+                              const int64_t*, int64_t, float, float*);                             \
+  void rms_norm_forward(const float*, const float*, float*, float*, int64_t, int64_t, float);      \
+  void rms_norm_backward(const float*, const float*, const float*, const float*, float*, float*,   \
+                         int64_t, int64_t);                                                        \
   }
 UNIPOOL_DECLARE(avx2)
 UNIPOOL_DECLARE(base)
@@ -46,6 +50,14 @@ void adamw(float* param, const float* grad, float* m, float* v, int64_t n, float
   UNIPOOL_DISPATCH(adamw, param, grad, m, v, n, beta1, beta2, step_size, inv_sqrt_bc2, eps, decay);
 }
 double sum_squares(const float* x, int64_t n) { UNIPOOL_DISPATCH(sum_squares, x, n); }
+void norm_router_forward(const float* z, int64_t T, int64_t M, const int64_t* cols, int64_t K,
+                         float a, float* s, float* norm) {
+  UNIPOOL_DISPATCH(norm_router_forward, z, T, M, cols, K, a, s, norm);
+}
+double norm_router_backward(const float* z, const float* norm, const float* ds, int64_t T,
+                            int64_t M, const int64_t* cols, int64_t K, float a, float* dz) {
+  UNIPOOL_DISPATCH(norm_router_backward, z, norm, ds, T, M, cols, K, a, dz);
+}
 void rms_norm_forward(const float* x, const float* w, float* y, float* rstd, int64_t rows,
                       int64_t d, float eps) {
   UNIPOOL_DISPATCH(rms_norm_forward, x, w, y, rstd, rows, d, eps);

@@ -29,6 +29,14 @@ void rms_norm_forward(const float* x, const float* w, float* y, float* rstd, int
 // dx = rstd * (dy*w - xhat * mean(dy*w*xhat)); dw += sum over rows of dy * xhat.
 void rms_norm_backward(const float* x, const float* w, const float* rstd, const float* dy,
                        float* dx, float* dw, int64_t rows, int64_t d);
+// NormRouter (paper Eq. 7) on logits z (T, M): norm[t] = ||z[t, :]||, and for the K columns
+// `cols` (nullptr: all M, K = M) s[t, k] = a * relu(z[t, cols[k]] / (norm[t] + 1e-8)). (T, K)
+void norm_router_forward(const float* z, int64_t T, int64_t M, const int64_t* cols, int64_t K,
+                         float a, float* s, float* norm);
+// Its backward given ds (T, K): dz (T, M) in full (the norm reaches every column); returns
+// sum over tokens and k of ds * relu(u), da's factor (accumulated in double).
+double norm_router_backward(const float* z, const float* norm, const float* ds, int64_t T,
+                            int64_t M, const int64_t* cols, int64_t K, float a, float* dz);
 // Sum of squares, accumulated in double.
 double sum_squares(const float* x, int64_t n);
 

@@ -5,10 +5,14 @@
 //             dz_i = g(i) / (n + eps) - z_i (sum_k g_k z_{cols[k]}) / ((n + eps)^2 n)
 //             da   = sum over tokens and k of ds_k relu(u_{cols[k]})
 // (g(i) is g_k where i = cols[k], else 0; with n = 0 every u is 0 and the gradient is 0.)
+// Float on the CPU (every training step) runs the vectorised loops of cpu_kernels/; other
+// types (the tests' double precision) run the plain loops here.
 #include "model/norm_router.h"
 
 #include <cmath>
 #include <vector>
+
+#include "cpu_kernels/cpu_kernels.h"
 
 namespace unipool {
 
@@ -19,37 +23,81 @@ namespace {
 
 constexpr double kEps = 1e-8;
 
+bool fused_float(const at::Tensor& z) {
+  return z.scalar_type() == at::kFloat && z.device().is_cpu();
+}
+
+// The plain loops of the formulas above. z (T, M), cols (K) -> s (T, K), norm (T).
+template <typename scalar_t>
+void forward_plain(const scalar_t* z, int64_t T, int64_t M, const int64_t* cols, int64_t K,
+                   scalar_t a, scalar_t* s, scalar_t* norm) {
+  for (int64_t t = 0; t < T; ++t) {
+    const scalar_t* row = z + t * M;
+    scalar_t ss = 0;
+    for (int64_t j = 0; j < M; ++j) ss += row[j] * row[j];
+    const scalar_t n = std::sqrt(ss);
+    norm[t] = n;
+    const scalar_t inv = scalar_t(1) / (n + scalar_t(kEps));
+    for (int64_t k = 0; k < K; ++k) {
+      const scalar_t u = row[cols[k]] * inv;
+      s[t * K + k] = u > 0 ? a * u : scalar_t(0);
+    }
+  }
+}
+
+// ds (T, K) -> dz (T, M), zero-filled by the caller; returns da / c.
+template <typename scalar_t>
+double backward_plain(const scalar_t* z, const scalar_t* norm, const scalar_t* ds, int64_t T,
+                      int64_t M, const int64_t* cols, int64_t K, scalar_t a, scalar_t* dz) {
+  double da = 0;  // summed in double: a reduction over every score
+  for (int64_t t = 0; t < T; ++t) {
+    const scalar_t* row = z + t * M;
+    scalar_t* drow = dz + t * M;
+    const scalar_t n = norm[t];
+    const scalar_t inv = scalar_t(1) / (n + scalar_t(kEps));
+    scalar_t dot = 0;  // sum_k g_k z_{cols[k]}
+    for (int64_t k = 0; k < K; ++k) {
+      const scalar_t u = row[cols[k]] * inv;
+      if (u <= 0) continue;
+      const scalar_t dsk = ds[t * K + k];
+      da += double(dsk) * double(u);
+      const scalar_t g = dsk * a;
+      drow[cols[k]] += g * inv;
+      dot += g * row[cols[k]];
+    }
+    if (dot == 0 || n == 0) continue;
+    const scalar_t f = dot * inv * inv / n;
+    for (int64_t j = 0; j < M; ++j) drow[j] -= row[j] * f;
+  }
+  return da;
+}
+
 struct NormRouterFn : public torch::autograd::Function<NormRouterFn> {
-  // `cols` travels as a plain vector: an undefined tensor argument would confuse autograd.
+  // `cols` travels as a plain vector (empty: every column): an undefined tensor argument would
+  // confuse autograd.
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& z_in, const at::Tensor& scale,
                             double c, std::vector<int64_t> cols) {
     const at::Tensor z = z_in.contiguous();
     const int64_t T = z.size(0), M = z.size(1);
-    if (cols.empty())
+    const bool all_columns = cols.empty();
+    if (all_columns)
       for (int64_t j = 0; j < M; ++j) cols.push_back(j);
     const int64_t K = int64_t(cols.size());
     at::Tensor s = at::empty({T, K}, z.options());
     at::Tensor norm = at::empty({T}, z.options());
-    AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "norm_router_fwd", [&] {
-      const scalar_t* zp = z.data_ptr<scalar_t>();
-      scalar_t* sp = s.data_ptr<scalar_t>();
-      scalar_t* np = norm.data_ptr<scalar_t>();
-      const scalar_t a = scalar_t(scale.item<double>() * c);
-      for (int64_t t = 0; t < T; ++t) {
-        const scalar_t* row = zp + t * M;
-        scalar_t ss = 0;
-        for (int64_t j = 0; j < M; ++j) ss += row[j] * row[j];
-        const scalar_t n = std::sqrt(ss);
-        np[t] = n;
-        const scalar_t inv = scalar_t(1) / (n + scalar_t(kEps));
-        for (int64_t k = 0; k < K; ++k) {
-          const scalar_t u = row[cols[size_t(k)]] * inv;
-          sp[t * K + k] = u > 0 ? a * u : scalar_t(0);
-        }
-      }
-    });
+    const double a = scale.item<double>() * c;
+    if (fused_float(z)) {
+      cpu::norm_router_forward(z.data_ptr<float>(), T, M, all_columns ? nullptr : cols.data(), K,
+                               float(a), s.data_ptr<float>(), norm.data_ptr<float>());
+    } else {
+      AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "norm_router_fwd", [&] {
+        forward_plain<scalar_t>(z.data_ptr<scalar_t>(), T, M, cols.data(), K, scalar_t(a),
+                                s.data_ptr<scalar_t>(), norm.data_ptr<scalar_t>());
+      });
+    }
     ctx->save_for_backward({z, scale, norm});
     ctx->saved_data["c"] = c;
+    ctx->saved_data["all_columns"] = all_columns;
     ctx->saved_data["cols"] = at::tensor(cols, at::TensorOptions().dtype(at::kLong));
     return s;
   }
@@ -62,34 +110,23 @@ struct NormRouterFn : public torch::autograd::Function<NormRouterFn> {
     const int64_t* cols = cols_t.data_ptr<int64_t>();
     const at::Tensor ds = grads[0].contiguous();
     const int64_t T = z.size(0), M = z.size(1), K = cols_t.numel();
-    at::Tensor dz = at::zeros_like(z);
-    double da = 0;  // summed in double: a reduction over every score
-    AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "norm_router_bwd", [&] {
-      const scalar_t* zp = z.data_ptr<scalar_t>();
-      const scalar_t* np = norm.data_ptr<scalar_t>();
-      const scalar_t* gp = ds.data_ptr<scalar_t>();
-      scalar_t* dp = dz.data_ptr<scalar_t>();
-      const scalar_t a = scalar_t(scale.item<double>() * c);
-      for (int64_t t = 0; t < T; ++t) {
-        const scalar_t* row = zp + t * M;
-        scalar_t* drow = dp + t * M;
-        const scalar_t n = np[t];
-        const scalar_t inv = scalar_t(1) / (n + scalar_t(kEps));
-        scalar_t dot = 0;  // sum_k g_k z_{cols[k]}
-        for (int64_t k = 0; k < K; ++k) {
-          const scalar_t u = row[cols[k]] * inv;
-          if (u <= 0) continue;
-          const scalar_t dsk = gp[t * K + k];
-          da += double(dsk) * double(u) * c;
-          const scalar_t g = dsk * a;
-          drow[cols[k]] += g * inv;
-          dot += g * row[cols[k]];
-        }
-        if (dot == 0 || n == 0) continue;
-        const scalar_t f = dot * inv * inv / n;
-        for (int64_t j = 0; j < M; ++j) drow[j] -= row[j] * f;
-      }
-    });
+    const double a = scale.item<double>() * c;
+    at::Tensor dz;
+    double da = 0;
+    if (fused_float(z)) {
+      dz = at::empty_like(z);  // every entry written
+      const bool all_columns = ctx->saved_data["all_columns"].toBool();
+      da = c * cpu::norm_router_backward(z.data_ptr<float>(), norm.data_ptr<float>(),
+                                         ds.data_ptr<float>(), T, M, all_columns ? nullptr : cols,
+                                         K, float(a), dz.data_ptr<float>());
+    } else {
+      dz = at::zeros_like(z);
+      AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "norm_router_bwd", [&] {
+        da = c * backward_plain<scalar_t>(z.data_ptr<scalar_t>(), norm.data_ptr<scalar_t>(),
+                                          ds.data_ptr<scalar_t>(), T, M, cols, K, scalar_t(a),
+                                          dz.data_ptr<scalar_t>());
+      });
+    }
     return {dz, at::full({1}, da, scale.options()), at::Tensor(), at::Tensor()};
   }
 };
