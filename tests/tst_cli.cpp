@@ -226,6 +226,18 @@ class TstCli : public QObject {
     const QJsonObject o = json_of(r.out);
     QVERIFY(o["train_tokens_per_s"].toDouble() > 0);
     QVERIFY(o["infer_tokens_per_s"].toDouble() > 0);
+    QVERIFY(!o.contains("compare"));
+    // Paired against another preset in the same process: both step times and their ratio.
+    const Result paired =
+        cli({"bench", "--preset", "tiny", "--steps", "2", "--compare", "tiny", "--json"});
+    QVERIFY2(paired.code == 0, paired.err.constData());
+    const QJsonObject c = json_of(paired.out)["compare"].toObject();
+    QCOMPARE(c["preset"].toString(), QStringLiteral("tiny"));
+    QCOMPARE(c["pairs"].toInt(), 2);
+    QVERIFY(c["ms_per_step"].toDouble() > 0 && c["other_ms_per_step"].toDouble() > 0);
+    const double pct = c["step_time_over_other_pct"].toDouble();
+    QVERIFY(std::isfinite(pct) && pct > -100.0);
+    QCOMPARE(cli({"bench", "--preset", "tiny", "--steps", "1", "--compare", "nosuch"}).code, 2);
   }
 
   void resume() {

@@ -16,7 +16,7 @@ namespace unipool::cli {
 namespace {
 
 struct BenchArgs {
-  std::string preset = "default", config;
+  std::string preset = "default", config, compare;
   int batch = 16, seq = 128, steps = 20, threads = 1, warmup = 3;
   bool json = false, locked = false;
   ComputeOptions compute;
@@ -26,23 +26,62 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
-int run_bench(const BenchArgs& a) {
-  Preset p = preset(a.preset);
-  if (!a.config.empty()) p.model = config_from_json(read_file_bytes(a.config));
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+// The engine a bench times: the preset (or config file), the batch shape and compute flags;
+// `locked`: UniPool-lock's locked step (partition from a validation now, locked from here).
+std::unique_ptr<Engine> bench_engine(const BenchArgs& a, const std::string& preset_name,
+                                     const std::string& config, bool locked) {
+  Preset p = preset(preset_name);
+  if (!config.empty()) p.model = config_from_json(read_file_bytes(config));
   p.train.batch = a.batch;
   p.train.seq = a.seq;
-  p.train.total_steps = a.warmup + 2 * a.steps;
+  p.train.total_steps = 2 * a.warmup + 4 * a.steps;
   DataSpec data;
   data.builtin_bytes = 1 << 20;
-  Engine engine(p.model, p.train, data, a.threads);
-  apply_compute_flags(engine, a.compute);
-  if (a.locked) {
-    // UniPool-lock's locked step: partition from a validation now, locked from here on.
-    if (!engine.config().lock.enabled)
+  auto engine = std::make_unique<Engine>(p.model, p.train, data, a.threads);
+  apply_compute_flags(*engine, a.compute);
+  if (locked) {
+    if (!engine->config().lock.enabled)
       throw CLI::ValidationError("--locked needs a UniPool-lock preset or config");
-    if (engine.lock_status().owned.empty()) engine.apply(FreezeNow{});
-    if (engine.lock_status().phase != LockPhase::Locked) engine.apply(LockNow{});
+    if (engine->lock_status().owned.empty()) engine->apply(FreezeNow{});
+    if (engine->lock_status().phase != LockPhase::Locked) engine->apply(LockNow{});
   }
+  return engine;
+}
+
+// One engine's step against another's in the same process, statistics on: the steps
+// alternate A B B A, so a busy neighbour or a clock change hits both alike, and the figure is
+// the median over pairs of (A / B - 1), which separate runs on a shared machine (+-2% from one
+// process to the next) cannot resolve.
+struct Paired {
+  double ms_this = 0, ms_other = 0, ratio_pct = 0;
+};
+
+Paired paired_steps(Engine& mine, Engine& other, int steps) {
+  std::vector<double> a, b, ratio;
+  for (Engine* e : {&mine, &other}) e->set_collect_stats(true);
+  for (int i = 0; i < steps; ++i) {
+    double t[2];
+    for (int j = 0; j < 2; ++j) {
+      const int which = (i % 2 == 0) ? j : 1 - j;  // A B, then B A
+      const auto start = std::chrono::steady_clock::now();
+      (which == 0 ? mine : other).train_step();
+      t[which] = seconds_since(start);
+    }
+    a.push_back(t[0]);
+    b.push_back(t[1]);
+    ratio.push_back(100.0 * (t[0] / t[1] - 1.0));
+  }
+  return {1000.0 * median(a), 1000.0 * median(b), median(ratio)};
+}
+
+int run_bench(const BenchArgs& a) {
+  const std::unique_ptr<Engine> engine_ptr = bench_engine(a, a.preset, a.config, a.locked);
+  Engine& engine = *engine_ptr;
   const double tokens = double(a.batch) * a.seq;
 
   // Steps alternate between statistics on (what the studio runs) and off, so both see the
@@ -59,10 +98,6 @@ int run_bench(const BenchArgs& a) {
     if (stats) stats_share.push_back(m.stats_seconds / m.seconds);
     if (stats) cpu_on.push_back(double(std::clock() - cpu_start) / CLOCKS_PER_SEC);
   }
-  auto median = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-  };
   const double with_stats = median(on);
   const double without_stats = median(off);
 
@@ -101,6 +136,17 @@ int run_bench(const BenchArgs& a) {
                       {"gemm_gflops", gemm},
                       {"mfu", mfu},
                       {"peak_rss_mib", peak_rss_mib()}};
+  Paired paired;
+  if (!a.compare.empty()) {
+    const std::unique_ptr<Engine> other = bench_engine(a, a.compare, "", false);
+    for (int i = 0; i < a.warmup; ++i) other->train_step();
+    paired = paired_steps(engine, *other, a.steps);
+    j["compare"] = {{"preset", a.compare},
+                    {"pairs", a.steps},
+                    {"ms_per_step", paired.ms_this},
+                    {"other_ms_per_step", paired.ms_other},
+                    {"step_time_over_other_pct", paired.ratio_pct}};
+  }
   if (a.json) {
     std::cout << j.dump() << "\n";
     return 0;
@@ -116,6 +162,11 @@ int run_bench(const BenchArgs& a) {
   std::printf("MFU:        %.1f%% of the %.0f GFLOP/s GEMM rate (%.2f MFLOP per training token)\n",
               100.0 * mfu, gemm, flops / 1e6);
   std::printf("memory:     %.0f MiB peak resident\n", peak_rss_mib());
+  if (!a.compare.empty())
+    std::printf(
+        "against %s: %+.1f%% step time (median over %d alternating pairs in this process; "
+        "%.1f ms/step here, %.1f there)\n",
+        a.compare.c_str(), paired.ratio_pct, a.steps, paired.ms_this, paired.ms_other);
   return 0;
 }
 
@@ -136,6 +187,10 @@ Runner register_bench(CLI::App& app) {
   cmd->add_option("--threads", a->threads, "CPU threads")->check(CLI::Range(1, 256));
   add_compute_flags(cmd, &a->compute);
   cmd->add_flag("--json", a->json, "Print JSON");
+  cmd->add_option("--compare", a->compare,
+                  "Also time this preset's step against yours, alternating in one process "
+                  "(e.g. --preset unipool-lock --locked --compare vanilla)")
+      ->check(CLI::IsMember(preset_names()));
   cmd->add_flag("--locked", a->locked,
                 "UniPool-lock: freeze and lock before timing (the locked model's step)");
   return [a] { return run_bench(*a); };

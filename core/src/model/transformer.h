@@ -2,10 +2,9 @@
 // logits, the balance and z losses, and each layer's routing. Private to core/.
 #pragma once
 
-#include <functional>
-
 #include <torch/torch.h>
 
+#include <functional>
 #include <vector>
 
 #include "model/parameters.h"
