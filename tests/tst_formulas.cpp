@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "internal_util.h"
+#include "model/blas_gemm.h"
 #include "model/norm_router.h"
 #include "unipool/corpus.h"
 #include "unipool/engine.h"
@@ -271,6 +272,30 @@ class TstFormulas : public QObject {
           }
     // Float input gives the float result.
     QVERIFY(max_rel_diff(unipool::rope(x.to(at::kFloat), fc, fs), y) < 1e-5);
+  }
+
+  // The direct BLAS calls of the expert and attention GEMMs against LibTorch's mm and bmm, on
+  // the views the step passes (narrowed, transposed, accumulating): equal to the last bit.
+  void blasGemmMatchesLibTorch() {
+    const at::Tensor q = randn({4, 40, 16}, 81).to(at::kFloat),
+                     k = randn({4, 24, 16}, 82).to(at::kFloat);
+    const at::Tensor qi = q.narrow(1, 8, 20),
+                     kt = k.narrow(1, 0, 12).transpose(1, 2);  // (4,20,16) (4,16,12)
+    at::Tensor out = at::empty({4, 20, 12});
+    unipool::bmm_into(out, qi, kt, 0.0f);
+    QVERIFY(at::equal(out, at::bmm(qi, kt)));
+    at::Tensor acc = randn({4, 30, 16}, 83).to(at::kFloat), expected = acc.clone();
+    const at::Tensor pt = out.transpose(1, 2), ki = k.narrow(1, 0, 20);  // (4,12,20) (4,20,16)
+    unipool::bmm_into(acc.narrow(1, 0, 12), pt, ki, 1.0f);
+    expected.narrow(1, 0, 12).baddbmm_(pt, ki);
+    QVERIFY(at::equal(acc, expected));
+    at::Tensor m = at::zeros({20, 12});
+    unipool::gemm_into(m, qi[1], kt[1], 0.0f);
+    QVERIFY(at::equal(m, at::mm(qi[1], kt[1])));
+    // Double (the tests' precision) takes LibTorch's own ops.
+    at::Tensor d = at::empty({4, 20, 12}, kF64);
+    unipool::bmm_into(d, qi.to(at::kDouble), kt.to(at::kDouble), 0.0f);
+    QVERIFY((d - at::bmm(qi, kt).to(at::kDouble)).abs().max().item<double>() < 1e-5);
   }
 
   void attention() {

@@ -12,12 +12,21 @@
 #include <limits>
 
 #include "cpu_kernels/cpu_kernels.h"
+#include "model/blas_gemm.h"
 
 namespace unipool {
 
 namespace {
 
 using torch::autograd::AutogradContext;
+
+// a @ b for every batch entry into a new (BK, M, N) tensor (see blas_gemm.h: at::bmm's
+// result without its three tensor views per batch entry).
+at::Tensor batched_mm(const at::Tensor& a, const at::Tensor& b) {
+  at::Tensor out = at::empty({a.size(0), a.size(1), b.size(2)}, a.options());
+  bmm_into(out, a, b, 0.0f);
+  return out;
+}
 using torch::autograd::variable_list;
 
 struct Block {
@@ -100,9 +109,9 @@ struct AttentionFn : public torch::autograd::Function<AttentionFn> {
     std::vector<at::Tensor> probs, outs;
     for (const Block& blk : causal_blocks(S)) {
       const at::Tensor qi = qs.narrow(1, blk.first_pos * rep, blk.positions * rep);
-      at::Tensor p = at::bmm(qi, ks.narrow(1, 0, blk.width).transpose(1, 2));  // (BK, rows, w)
+      at::Tensor p = batched_mm(qi, ks.narrow(1, 0, blk.width).transpose(1, 2));  // (BK, rows, w)
       block_softmax<false>(p, at::Tensor(), rep, blk.first_pos, scale);
-      outs.push_back(at::bmm(p, vs.narrow(1, 0, blk.width)));  // (BK, rows, hd)
+      outs.push_back(batched_mm(p, vs.narrow(1, 0, blk.width)));  // (BK, rows, hd)
       probs.push_back(std::move(p));
     }
     ctx->save_for_backward({qs, ks, vs});
@@ -126,11 +135,11 @@ struct AttentionFn : public torch::autograd::Function<AttentionFn> {
       const at::Tensor qi = qs.narrow(1, blk.first_pos * rep, blk.positions * rep);
       const at::Tensor doi = d_o.narrow(1, blk.first_pos * rep, blk.positions * rep);
       const at::Tensor ki = ks.narrow(1, 0, blk.width), vi = vs.narrow(1, 0, blk.width);
-      at::Tensor dp = at::bmm(doi, vi.transpose(1, 2));  // (BK, rows, w)
+      at::Tensor dp = batched_mm(doi, vi.transpose(1, 2));  // (BK, rows, w)
       block_softmax<true>(p, dp, rep, blk.first_pos, scale);
-      dqs.push_back(at::bmm(dp, ki));                               // (BK, rows, hd)
-      dk.narrow(1, 0, blk.width).baddbmm_(dp.transpose(1, 2), qi);  // (BK, w, hd)
-      dv.narrow(1, 0, blk.width).baddbmm_(p.transpose(1, 2), doi);
+      dqs.push_back(batched_mm(dp, ki));                                   // (BK, rows, hd)
+      bmm_into(dk.narrow(1, 0, blk.width), dp.transpose(1, 2), qi, 1.0f);  // (BK, w, hd)
+      bmm_into(dv.narrow(1, 0, blk.width), p.transpose(1, 2), doi, 1.0f);
     }
     return {at::cat(dqs, 1).view(shape), dk.view({B, KV, S, hd}), dv.view({B, KV, S, hd})};
   }

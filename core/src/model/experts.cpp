@@ -8,11 +8,11 @@
 #include "model/experts.h"
 
 #include <ATen/Parallel.h>
-#include <dlfcn.h>
 
 #include <cmath>
 
 #include "cpu_kernels/cpu_kernels.h"
+#include "model/blas_gemm.h"
 
 namespace unipool {
 
@@ -54,55 +54,6 @@ void swiglu_backward_inplace(const at::Tensor& da, at::Tensor& g, at::Tensor& u)
       up[i] = dap[i] * gv * s;
     }
   });
-}
-
-// out = beta * out + a @ b for 2-D matrices (views of the expert-sorted rows and of one
-// expert's weights). The MoE block makes ~1,300 such small GEMMs per training step of the
-// default preset; for float they go straight to the BLAS LibTorch loaded (OpenBLAS), skipping
-// at::mm's per-call dispatch and checks. Anything else takes at::mm_out / addmm_.
-using SgemmFn = void (*)(const char*, const char*, const int*, const int*, const int*, const float*,
-                         const float*, const int*, const float*, const int*, const float*, float*,
-                         const int*);
-
-SgemmFn blas_sgemm() {
-  static const SgemmFn fn = reinterpret_cast<SgemmFn>(dlsym(RTLD_DEFAULT, "sgemm_"));
-  return fn;
-}
-
-// A row-major view with unit column stride (or its transpose) as BLAS sees it.
-bool blas_operand(const at::Tensor& t, char* trans, int* ld) {
-  if (t.stride(1) == 1 && t.stride(0) >= std::max<int64_t>(1, t.size(1))) {
-    *trans = 'N';
-    *ld = int(t.stride(0));
-    return true;
-  }
-  if (t.stride(0) == 1 && t.stride(1) >= std::max<int64_t>(1, t.size(0))) {
-    *trans = 'T';
-    *ld = int(t.stride(1));
-    return true;
-  }
-  return false;
-}
-
-void gemm_into(at::Tensor out, const at::Tensor& a, const at::Tensor& b, float beta) {
-  char ta, tb;
-  int lda, ldb;
-  const SgemmFn sgemm = blas_sgemm();
-  if (sgemm && out.scalar_type() == at::kFloat && out.stride(1) == 1 &&
-      blas_operand(a, &ta, &lda) && blas_operand(b, &tb, &ldb)) {
-    // Row-major C = A @ B is column-major C^T = B^T @ A^T: swap the operands.
-    const int M = int(out.size(0)), N = int(out.size(1)), K = int(a.size(1));
-    const int ldc = int(out.stride(0));
-    const float alpha = 1.0f;
-    sgemm(&tb, &ta, &N, &M, &K, &alpha, b.data_ptr<float>(), &ldb, a.data_ptr<float>(), &lda, &beta,
-          out.data_ptr<float>(), &ldc);
-    return;
-  }
-  if (beta == 0.0f) {
-    at::mm_out(out, a, b);
-  } else {
-    out.addmm_(a, b);
-  }
 }
 
 // Calls fn(e, offset, count) for every expert with rows.
