@@ -292,6 +292,15 @@ class TstFormulas : public QObject {
     at::Tensor m = at::zeros({20, 12});
     unipool::gemm_into(m, qi[1], kt[1], 0.0f);
     QVERIFY(at::equal(m, at::mm(qi[1], kt[1])));
+    // Entries under 400 multiply-adds (at::bmm's own loop) and (M, 1) results go to LibTorch.
+    const at::Tensor sa = randn({3, 4, 5}, 84).to(at::kFloat),
+                     sb = randn({3, 5, 6}, 85).to(at::kFloat);
+    at::Tensor small = at::empty({3, 4, 6});
+    unipool::bmm_into(small, sa, sb, 0.0f);
+    QVERIFY(at::equal(small, at::bmm(sa, sb)));
+    at::Tensor column = at::empty({20, 1});
+    unipool::gemm_into(column, qi[0], k[0].narrow(0, 0, 1).t(), 0.0f);
+    QVERIFY(at::equal(column, at::mm(qi[0], k[0].narrow(0, 0, 1).t())));
     // Double (the tests' precision) takes LibTorch's own ops.
     at::Tensor d = at::empty({4, 20, 12}, kF64);
     unipool::bmm_into(d, qi.to(at::kDouble), kt.to(at::kDouble), 0.0f);

@@ -34,7 +34,8 @@ void rms_norm_backward(const float* x, const float* w, const float* rstd, const 
 void norm_router_forward(const float* z, int64_t T, int64_t M, const int64_t* cols, int64_t K,
                          float a, float* s, float* norm);
 // Its backward given ds (T, K): dz (T, M) in full (the norm reaches every column); returns
-// sum over tokens and k of ds * relu(u), da's factor (accumulated in double).
+// sum over tokens and k of ds * relu(u), da's factor (each token's terms summed in float,
+// the tokens in double).
 double norm_router_backward(const float* z, const float* norm, const float* ds, int64_t T,
                             int64_t M, const int64_t* cols, int64_t K, float a, float* dz);
 // Sum of squares, accumulated in double.

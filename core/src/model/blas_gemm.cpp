@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <limits>
 
 namespace unipool {
 
@@ -20,14 +21,16 @@ SgemmFn blas_sgemm() {
   return fn;
 }
 
+bool fits_int(int64_t v) { return v >= 0 && v <= std::numeric_limits<int>::max(); }
+
 // A (rows, cols) matrix with strides (s0, s1) as BLAS sees it, or false if neither works.
 bool blas_operand(int64_t rows, int64_t cols, int64_t s0, int64_t s1, char* trans, int* ld) {
-  if (s1 == 1 && s0 >= std::max<int64_t>(1, cols)) {
+  if (s1 == 1 && s0 >= std::max<int64_t>(1, cols) && fits_int(s0)) {
     *trans = 'N';
     *ld = int(s0);
     return true;
   }
-  if (s0 == 1 && s1 >= std::max<int64_t>(1, rows)) {
+  if (s0 == 1 && s1 >= std::max<int64_t>(1, rows) && fits_int(s1)) {
     *trans = 'T';
     *ld = int(s1);
     return true;
@@ -35,8 +38,8 @@ bool blas_operand(int64_t rows, int64_t cols, int64_t s0, int64_t s1, char* tran
   return false;
 }
 
-// The sgemm_ call for one (M, N) output at `c` from `a` (M, K) and `b` (K, N), given the
-// operands' flags; dim: the index of the rows' stride (0 for 2-D, 1 for a batch entry).
+// The sgemm_ call for one (M, N) output from a (M, K) and b (K, N), or ok = false where
+// LibTorch should do it; dim: the rows' dimension (0 for 2-D, 1 for a batch entry).
 struct GemmPlan {
   char ta, tb;
   int lda, ldb, ldc, M, N, K;
@@ -45,18 +48,23 @@ struct GemmPlan {
 
 GemmPlan plan(const at::Tensor& out, const at::Tensor& a, const at::Tensor& b, int dim) {
   GemmPlan p;
+  const int64_t M = out.size(dim), N = out.size(dim + 1), K = a.size(dim + 1);
+  // Shapes LibTorch would refuse, other types and devices go to LibTorch (and its messages).
+  // N = 1 too: LibTorch treats an (M, 1) result as column-major, a different BLAS call.
   if (!blas_sgemm() || out.scalar_type() != at::kFloat || a.scalar_type() != at::kFloat ||
-      b.scalar_type() != at::kFloat || out.stride(dim + 1) != 1)
+      b.scalar_type() != at::kFloat || !out.device().is_cpu() || !a.device().is_cpu() ||
+      !b.device().is_cpu() || a.size(dim) != M || b.size(dim) != K || b.size(dim + 1) != N ||
+      M == 0 || N <= 1 || K == 0 || !fits_int(M) || !fits_int(N) || !fits_int(K))
     return p;
-  if (!blas_operand(a.size(dim), a.size(dim + 1), a.stride(dim), a.stride(dim + 1), &p.ta, &p.lda))
-    return p;
-  if (!blas_operand(b.size(dim), b.size(dim + 1), b.stride(dim), b.stride(dim + 1), &p.tb, &p.ldb))
-    return p;
-  p.M = int(out.size(dim));
-  p.N = int(out.size(dim + 1));
-  p.K = int(a.size(dim + 1));
-  p.ldc = int(std::max<int64_t>(1, out.stride(dim)));
-  p.ok = p.M > 0 && p.N > 0 && p.K > 0;
+  // The result's rows: unit column stride and room for N columns (BLAS refuses ldc < N).
+  if (out.stride(dim + 1) != 1 || out.stride(dim) < N || !fits_int(out.stride(dim))) return p;
+  if (!blas_operand(a.size(dim), K, a.stride(dim), a.stride(dim + 1), &p.ta, &p.lda)) return p;
+  if (!blas_operand(K, N, b.stride(dim), b.stride(dim + 1), &p.tb, &p.ldb)) return p;
+  p.M = int(M);
+  p.N = int(N);
+  p.K = int(K);
+  p.ldc = int(out.stride(dim));
+  p.ok = true;
   return p;
 }
 
@@ -68,23 +76,28 @@ void run(const GemmPlan& p, const float* a, const float* b, float* c, float beta
 }  // namespace
 
 void gemm_into(at::Tensor out, const at::Tensor& a, const at::Tensor& b, float beta) {
-  const GemmPlan p = plan(out, a, b, 0);
+  GemmPlan p;
+  if (out.dim() == 2 && a.dim() == 2 && b.dim() == 2) p = plan(out, a, b, 0);
   if (p.ok) {
     run(p, a.data_ptr<float>(), b.data_ptr<float>(), out.data_ptr<float>(), beta);
   } else if (beta == 0.0f) {
     at::mm_out(out, a, b);
   } else {
-    out.addmm_(a, b);
+    out.addmm_(a, b, beta);
   }
 }
 
 void bmm_into(at::Tensor out, const at::Tensor& a, const at::Tensor& b, float beta) {
-  const GemmPlan p = plan(out, a, b, 1);
+  GemmPlan p;
+  // Below 400 multiply-adds an entry at::bmm runs its own loop, not BLAS: so do we.
+  if (out.dim() == 3 && a.dim() == 3 && b.dim() == 3 && a.size(0) == out.size(0) &&
+      b.size(0) == out.size(0) && out.size(1) * out.size(2) * a.size(2) >= 400)
+    p = plan(out, a, b, 1);
   if (!p.ok) {
     if (beta == 0.0f) {
       at::bmm_out(out, a, b);
     } else {
-      out.baddbmm_(a, b);
+      out.baddbmm_(a, b, beta);
     }
     return;
   }

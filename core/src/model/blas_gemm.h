@@ -3,7 +3,9 @@
 // teaching presets makes ~1,300 expert GEMMs and ~2,300 attention GEMMs (one per batch entry
 // and causal block).
 // The transpose flags and leading dimensions are the ones LibTorch's CPU addmm picks, so the
-// results are bit for bit at::mm's / at::bmm's. Other types or layouts take LibTorch's ops.
+// results are bit for bit at::mm's / at::bmm's (tst_formulas). Anything else (other types or
+// devices, an (M, 1) result, bmm entries under 400 multiply-adds, which at::bmm computes
+// without BLAS, shapes LibTorch would refuse) takes LibTorch's own ops.
 // Private to core/.
 #pragma once
 
