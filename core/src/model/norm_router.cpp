@@ -79,15 +79,14 @@ struct NormRouterFn : public torch::autograd::Function<NormRouterFn> {
                             double c, std::vector<int64_t> cols) {
     const at::Tensor z = z_in.contiguous();
     const int64_t T = z.size(0), M = z.size(1);
-    const bool all_columns = cols.empty();
-    if (all_columns)
+    if (cols.empty())
       for (int64_t j = 0; j < M; ++j) cols.push_back(j);
-    const int64_t K = int64_t(cols.size());
+    const int64_t K = int64_t(cols.size());  // K = M: every column (ascending ids, so in order)
     at::Tensor s = at::empty({T, K}, z.options());
     at::Tensor norm = at::empty({T}, z.options());
     const double a = scale.item<double>() * c;
     if (fused_float(z)) {
-      cpu::norm_router_forward(z.data_ptr<float>(), T, M, all_columns ? nullptr : cols.data(), K,
+      cpu::norm_router_forward(z.data_ptr<float>(), T, M, K == M ? nullptr : cols.data(), K,
                                float(a), s.data_ptr<float>(), norm.data_ptr<float>());
     } else {
       AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "norm_router_fwd", [&] {
@@ -97,7 +96,6 @@ struct NormRouterFn : public torch::autograd::Function<NormRouterFn> {
     }
     ctx->save_for_backward({z, scale, norm});
     ctx->saved_data["c"] = c;
-    ctx->saved_data["all_columns"] = all_columns;
     ctx->saved_data["cols"] = at::tensor(cols, at::TensorOptions().dtype(at::kLong));
     return s;
   }
@@ -115,10 +113,9 @@ struct NormRouterFn : public torch::autograd::Function<NormRouterFn> {
     double da = 0;
     if (fused_float(z)) {
       dz = at::empty_like(z);  // every entry written
-      const bool all_columns = ctx->saved_data["all_columns"].toBool();
       da = c * cpu::norm_router_backward(z.data_ptr<float>(), norm.data_ptr<float>(),
-                                         ds.data_ptr<float>(), T, M, all_columns ? nullptr : cols,
-                                         K, float(a), dz.data_ptr<float>());
+                                         ds.data_ptr<float>(), T, M, K == M ? nullptr : cols, K,
+                                         float(a), dz.data_ptr<float>());
     } else {
       dz = at::zeros_like(z);
       AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "norm_router_bwd", [&] {
