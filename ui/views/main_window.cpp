@@ -265,12 +265,11 @@ bool MainWindow::openCheckpoint(const QString& path) {
   // the current run is left alone.
   try {
     inspect_checkpoint(path.toStdString());
-  } catch (const CheckpointError& e) {
+  } catch (const NotUniPoolFile&) {
     // A safetensors file that is not ours (a downloaded MoE): its experts, not a run.
-    if (QString::fromUtf8(e.what()).contains(QLatin1String("not a UniPool model file"))) {
-      openMoeCheckpoint(path);
-      return true;
-    }
+    openMoeCheckpoint(path);
+    return true;
+  } catch (const CheckpointError& e) {
     showError(tr("Cannot open checkpoint"), tr("%1\n\n%2").arg(path, QString::fromUtf8(e.what())));
     return false;
   } catch (const std::exception& e) {

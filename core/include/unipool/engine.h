@@ -28,6 +28,13 @@ class CheckpointError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A readable safetensors file whose metadata names another format: not one of our models (a
+// downloaded MoE checkpoint, say), which the studio opens for its experts instead.
+class NotUniPoolFile : public CheckpointError {
+ public:
+  using CheckpointError::CheckpointError;
+};
+
 // Where training text comes from: a file or folder, or the built-in multi-domain corpus.
 struct DataSpec {
   std::string path;                 // empty: the built-in corpus

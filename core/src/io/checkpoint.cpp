@@ -108,8 +108,7 @@ int64_t parse_step(const std::string& file, const std::string& text) {
 ModelConfig parse_model_metadata(const SafetensorsFile& f, const std::string& file, int64_t* step) {
   const std::string& format = meta(f, file, "format");
   if (format != "unipool") {
-    throw CheckpointError(file + ": not a UniPool model file (metadata format is '" + format +
-                          "')");
+    throw NotUniPoolFile(file + ": not a UniPool model file (metadata format is '" + format + "')");
   }
   if (meta(f, file, "format_version") != "1") {
     throw CheckpointError(file + ": unsupported format_version '" +
