@@ -43,9 +43,8 @@ std::shared_ptr<const MoeReport> analyse(const QString& path, int rows,
     RedundancyOptions o;
     o.rows = rows;
     r->redundancy = analyse_redundancy(*checkpoint, o, progress);
-    r->json = QString::fromStdString(redundancy_json(*checkpoint, &r->redundancy));
   } catch (const Cancelled&) {
-    r->error = QStringLiteral("cancelled");
+    r->error = kCancelled;
   } catch (const std::exception& e) {
     r->error = QString::fromUtf8(e.what());
   }

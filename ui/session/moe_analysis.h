@@ -14,16 +14,18 @@
 
 namespace unipool::studio {
 
+// The error of a report whose analysis was cancelled (and RedundancyView::failed's reason).
+inline const QString kCancelled = QStringLiteral("cancelled");
+
 struct MoeReport {
   QString path;
-  QString error;  // empty when the checkpoint was read; "cancelled" after Cancel
+  QString error;  // empty when the checkpoint was read; kCancelled after Cancel
   MoeArchitecture architecture;
   PoolView pool;
   RedundancyReport redundancy;
   int files = 0;
   uint64_t bytes = 0;
   double seconds_to_layout = 0;  // headers parsed and layout recognised
-  QString json;                  // what `unipool inspect --json` prints
 };
 
 // One analysis at a time: start() while one runs cancels it first.

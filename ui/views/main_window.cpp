@@ -131,7 +131,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
           &MainWindow::openMoeCheckpoint);
   connect(redundancy_, &RedundancyView::failed, this,
           [this](const QString& path, const QString& why) {
-            if (why != QLatin1String("cancelled"))  // a Cancel is the user's own doing: no dialog
+            if (why != kCancelled)  // a Cancel is the user's own doing: no dialog
               showError(tr("Cannot open MoE checkpoint"), tr("%1\n\n%2").arg(path, why));
           });
   connect(heatmap_, &RoutingHeatmapView::randomToggleRequested, this, [this](int layer) {

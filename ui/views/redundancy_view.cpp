@@ -193,7 +193,7 @@ void RedundancyView::openReference(const QString& path) {
 bool RedundancyView::reportFailure(const MoeReport& r, const QString& purpose) {
   if (r.error.isEmpty()) return false;
   // What was shown stays: a bad file or a Cancel must not wipe the last good report.
-  status_->setText(r.error == QLatin1String("cancelled")
+  status_->setText(r.error == kCancelled
                        ? tr("Cancelled opening %1%2.").arg(r.path, purpose)
                        : tr("Could not open %1%2: %3").arg(r.path, purpose, r.error));
   Q_EMIT failed(r.path, r.error);
