@@ -32,6 +32,11 @@ inline bool ends_with(const std::string& name, const char* suffix) {
   return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
 }
 // RMSNorm weights and NormRouter scales: initialised to 1, never weight-decayed.
+// The shared expert pool's three tensors.
+inline bool is_pool(const std::string& name) {
+  return name == kPoolGate || name == kPoolUp || name == kPoolDown;
+}
+
 inline bool is_norm_or_scale(const std::string& name) {
   return ends_with(name, "norm.weight") || ends_with(name, "router.scale");
 }

@@ -4,8 +4,6 @@
 #include <torch/csrc/autograd/utils/lambda_post_hook.h>
 #include <torch/csrc/autograd/variable.h>
 
-#include <chrono>
-
 namespace unipool {
 
 GradientReducer::GradientReducer(Communicator& comm, ParamStore& params,
@@ -87,8 +85,7 @@ void GradientReducer::start(Bucket& b) {
   comm_.start_sum(b.flat);
 }
 
-double GradientReducer::finish() {
-  const auto t0 = std::chrono::steady_clock::now();
+void GradientReducer::finish() {
   // In bucket order, the same on every rank: the late buckets, and any bucket a missing
   // gradient kept from starting.
   started_early_ = next_;
@@ -107,7 +104,6 @@ double GradientReducer::finish() {
     }
     b.flat = at::Tensor();
   }
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 }  // namespace unipool

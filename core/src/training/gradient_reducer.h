@@ -40,9 +40,8 @@ class GradientReducer {
   // Before loss.backward(): every bucket waits for its gradients again.
   void begin_step();
   // After backward: starts the buckets not started yet, waits for every sum, and leaves each
-  // gradient as the mean over ranks. Returns the seconds spent here (the communication that
-  // backward did not hide).
-  double finish();
+  // gradient as the mean over ranks (the communicator's clock counts the waiting).
+  void finish();
 
   static constexpr int64_t kDefaultBucketBytes = 256 << 10;  // about one layer of `default`
 

@@ -59,10 +59,7 @@ StepMetrics train_step(EngineState& m) {
     if (!m.reducer || !m.reducer->hooks(m.params)) {
       m.reducer.reset();
       std::vector<bool> late(m.params.size(), false);  // the pool: complete only at the end
-      for (size_t i = 0; i < m.params.size(); ++i)
-        late[i] = m.params.name(i) == param_names::kPoolGate ||
-                  m.params.name(i) == param_names::kPoolUp ||
-                  m.params.name(i) == param_names::kPoolDown;
+      for (size_t i = 0; i < m.params.size(); ++i) late[i] = param_names::is_pool(m.params.name(i));
       m.reducer = std::make_unique<GradientReducer>(*m.comm, m.params, late);
     }
     m.reducer->begin_step();
