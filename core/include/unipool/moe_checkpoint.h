@@ -103,7 +103,6 @@ class MoeCheckpoint {
   std::string path_;
   std::vector<std::unique_ptr<MappedSafetensors>> files_;
   MoeArchitecture arch_;
-  friend class MoeLayoutReader;
 };
 
 // The UniPool view of a checkpoint's expert budget: the same routed experts as one shared

@@ -331,11 +331,7 @@ class HfReader {
 }  // namespace
 
 MoeArchitecture read_layout(const std::map<std::string, StoredTensor>& tensors,
-                            const nlohmann::json& config,
-                            const std::map<std::string, std::string>& metadata) {
-  const auto format = metadata.find("format");
-  if (format != metadata.end() && format->second == "unipool")
-    return read_own_layout(tensors, metadata);
+                            const nlohmann::json& config) {
   return HfReader(tensors, config).read();
 }
 

@@ -15,11 +15,11 @@ struct StoredTensor {
   const TensorEntry* info = nullptr;
 };
 
-// `tensors`: every tensor of every file by name; `config`: config.json (null when absent);
-// `metadata`: the first file's __metadata__ (our own files say format "unipool" there).
-// Throws MoeLayoutError naming what it found when the layout is unknown or inconsistent.
+// A downloaded (Hugging Face) checkpoint's layout. `tensors`: every tensor of every file by
+// name; `config`: config.json (null when absent). Our own files go to read_own_layout
+// (layout_util.h). Throws MoeLayoutError naming what it found when the layout is unknown or
+// inconsistent.
 MoeArchitecture read_layout(const std::map<std::string, StoredTensor>& tensors,
-                            const nlohmann::json& config,
-                            const std::map<std::string, std::string>& metadata);
+                            const nlohmann::json& config);
 
 }  // namespace unipool::hf

@@ -58,7 +58,7 @@ void attach_fp8_scale(MatrixRef& m, const StoredTensor& weight, const std::strin
                       const std::map<std::string, StoredTensor>& tensors,
                       const nlohmann::json& config) {
   const std::string dtype = dtype_name(weight.info->dtype);
-  if (!is_float_dtype(weight.info->dtype) || weight.info->dtype == DType::F8_E8M0)
+  if (!is_float_dtype(weight.info->dtype))  // E8M0 (a scale format) is not a float here
     throw MoeLayoutError(name + " is " + dtype + ": not a weight format that is read");
   auto it = tensors.find(name + "_scale_inv");
   if (it == tensors.end()) it = tensors.find(name + "_scale");

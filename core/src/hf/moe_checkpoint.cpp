@@ -12,6 +12,7 @@
 
 #include "hf/dtype_convert.h"
 #include "hf/layout_reader.h"
+#include "hf/layout_util.h"
 
 namespace unipool {
 
@@ -116,12 +117,16 @@ std::unique_ptr<MoeCheckpoint> MoeCheckpoint::open(const std::string& path,
       throw FormatError(index.string() + ": puts " + tensor + " in " + file +
                         ", which does not have it");
   }
-  nlohmann::json config;  // null when there is none
-  const fs::path config_path = folder / "config.json";
-  const bool own = c->files_[0]->metadata().count("format") &&
-                   c->files_[0]->metadata().at("format") == "unipool";
-  if (!own && fs::exists(config_path, ec)) config = read_json(config_path);
-  c->arch_ = hf::read_layout(tensors, config, c->files_[0]->metadata());
+  const auto& metadata = c->files_[0]->metadata();
+  const auto format = metadata.find("format");
+  if (format != metadata.end() && format->second == "unipool") {
+    c->arch_ = hf::read_own_layout(tensors, metadata);  // our own files need no config.json
+  } else {
+    nlohmann::json config;  // null when there is none
+    const fs::path config_path = folder / "config.json";
+    if (fs::exists(config_path, ec)) config = read_json(config_path);
+    c->arch_ = hf::read_layout(tensors, config);
+  }
   if (progress && !progress(1.0, "layout recognised")) throw Cancelled("cancelled");
   return c;
 }
