@@ -4,6 +4,8 @@
 #include <QMetaObject>
 #include <QPointer>
 #include <QtConcurrent/QtConcurrentRun>
+#include <algorithm>
+#include <cmath>
 
 namespace unipool::studio {
 
@@ -43,6 +45,7 @@ std::shared_ptr<const MoeReport> analyse(const QString& path, int rows,
     RedundancyOptions o;
     o.rows = rows;
     r->redundancy = analyse_redundancy(*checkpoint, o, progress);
+    r->map = similarity_map(r->redundancy);
   } catch (const Cancelled&) {
     r->error = kCancelled;
   } catch (const std::exception& e) {
@@ -52,6 +55,24 @@ std::shared_ptr<const MoeReport> analyse(const QString& path, int rows,
 }
 
 }  // namespace
+
+SimilarityMap similarity_map(const RedundancyReport& r) {
+  SimilarityMap s;
+  const int n = int(r.banks.size()) * r.experts;
+  s.block = std::max(1, (n + SimilarityMap::kMaxMapCells - 1) / SimilarityMap::kMaxMapCells);
+  s.size = (n + s.block - 1) / s.block;
+  s.cells.assign(size_t(s.size) * size_t(s.size), -2.0);
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < n; ++j) {
+      const double v = r.similarity[size_t(i) * size_t(n) + size_t(j)];
+      if ((s.block > 1 && i == j) || !std::isfinite(v)) continue;
+      double& cell = s.cells[size_t(i / s.block) * size_t(s.size) + size_t(j / s.block)];
+      cell = std::max(cell, v);
+    }
+  for (double& cell : s.cells)
+    if (cell < -1.5) cell = std::nan("");
+  return s;
+}
 
 MoeAnalysis::MoeAnalysis(QObject* parent) : QObject(parent) {
   connect(&watcher_, &QFutureWatcher<std::shared_ptr<const MoeReport>>::finished, this,

@@ -9,10 +9,22 @@
 #include <QString>
 #include <atomic>
 #include <memory>
+#include <vector>
 
 #include "unipool/redundancy.h"
 
 namespace unipool::studio {
+
+// The (n x n) similarity of n experts as the map draws it: above kMaxMapCells experts a
+// cell is a block x block square showing its most similar pair (an expert with itself left
+// out: averaging would hide exactly the redundant pairs the map is for); NaN where a block
+// has no finite pair. Made on the worker, so the window's thread only fills the cells.
+struct SimilarityMap {
+  static constexpr int kMaxMapCells = 1024;  // per axis
+  int block = 1, size = 0;                   // cells per axis: ceil(n / block)
+  std::vector<double> cells;                 // (size, size), row-major
+};
+SimilarityMap similarity_map(const RedundancyReport& r);
 
 // The error of a report whose analysis was cancelled (and RedundancyView::failed's reason).
 inline const QString kCancelled = QStringLiteral("cancelled");
@@ -23,6 +35,7 @@ struct MoeReport {
   MoeArchitecture architecture;
   PoolView pool;
   RedundancyReport redundancy;
+  SimilarityMap map;  // of `redundancy`
   int files = 0;
   uint64_t bytes = 0;
   double seconds_to_layout = 0;  // headers parsed and layout recognised

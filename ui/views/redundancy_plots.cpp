@@ -11,8 +11,6 @@ namespace unipool::studio {
 
 namespace {
 
-constexpr int kMaxCells = 1024;  // per axis: a (n x n) map above it is shown in blocks
-
 // Bank labels as ticks at each bank's centre (every k-th when there are many).
 void setBankTicks(QCPAxis* axis, const std::vector<std::string>& labels, int per_bank, int block,
                   int most = 16) {
@@ -28,30 +26,17 @@ void setBankTicks(QCPAxis* axis, const std::vector<std::string>& labels, int per
 
 }  // namespace
 
-int drawSimilarity(QCustomPlot* plot, const RedundancyReport& r) {
+int drawSimilarity(QCustomPlot* plot, const RedundancyReport& r, const SimilarityMap& cells) {
   plot->clearPlottables();
   plot->clearItems();
-  const int n = int(r.banks.size()) * r.experts;
-  const int block = std::max(1, (n + kMaxCells - 1) / kMaxCells), m = (n + block - 1) / block;
+  const int block = cells.block, m = cells.size;
   auto* map = new QCPColorMap(plot->xAxis, plot->yAxis);
   map->setInterpolate(false);
   map->data()->setSize(m, m);
   map->data()->setRange(QCPRange(0, m - 1), QCPRange(0, m - 1));
-  // A cell of a shrunk map shows its block's most similar pair (an expert with itself left
-  // out): averaging would hide exactly the redundant pairs the map is for.
-  std::vector<double> best(size_t(m) * size_t(m), -2.0);
-  for (int i = 0; i < n; ++i)
-    for (int j = 0; j < n; ++j) {
-      const double v = r.similarity[size_t(i) * size_t(n) + size_t(j)];
-      if ((block > 1 && i == j) || !std::isfinite(v)) continue;
-      double& cell = best[size_t(i / block) * size_t(m) + size_t(j / block)];
-      cell = std::max(cell, v);
-    }
   for (int i = 0; i < m; ++i)
-    for (int j = 0; j < m; ++j) {
-      const double v = best[size_t(i) * size_t(m) + size_t(j)];
-      map->data()->setCell(j, i, v < -1.5 ? std::nan("") : v);
-    }
+    for (int j = 0; j < m; ++j)
+      map->data()->setCell(j, i, cells.cells[size_t(i) * size_t(m) + size_t(j)]);
   map->setGradient(divergingGradient());
   attachColorScale(plot, map, QObject::tr("cosine"));
   map->setDataRange(QCPRange(-1, 1));

@@ -255,7 +255,7 @@ void RedundancyView::show(std::shared_ptr<const MoeReport> r) {
                        .arg(s.seconds + r->seconds_to_layout, 0, 'f', 1));
   fillSummary(*r);
   fillTables(*r);
-  block_ = drawSimilarity(similarity_, s);
+  block_ = drawSimilarity(similarity_, s, r->map);
   compare_->setEnabled(true);
   drawSimilarityHistogram(
       histogram_, s, reference_ ? &reference_->redundancy : nullptr,
