@@ -87,10 +87,8 @@ bool as_index(const json& v, uint64_t* out) {
   return true;
 }
 
-using Pending = TensorEntry;
-
-Pending parse_entry(const std::string& what, const std::string& name, const json& entry,
-                    uint64_t data_size) {
+TensorEntry parse_entry(const std::string& what, const std::string& name, const json& entry,
+                        uint64_t data_size) {
   const std::string t = "tensor " + quote(name);
   if (name.empty()) fail(what, "empty tensor name");
   if (!entry.is_object()) fail(what, "entry for " + t + " is not an object");
@@ -104,7 +102,7 @@ Pending parse_entry(const std::string& what, const std::string& name, const json
     if (!entry.contains(k)) fail(what, t + ": missing key \"" + k + "\"");
   }
 
-  Pending p;
+  TensorEntry p;
   p.name = name;
   const json& dt = entry["dtype"];
   if (!dt.is_string()) fail(what, t + ": \"dtype\" must be a string");
@@ -191,7 +189,7 @@ SafetensorsHeader parse_header_checked(const uint8_t* data, size_t size, uint64_
 
   SafetensorsHeader file;
   file.data_start = 8 + n;
-  std::vector<Pending>& pending = file.tensors;
+  std::vector<TensorEntry>& pending = file.tensors;
   for (const auto& item : header.items()) {
     if (item.key() == kMetadataKey) {
       parse_metadata(what, item.value(), &file.metadata);
@@ -202,12 +200,12 @@ SafetensorsHeader parse_header_checked(const uint8_t* data, size_t size, uint64_
 
   // The format requires the tensors to tile the buffer exactly; anything else means the writer
   // was buggy or the file was tampered with, and hidden bytes are a classic smuggling vector.
-  std::sort(pending.begin(), pending.end(), [](const Pending& a, const Pending& b) {
+  std::sort(pending.begin(), pending.end(), [](const TensorEntry& a, const TensorEntry& b) {
     return std::tie(a.begin, a.end, a.name) < std::tie(b.begin, b.end, b.name);
   });
   uint64_t cursor = 0;
   const std::string* prev = nullptr;
-  for (const Pending& p : pending) {
+  for (const TensorEntry& p : pending) {
     const std::string t = "tensor " + quote(p.name);
     if (p.begin < cursor) fail(what, t + " overlaps tensor " + quote(*prev));
     if (p.begin > cursor) {
@@ -224,21 +222,10 @@ SafetensorsHeader parse_header_checked(const uint8_t* data, size_t size, uint64_
   return file;
 }
 
-SafetensorsFile parse_checked(const uint8_t* data, size_t size, const std::string& what) {
-  SafetensorsHeader header = parse_header_checked(data, size, size, what);
-  SafetensorsFile file;
-  file.metadata = std::move(header.metadata);
-  const uint8_t* buffer = data + header.data_start;
-  file.tensors.reserve(header.tensors.size());
-  for (TensorEntry& p : header.tensors) {
-    TensorRecord r;
-    r.name = std::move(p.name);
-    r.dtype = p.dtype;
-    r.shape = std::move(p.shape);
-    r.bytes.assign(buffer + p.begin, buffer + p.end);
-    file.tensors.push_back(std::move(r));
-  }
-  return file;
+int64_t shape_numel(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
 }
 
 }  // namespace
@@ -254,11 +241,7 @@ std::optional<DType> parse_dtype(const std::string& name) {
   return std::nullopt;
 }
 
-int64_t TensorRecord::numel() const {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return n;
-}
+int64_t TensorRecord::numel() const { return shape_numel(shape); }
 
 const TensorRecord* SafetensorsFile::find(const std::string& name) const {
   for (const TensorRecord& t : tensors) {
@@ -267,11 +250,7 @@ const TensorRecord* SafetensorsFile::find(const std::string& name) const {
   return nullptr;
 }
 
-int64_t TensorEntry::numel() const {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return n;
-}
+int64_t TensorEntry::numel() const { return shape_numel(shape); }
 
 SafetensorsHeader parse_safetensors_header(const uint8_t* head, size_t head_size,
                                            uint64_t file_size, const std::string& what) {
@@ -284,13 +263,20 @@ SafetensorsHeader parse_safetensors_header(const uint8_t* head, size_t head_size
 }
 
 SafetensorsFile parse_safetensors(const uint8_t* data, size_t size, const std::string& what) {
-  if (data == nullptr && size != 0) fail(what, "null data pointer");
-  try {
-    return parse_checked(data, size, what);
-  } catch (const json::exception& e) {
-    // Safety net: every json access above is type-checked first, so this should not happen.
-    fail(what, std::string("malformed header (") + e.what() + ")");
+  SafetensorsHeader header = parse_safetensors_header(data, size, size, what);
+  SafetensorsFile file;
+  file.metadata = std::move(header.metadata);
+  const uint8_t* buffer = data + header.data_start;
+  file.tensors.reserve(header.tensors.size());
+  for (TensorEntry& p : header.tensors) {
+    TensorRecord r;
+    r.name = std::move(p.name);
+    r.dtype = p.dtype;
+    r.shape = std::move(p.shape);
+    r.bytes.assign(buffer + p.begin, buffer + p.end);
+    file.tensors.push_back(std::move(r));
   }
+  return file;
 }
 
 SafetensorsFile read_safetensors(const std::string& path) {
