@@ -1,9 +1,6 @@
 #include "unipool/mapped_safetensors.h"
 
-#include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -16,18 +13,10 @@ using safetensors_format::errno_text;
 using safetensors_format::fail;
 
 MappedSafetensors::MappedSafetensors(const std::string& path) : path_(path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail(path, "cannot open file: " + errno_text(errno));
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) fail(path, "cannot stat file: " + errno_text(errno));
-  if (!S_ISREG(st.st_mode)) fail(path, "not a regular file");
-  size_ = uint64_t(st.st_size);
+  const safetensors_format::RegularFile file(path);
+  size_ = file.size();
   if (size_ < 8) fail(path, "file is shorter than 8 bytes (" + std::to_string(size_) + " bytes)");
-  void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+  void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, file.fd(), 0);
   if (p == MAP_FAILED) fail(path, "cannot map file: " + errno_text(errno));
   base_ = static_cast<const uint8_t*>(p);
   try {

@@ -2,6 +2,11 @@
 // error helpers. Private to core/io.
 #pragma once
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -67,5 +72,35 @@ inline std::string quote(const std::string& s) {
 [[noreturn]] inline void fail(const std::string& what, const std::string& problem) {
   throw FormatError(what + ": " + problem);
 }
+
+// `path` opened read-only; it must be a regular file (not a folder or a device). Closed when
+// this goes. Failures throw FormatError naming the path.
+class RegularFile {
+ public:
+  explicit RegularFile(const std::string& path) {
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) fail(path, "cannot open file: " + errno_text(errno));
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) {
+      const int err = errno;
+      ::close(fd_);
+      fail(path, "cannot stat file: " + errno_text(err));
+    }
+    if (!S_ISREG(st.st_mode)) {
+      ::close(fd_);
+      fail(path, "not a regular file");
+    }
+    size_ = uint64_t(st.st_size);
+  }
+  ~RegularFile() { ::close(fd_); }
+  RegularFile(const RegularFile&) = delete;
+  RegularFile& operator=(const RegularFile&) = delete;
+  int fd() const { return fd_; }
+  uint64_t size() const { return size_; }
+
+ private:
+  int fd_ = -1;
+  uint64_t size_ = 0;
+};
 
 }  // namespace unipool::safetensors_format

@@ -1,7 +1,5 @@
 // The strict safetensors reader: every length, offset, dtype and shape of an untrusted file is
 // checked before a byte is used (see unipool/safetensors.h).
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -280,26 +278,17 @@ SafetensorsFile parse_safetensors(const uint8_t* data, size_t size, const std::s
 }
 
 SafetensorsFile read_safetensors(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail(path, "cannot open file: " + errno_text(errno));
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) fail(path, "cannot stat file: " + errno_text(errno));
-  if (!S_ISREG(st.st_mode)) fail(path, "not a regular file");
+  const RegularFile file(path);
   // The whole file is read into memory: refuse sizes no UniPool model has rather than let a
   // huge (possibly sparse) file exhaust memory. The paper's smallest scale is ~3 GiB in F32.
   constexpr int64_t kMaxFileBytes = int64_t(16) << 30;
-  if (st.st_size > kMaxFileBytes) {
-    fail(path, "file of " + std::to_string(st.st_size) + " bytes is larger than the 16 GiB limit");
+  if (file.size() > uint64_t(kMaxFileBytes)) {
+    fail(path, "file of " + std::to_string(file.size()) + " bytes is larger than the 16 GiB limit");
   }
-  std::vector<uint8_t> buf(static_cast<size_t>(st.st_size));
+  std::vector<uint8_t> buf(static_cast<size_t>(file.size()));
   size_t got = 0;
   while (got < buf.size()) {
-    const ssize_t r = ::read(fd, buf.data() + got, buf.size() - got);
+    const ssize_t r = ::read(file.fd(), buf.data() + got, buf.size() - got);
     if (r < 0) {
       if (errno == EINTR) continue;
       fail(path, "read error: " + errno_text(errno));
