@@ -3,7 +3,9 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "unipool/engine.h"
 
@@ -19,6 +21,33 @@ Runner register_generate(CLI::App& app);
 Runner register_bench(CLI::App& app);
 Runner register_probe(CLI::App& app);
 Runner register_sweep(CLI::App& app);
+Runner register_routes(CLI::App& app);
+Runner register_tokenize(CLI::App& app);
+
+// Every core this machine has (the default --threads of the downloaded-model commands).
+int default_threads();
+
+// ---- downloaded MoE models (hf_commands.cpp) ----
+// A folder, or a .safetensors file that is not one of our own models.
+bool is_downloaded_model(const std::string& path);
+// Whitespace-separated token ids; std::runtime_error naming the first bad item.
+std::vector<int32_t> read_token_ids(const std::string& path);
+struct DownloadedEvalArgs {
+  std::string checkpoint, text, token_ids, random;
+  int seq = 128, threads = 1;
+  int64_t max_tokens = -1;
+  bool json = false;
+};
+int run_downloaded_eval(const DownloadedEvalArgs& args);
+struct DownloadedProbeArgs {
+  std::string text, token_ids;
+  int seq = 128, seeds = 3, threads = 1;
+  int64_t windows = -1, max_tokens = -1;
+};
+// Fills `out` with the probe's JSON (unipool/experiments.h's to_json).
+int run_downloaded_probe(const std::string& path, const DownloadedProbeArgs& args,
+                         const std::function<bool(int64_t, int64_t)>& progress,
+                         nlohmann::json* out);
 
 // --device, --backend, --bf16 (unipool::ComputeOptions), and setting them on an engine (a
 // choice this build or machine cannot run is a CLI::ValidationError with the reason).

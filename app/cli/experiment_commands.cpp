@@ -40,11 +40,36 @@ std::vector<T> parse_list(const std::string& text, const char* what) {
 
 struct ProbeArgs {
   std::vector<std::string> checkpoints;
-  std::string text;
-  int seq = 128, seeds = 3, threads = 1;
-  int64_t windows = -1;
+  std::string text, token_ids;
+  int seq = 128, seeds = 3, threads = 0;  // 0: one for our models, every core for downloaded
+  int64_t windows = -1, max_tokens = -1;
   bool json = false;
 };
+
+ProbeResult probe_one(const ProbeArgs& a, const std::string& path, const std::string& file_text,
+                      const Progress& progress) {
+  if (is_downloaded_model(path)) {
+    DownloadedProbeArgs d;
+    d.text = a.text;
+    d.token_ids = a.token_ids;
+    d.seq = a.seq;
+    d.seeds = a.seeds;
+    d.threads = a.threads > 0 ? a.threads : default_threads();
+    d.windows = a.windows;
+    d.max_tokens = a.max_tokens;
+    nlohmann::json j;
+    run_downloaded_probe(path, d, progress, &j);
+    return probe_from_json(j.dump());
+  }
+  if (!a.token_ids.empty())
+    throw CLI::ValidationError(path + " is one of our byte-level models: --token-ids is for "
+                                      "downloaded models");
+  auto engine = Engine::open(path, false,
+                             a.text.empty() ? std::optional<DataSpec>(DataSpec{}) : std::nullopt,
+                             std::max(1, a.threads));
+  const std::string& text = a.text.empty() ? engine->validation_text() : file_text;
+  return run_probe(*engine, path, text, a.seq, a.seeds, a.windows, progress);
+}
 
 int run_probe_command(const ProbeArgs& a) {
   // Without --text each model is probed on the built-in corpus's validation text, as the
@@ -54,12 +79,7 @@ int run_probe_command(const ProbeArgs& a) {
   g_stop = false;
   auto previous = std::signal(SIGINT, on_sigint);
   for (const std::string& path : a.checkpoints) {
-    auto engine = Engine::open(path, false,
-                               a.text.empty() ? std::optional<DataSpec>(DataSpec{}) : std::nullopt,
-                               a.threads);
-    const std::string& text = a.text.empty() ? engine->validation_text() : file_text;
-    const ProbeResult r =
-        run_probe(*engine, path, text, a.seq, a.seeds, a.windows, [&](int64_t done, int64_t total) {
+    const ProbeResult r = probe_one(a, path, file_text, [&](int64_t done, int64_t total) {
           if (!a.json)
             std::fprintf(stderr, "\r%s: %lld/%lld evaluations", path.c_str(), (long long)done,
                          (long long)total);
@@ -165,15 +185,22 @@ Runner register_probe(CLI::App& app) {
   auto a = std::make_shared<ProbeArgs>();
   CLI::App* cmd = app.add_subcommand(
       "probe", "Random-routing probe: loss and accuracy change with random routing per layer");
-  cmd->add_option("--checkpoint", a->checkpoints, "Model .safetensors (repeat for a second model)")
+  cmd->add_option("--checkpoint", a->checkpoints,
+                  "Model .safetensors or a downloaded model's folder (repeat for a second model)")
       ->required()
-      ->check(CLI::ExistingFile);
+      ->check(CLI::ExistingPath);
   cmd->add_option("--text", a->text, "Text file to evaluate (default: built-in validation text)")
       ->check(CLI::ExistingFile);
+  cmd->add_option("--token-ids", a->token_ids, "Downloaded models: a file of token ids")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--max-tokens", a->max_tokens, "Downloaded models: at most this many tokens")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--seq", a->seq, "Window length S")->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--seeds", a->seeds, "Random draws per condition")->check(CLI::Range(1, 100));
   cmd->add_option("--windows", a->windows, "At most this many windows (default: all)");
-  cmd->add_option("--threads", a->threads, "CPU threads")->check(CLI::Range(1, 256));
+  cmd->add_option("--threads", a->threads,
+                  "CPU threads (default: 1 for our models, every core for downloaded ones)")
+      ->check(CLI::Range(1, 256));
   cmd->add_flag("--json", a->json, "Print JSON");
   return [a] { return run_probe_command(*a); };
 }

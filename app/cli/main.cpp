@@ -22,7 +22,9 @@ int main(int argc, char** argv) {
            {"generate", unipool::cli::register_generate},
            {"bench", unipool::cli::register_bench},
            {"probe", unipool::cli::register_probe},
-           {"sweep", unipool::cli::register_sweep}}) {
+           {"sweep", unipool::cli::register_sweep},
+           {"routes", unipool::cli::register_routes},
+           {"tokenize", unipool::cli::register_tokenize}}) {
     runners[name] = reg(app);
   }
   unipool::cli::set_program_arguments(argc, argv);

@@ -6,11 +6,14 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "commands.h"
 #include "unipool/engine.h"
 
 namespace unipool::cli {
+
+int default_threads() { return std::max(1, int(std::thread::hardware_concurrency())); }
 
 std::string read_file_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -54,16 +57,33 @@ nlohmann::json counts_json(const RoutingCounts& r) {
 }
 
 struct EvalArgs {
-  std::string checkpoint, text, random;
-  int seq = 128, threads = 1;
+  std::string checkpoint, text, random, token_ids;
+  int seq = 128, threads = 0;  // 0: one for our models, every core for downloaded ones
+  int64_t max_tokens = -1;
   bool json = false;
   ComputeOptions compute;
 };
 
 int run_eval(const EvalArgs& a) {
-  auto engine = Engine::open(a.checkpoint, false, std::nullopt, a.threads);
+  if (is_downloaded_model(a.checkpoint)) {
+    DownloadedEvalArgs d;
+    d.checkpoint = a.checkpoint;
+    d.text = a.text;
+    d.token_ids = a.token_ids;
+    d.random = a.random;
+    d.seq = a.seq;
+    d.threads = a.threads > 0 ? a.threads : default_threads();
+    d.max_tokens = a.max_tokens;
+    d.json = a.json;
+    return run_downloaded_eval(d);
+  }
+  if (!a.token_ids.empty() || a.text.empty())
+    throw CLI::ValidationError(
+        "our own models are byte-level: give --text (--token-ids is for downloaded models)");
+  auto engine = Engine::open(a.checkpoint, false, std::nullopt, std::max(1, a.threads));
   apply_compute_flags(*engine, a.compute);
-  const std::string text = read_file_bytes(a.text);
+  std::string text = read_file_bytes(a.text);
+  if (a.max_tokens >= 0 && int64_t(text.size()) > a.max_tokens) text.resize(size_t(a.max_tokens));
   std::optional<std::vector<bool>> random;
   if (!a.random.empty()) random = parse_layer_list(a.random, engine->config().n_layers);
   if (a.seq > engine->config().max_seq_len) {
@@ -129,17 +149,31 @@ int run_generate(const GenerateArgs& a) {
 
 Runner register_eval(CLI::App& app) {
   auto a = std::make_shared<EvalArgs>();
-  CLI::App* cmd = app.add_subcommand("eval", "Evaluate a checkpoint on a text (SPEC section 7)");
-  cmd->add_option("--checkpoint", a->checkpoint, "Model .safetensors")
+  CLI::App* cmd = app.add_subcommand(
+      "eval", "Evaluate a checkpoint on a text or token ids (SPEC sections 7 and 10)");
+  cmd->add_option("--checkpoint", a->checkpoint,
+                  "Model .safetensors, or a downloaded model's folder (config.json, safetensors)")
       ->required()
+      ->check(CLI::ExistingPath);
+  cmd->add_option("--text", a->text, "Text file (a downloaded model tokenizes it with its "
+                                     "tokenizer.json)")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--text", a->text, "Text file")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--token-ids", a->token_ids,
+                  "Downloaded models: whitespace-separated token ids instead of --text")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--seq", a->seq, "Window length S")->required()->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--random-layers", a->random,
                   "Comma-separated layers to route at random, e.g. 3,4,5");
-  cmd->add_option("--threads", a->threads, "CPU threads")->check(CLI::Range(1, 256));
+  cmd->add_option("--max-tokens", a->max_tokens,
+                  "Use at most this many tokens (bytes for our byte-level models)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--threads", a->threads,
+                  "CPU threads (default: 1 for our models, every core for downloaded ones)")
+      ->check(CLI::Range(1, 256));
   add_compute_flags(cmd, &a->compute);
-  cmd->add_flag("--json", a->json, "Print JSON: loss, n_targets, counts (L x Mg), router_c");
+  cmd->add_flag("--json", a->json,
+                "Print JSON: loss, n_targets, accuracy, counts (one row per MoE layer), "
+                "zero_gate, diagnostics; downloaded models add moe_layers and loss_per_byte");
   return [a] { return run_eval(*a); };
 }
 

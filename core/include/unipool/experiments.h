@@ -44,6 +44,12 @@ struct ProbeResult {
 // k), and in none, with draws 0..seeds-1 (draw 0 is what `eval --random-layers` uses).
 ProbeResult run_probe(const Engine& engine, const std::string& label, const std::string& text,
                       int seq, int seeds, int64_t max_windows = -1, const Progress& progress = {});
+// The same over any model: `evaluate(random, draw)` evaluates with random routing in the
+// layers switched on (indexed like `layers`, which holds the model's own numbers of the
+// layers that route: a downloaded model's MoE layers).
+using ProbeEvaluate = std::function<EvalResult(const std::vector<bool>& random, uint64_t draw)>;
+ProbeResult run_probe(const ProbeEvaluate& evaluate, const std::vector<int>& layers,
+                      const std::string& label, int seq, int seeds, const Progress& progress = {});
 std::string to_json(const ProbeResult& result);
 std::string probe_csv(const ProbeResult& result);
 ProbeResult probe_from_json(const std::string& json);

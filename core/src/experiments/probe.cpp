@@ -20,24 +20,41 @@ void mean_and_spread(const std::vector<double>& v, double* mean, double* spread)
 
 ProbeResult run_probe(const Engine& engine, const std::string& label, const std::string& text,
                       int seq, int seeds, int64_t max_windows, const Progress& progress) {
-  if (seeds < 1) throw std::invalid_argument("probe: seeds must be >= 1");
   const int L = engine.config().n_layers;
+  std::vector<int> layers(static_cast<size_t>(L), 0);
+  for (int l = 0; l < L; ++l) layers[static_cast<size_t>(l)] = l;
+  return run_probe(
+      [&](const std::vector<bool>& random, uint64_t draw) {
+        return engine.evaluate(text, seq, random, max_windows, draw);
+      },
+      layers, label, seq, seeds, progress);
+}
+
+ProbeResult run_probe(const ProbeEvaluate& evaluate, const std::vector<int>& layers,
+                      const std::string& label, int seq, int seeds, const Progress& progress) {
+  if (seeds < 1) throw std::invalid_argument("probe: seeds must be >= 1");
+  const int L = int(layers.size());
   ProbeResult r;
   r.model = label;
   r.n_layers = L;
   r.seeds = seeds;
   r.seq = seq;
-  // The conditions: none, each single layer, and each "from k down".
+  // The conditions: none, each single layer, and each "from k down" (rows name the model's
+  // own layer numbers; the switches are indexed like `layers`).
   std::vector<std::pair<ProbeRow, std::vector<bool>>> conditions;
   conditions.push_back({ProbeRow{"none", "none", -1, {}, {}}, std::vector<bool>(size_t(L), false)});
   for (int l = 0; l < L; ++l) {
     std::vector<bool> one(size_t(L), false);
     one[size_t(l)] = true;
-    conditions.push_back({ProbeRow{"layer " + std::to_string(l), "layer", l, {}, {}}, one});
+    const int at = layers[size_t(l)];
+    conditions.push_back({ProbeRow{"layer " + std::to_string(at), "layer", at, {}, {}}, one});
   }
-  for (int k = 0; k < L; ++k)
-    conditions.push_back({ProbeRow{"from " + std::to_string(k), "from", k, {}, {}},
-                          RandomLayers::from_layer(L, k).layers});
+  for (int k = 0; k < L; ++k) {
+    std::vector<bool> from(size_t(L), false);
+    for (int l = k; l < L; ++l) from[size_t(l)] = true;
+    const int at = layers[size_t(k)];
+    conditions.push_back({ProbeRow{"from " + std::to_string(at), "from", at, {}, {}}, from});
+  }
   // "none" has no random draws: one evaluation serves every seed.
   const int64_t total = 1 + int64_t(conditions.size() - 1) * seeds;
   int64_t done = 0;
@@ -48,7 +65,7 @@ ProbeResult run_probe(const Engine& engine, const std::string& label, const std:
   for (auto& [row, random] : conditions) {
     const int draws = row.kind == "none" ? 1 : seeds;
     for (int s = 0; s < draws; ++s) {
-      const EvalResult e = engine.evaluate(text, seq, random, max_windows, uint64_t(s));
+      const EvalResult e = evaluate(random, uint64_t(s));
       row.loss.push_back(e.loss);
       row.accuracy.push_back(e.accuracy);
       r.n_targets = e.n_targets;

@@ -1,0 +1,129 @@
+// Tokenizers from tokenizer.json against Hugging Face's own library: three real files (Qwen3's
+// byte-level BPE with NFC, Mistral's sentencepiece-style BPE with byte_fallback, DeepSeek-V3's
+// byte-level BPE with its split regexes and 818 added tokens) and 28 texts mixing languages,
+// code, digits, whitespace runs, emoji and literal special tokens. The expected ids and
+// decodes come from the `tokenizers` npm package (scripts/tokenizer-fixtures/regen.sh).
+#include <QtTest>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "unipool/tokenizer.h"
+
+using unipool::Tokenizer;
+using unipool::TokenizerError;
+
+namespace {
+
+std::string read(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string data_dir() { return std::string(qgetenv("UNIPOOL_TOKENIZER_DIR").constData()); }
+
+std::vector<int32_t> ids_of(const nlohmann::json& j) { return j.get<std::vector<int32_t>>(); }
+
+QString show(const std::vector<int32_t>& ids) {
+  QStringList s;
+  for (int32_t i : ids) s << QString::number(i);
+  return s.join(u' ');
+}
+
+}  // namespace
+
+class TstTokenizer : public QObject {
+  Q_OBJECT
+ private Q_SLOTS:
+  void matchesTheReferenceLibrary_data() {
+    QTest::addColumn<QString>("name");
+    for (const char* n : {"qwen3", "llama2", "deepseek_v3"}) QTest::newRow(n) << QString::fromLatin1(n);
+  }
+
+  void matchesTheReferenceLibrary() {
+    QFETCH(QString, name);
+    const std::string dir = data_dir();
+    QVERIFY2(!dir.empty(), "UNIPOOL_TOKENIZER_DIR is not set");
+    const auto tokenizer = Tokenizer::from_file(dir + "/" + name.toStdString() + ".tokenizer.json");
+    const nlohmann::json expected =
+        nlohmann::json::parse(read(std::string(qgetenv("UNIPOOL_SOURCE_DIR").constData()) +
+                                   "/tests/data/tokenizers/expected_" + name.toStdString() + ".json"));
+    int cases = 0;
+    for (const auto& c : expected["cases"]) {
+      const std::string text = c["text"].get<std::string>();
+      const auto plain = tokenizer->encode(text, false);
+      const auto special = tokenizer->encode(text, true);
+      const QByteArray what = QByteArray::fromStdString(text.substr(0, 40));
+      QVERIFY2(plain == ids_of(c["ids_plain"]),
+               qPrintable(QString::fromUtf8(what) + u"\n got      " + show(plain) +
+                          u"\n expected " + show(ids_of(c["ids_plain"]))));
+      QVERIFY2(special == ids_of(c["ids_special"]), what.constData());
+      QCOMPARE(QString::fromStdString(tokenizer->decode(plain)),
+               QString::fromStdString(c["decoded"].get<std::string>()));
+      QCOMPARE(QString::fromStdString(tokenizer->decode(special, true)),
+               QString::fromStdString(c["decoded_skip_special"].get<std::string>()));
+      ++cases;
+    }
+    QCOMPARE(cases, 28);
+  }
+
+  void theTemplateAddsBosOnlyWhenAsked() {
+    // Mistral's template puts <s> (id 1) first; Qwen's post-processor adds nothing.
+    const auto mistral = Tokenizer::from_file(data_dir() + "/llama2.tokenizer.json");
+    QCOMPARE(mistral->encode("Hi", true).front(), 1);
+    QVERIFY(mistral->encode("Hi", false).front() != 1);
+    const auto qwen = Tokenizer::from_file(data_dir() + "/qwen3.tokenizer.json");
+    QCOMPARE(qwen->encode("Hi", true), qwen->encode("Hi", false));
+  }
+
+  void invalidUtf8IsReadAsReplacementCharacters() {
+    const auto qwen = Tokenizer::from_file(data_dir() + "/qwen3.tokenizer.json");
+    QCOMPARE(qwen->encode("a\xff" "b", false), qwen->encode("a\xEF\xBF\xBD" "b", false));
+  }
+
+  void refusesWhatItCannotRun_data() {
+    QTest::addColumn<QString>("json");
+    QTest::addColumn<QString>("words");
+    QTest::newRow("not json") << "{\"model\": " << "not a JSON object";
+    QTest::newRow("no model") << "{}" << "no \"model\"";
+    QTest::newRow("unigram") << R"({"model": {"type": "Unigram", "vocab": []}})" << "Unigram";
+    QTest::newRow("merge outside vocab")
+        << R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a b"]}})"
+        << "not in the vocabulary";
+    QTest::newRow("unknown normalizer")
+        << R"({"normalizer": {"type": "BertNormalizer"}, "model": {"type": "BPE", "vocab": {}, "merges": []}})"
+        << "BertNormalizer";
+    QTest::newRow("bad regex")
+        << R"({"pre_tokenizer": {"type": "Split", "pattern": {"Regex": "(["}, "behavior": "Isolated"}, "model": {"type": "BPE", "vocab": {}, "merges": []}})"
+        << "does not compile";
+    QTest::newRow("dropout")
+        << R"({"model": {"type": "BPE", "dropout": 0.1, "vocab": {}, "merges": []}})" << "dropout";
+  }
+
+  void refusesWhatItCannotRun() {
+    QFETCH(QString, json);
+    QFETCH(QString, words);
+    try {
+      Tokenizer::from_json(json.toStdString(), "test.json");
+      QFAIL("no error");
+    } catch (const TokenizerError& e) {
+      QVERIFY2(QString::fromUtf8(e.what()).contains(words), e.what());
+    }
+  }
+
+  void mergesGoByRankThenLeftmost() {
+    // "aaa": the pair (a, a) has rank 0; the leftmost is merged first -> "aa" "a".
+    const auto t = Tokenizer::from_json(
+        R"({"model": {"type": "BPE", "vocab": {"a": 0, "aa": 1, "b": 2, "ab": 3, "aab": 4},
+            "merges": ["a b", "a a", "aa b"]}})",
+        "test");
+    QCOMPARE(t->encode("aaa", false), (std::vector<int32_t>{1, 0}));
+    // "aab": (a, b) has the lower rank, so a + ab, not aa + b.
+    QCOMPARE(t->encode("aab", false), (std::vector<int32_t>{0, 3}));
+  }
+};
+
+QTEST_APPLESS_MAIN(TstTokenizer)
+#include "tst_tokenizer.moc"
