@@ -143,11 +143,11 @@ def bad_inputs(unipool, source, work):
     expect_refusal(variant("missing", edit_tensors=lambda t: t.pop("model.layers.1.block_sparse_moe.experts.2.w3.weight")),
                    ["experts.2.w3.weight"], "missing tensor")
     def misshape(t):
-        dtype, shape, raw = t["model.layers.0.self_attn.o_proj.weight"]
-        t["model.layers.0.self_attn.o_proj.weight"] = (dtype, [shape[1], shape[0]], raw)
-    expect_refusal(variant("misshapen", edit_tensors=misshape), ["o_proj", "shape"], "misshapen tensor")
+        dtype, shape, raw = t["model.layers.0.self_attn.k_proj.weight"]  # (kv width, hidden)
+        t["model.layers.0.self_attn.k_proj.weight"] = (dtype, [shape[1], shape[0]], raw)
+    expect_refusal(variant("misshapen", edit_tensors=misshape), ["k_proj", "shape"], "misshapen tensor")
     expect_refusal(variant("contradicts", lambda c: c.update(num_local_experts=c["num_local_experts"] + 2)),
-                   ["experts."], "config.json names more experts than the file has")
+                   ["gate.weight", "config.json implies"], "config.json names more experts than the file has")
     def mxfp4(t):
         for name in list(t):
             if ".experts.0.w1.weight" in name:
