@@ -164,6 +164,46 @@ def bad_inputs(unipool, source, work):
     check(r.returncode == 1 and "99999" in r.stderr, "bad input, id outside the vocabulary: " + r.stderr.strip()[:120])
 
 
+def text_input(unipool, source, work):
+    """--text through the checkpoint's tokenizer.json equals --token-ids of `unipool tokenize`."""
+    d = os.path.join(work, "with_tokenizer")
+    shutil.copytree(source, d)
+    letters = "abcdefghijklmnopqrstuvwxyz .,"
+    vocab = {c: i for i, c in enumerate(letters)}
+    merges = ["t h", "th e", "e r", "a n", "i n"]
+    for m in merges:
+        vocab[m.replace(" ", "")] = len(vocab)
+    tokenizer = {"version": "1.0", "added_tokens": [], "normalizer": None, "pre_tokenizer": None,
+                 "post_processor": None, "decoder": None,
+                 "model": {"type": "BPE", "vocab": vocab, "merges": merges, "unk_token": None}}
+    json.dump(tokenizer, open(os.path.join(d, "tokenizer.json"), "w"))
+    text = os.path.join(work, "story.txt")
+    open(text, "w").write("the other man in the inn ran in the rain, then the winter came. " * 6)
+    tok = unipool_json([unipool, "tokenize", "--tokenizer", os.path.join(d, "tokenizer.json"),
+                        "--text", text, "--json"])
+    ids = os.path.join(work, "story_ids.txt")
+    open(ids, "w").write(" ".join(map(str, tok["ids"])))
+    check(len(tok["ids"]) < len(open(text).read()) and max(tok["ids"]) >= len(letters),
+          f"tokenize: {len(tok['ids'])} ids for {len(open(text).read())} bytes (merges applied)")
+    by_text = unipool_json([unipool, "eval", "--checkpoint", d, "--text", text, "--seq", "16",
+                            "--threads", "1", "--json"])
+    by_ids = unipool_json([unipool, "eval", "--checkpoint", d, "--token-ids", ids, "--seq", "16",
+                           "--threads", "1", "--json"])
+    check(by_text["loss"] == by_ids["loss"] and by_text["counts"] == by_ids["counts"],
+          f"eval --text {by_text['loss']:.6f} equals eval --token-ids {by_ids['loss']:.6f}")
+    per_byte = by_ids["loss"] * len(tok["ids"]) / len(open(text, "rb").read())
+    check(abs(by_text["loss_per_byte"] - per_byte) < 1e-9,
+          f"loss_per_byte {by_text['loss_per_byte']:.6f} = nats/token x tokens/byte")
+    probe = unipool_json([unipool, "probe", "--checkpoint", d, "--text", text, "--seq", "16",
+                          "--seeds", "2", "--threads", "1", "--json"])[0]
+    names = [r["name"] for r in probe["rows"]]
+    none = probe["rows"][0]
+    check(names[:2] == ["none", "layer 0"] and "from 2" in names and
+          abs(none["loss"][0] - by_ids["loss"]) < 1e-9 and
+          all(len(r["loss"]) == 2 for r in probe["rows"][1:]),
+          f"probe: {len(names)} rows ({', '.join(names[:4])}, ...), 'none' = eval's loss")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("unipool")
@@ -179,6 +219,7 @@ def main():
         for v in variants:
             compare_variant(a.unipool, os.path.join(work, v), a.seq)
         if "mixtral" in variants:
+            text_input(a.unipool, os.path.join(work, "mixtral"), work)
             bad_inputs(a.unipool, os.path.join(work, "mixtral"), os.path.join(work, "bad"))
     finally:
         shutil.rmtree(work, ignore_errors=True)
