@@ -16,7 +16,9 @@ namespace unipool::cli {
 namespace {
 
 struct BenchArgs {
-  std::string preset = "default", config, compare;
+  std::string preset = "default", config, compare, checkpoint;
+  int64_t tokens = 512;
+  int passes = 3;
   int batch = 16, seq = 128, steps = 20, threads = 1, warmup = 3;
   bool json = false, locked = false;
   ComputeOptions compute;
@@ -193,7 +195,21 @@ Runner register_bench(CLI::App& app) {
       ->check(CLI::IsMember(preset_names()));
   cmd->add_flag("--locked", a->locked,
                 "UniPool-lock: freeze and lock before timing (the locked model's step)");
-  return [a] { return run_bench(*a); };
+  cmd->add_option("--checkpoint", a->checkpoint,
+                  "A downloaded model's folder: time its prefill instead (--tokens, --passes; "
+                  "--threads defaults to every core)")
+      ->check(CLI::ExistingPath);
+  cmd->add_option("--tokens", a->tokens, "With --checkpoint: tokens in the prefill window")
+      ->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--passes", a->passes, "With --checkpoint: passes (the first is cold)")
+      ->check(CLI::Range(1, 100));
+  return [a, cmd] {
+    if (!a->checkpoint.empty())
+      return run_downloaded_bench(a->checkpoint, a->tokens,
+                                  cmd->count("--threads") ? a->threads : default_threads(),
+                                  a->passes, a->json);
+    return run_bench(*a);
+  };
 }
 
 }  // namespace unipool::cli

@@ -44,6 +44,9 @@ struct DownloadedProbeArgs {
   int seq = 128, seeds = 3, threads = 1;
   int64_t windows = -1, max_tokens = -1;
 };
+// `unipool bench --checkpoint DIR`: `passes` prefills of one window of `tokens` random ids.
+int run_downloaded_bench(const std::string& path, int64_t tokens, int threads, int passes,
+                         bool json);
 // Fills `out` with the probe's JSON (unipool/experiments.h's to_json).
 int run_downloaded_probe(const std::string& path, const DownloadedProbeArgs& args,
                          const std::function<bool(int64_t, int64_t)>& progress,

@@ -57,6 +57,11 @@ class HfModel {
                       const std::optional<std::vector<bool>>& random = std::nullopt,
                       int64_t max_windows = -1, uint64_t draw = 0,
                       const ProgressFn& progress = {}) const;
+  // Matrix-multiply FLOPs of one forward pass over `windows` windows of `seq` tokens:
+  // projections, routers, the top_k experts (and shared experts, dense MLPs), lm_head, and
+  // attention scores and values over the full S x S square. `attention`: the part that is
+  // attention and expert products (what the benchmark's GEMM share counts).
+  double forward_flops(int64_t seq, int64_t windows, double* attention_and_experts = nullptr) const;
   // Routes of every position of the windows of `ids` (as evaluate lays them out, the last
   // partial window included as a shorter window).
   HfRoutes routes(const std::vector<int32_t>& ids, int seq, const ProgressFn& progress = {}) const;

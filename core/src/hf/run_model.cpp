@@ -164,6 +164,35 @@ std::unique_ptr<HfModel> HfModel::open(const std::string& path, const ProgressFn
 
 const HfModelInfo& HfModel::info() const { return impl_->info; }
 
+double HfModel::forward_flops(int64_t seq, int64_t windows, double* attention_and_experts) const {
+  const RunConfig& c = impl_->config;
+  const double T = double(seq) * double(windows), D = double(c.hidden), H = double(c.n_heads);
+  double projections = 0, core = 0;  // per token
+  if (c.mla) {
+    const double qk = double(c.qk_nope_dim + c.qk_rope_dim), v = double(c.v_head_dim);
+    const double q = c.q_lora_rank > 0 ? D * c.q_lora_rank + double(c.q_lora_rank) * H * qk : D * H * qk;
+    projections = 2 * (q + D * double(c.kv_lora_rank + c.qk_rope_dim) +
+                       double(c.kv_lora_rank) * H * (double(c.qk_nope_dim) + v) + H * v * D);
+    core = 2 * double(seq) * H * (qk + v);
+  } else {
+    const double hd = double(c.head_dim), kv = double(c.n_kv_heads) * hd;
+    projections = 2 * (D * H * hd + 2 * D * kv + H * hd * D);
+    core = 2 * double(seq) * H * hd * 2;
+  }
+  double experts = 0, other = 2 * D * double(c.vocab);  // lm_head
+  for (int l = 0; l < c.n_layers; ++l) {
+    if (!c.moe_layer[size_t(l)]) {
+      other += 2 * 3 * D * double(c.dense_hidden);
+      continue;
+    }
+    other += 2 * D * c.n_experts + (c.shared_gate ? 2 * D : 0);
+    experts += 2 * 3 * D * double(c.expert_hidden) * c.top_k + 2 * 3 * D * double(c.shared_hidden);
+  }
+  const double attention = c.n_layers * (projections + core);
+  if (attention_and_experts) *attention_and_experts = T * (attention + experts);
+  return T * (attention + experts + other);
+}
+
 void HfModel::set_threads(int threads) { at::set_num_threads(std::max(1, threads)); }
 
 namespace {
