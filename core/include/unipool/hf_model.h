@@ -45,7 +45,8 @@ class HfModel {
   ~HfModel();
 
   const HfModelInfo& info() const;
-  // CPU threads for the pass (LibTorch's intra-op pool, which BLAS follows).
+  // CPU threads for the pass: set_compute_threads (process-wide: BLAS's pool) and the
+  // threads converting weights.
   void set_threads(int threads);
 
   // SPEC section 7 on ids: windows at 0, S, 2S, ...; a window's inputs ids[i..i+S), targets

@@ -176,10 +176,10 @@ MlpNames mlp_names(const std::string& prefix, bool mixtral_expert) {
 }
 
 at::Tensor swiglu(const RunWeights& w, const MlpNames& n, int64_t hidden, int64_t inner,
-                  const at::Tensor& x) {
-  const at::Tensor g = at::linear(x, w.get(n.gate, {inner, hidden}));
-  const at::Tensor u = at::linear(x, w.get(n.up, {inner, hidden}));
-  return at::linear(at::silu(g) * u, w.get(n.down, {hidden, inner}));
+                  const at::Tensor& x, MlpBuffers* b) {
+  const at::Tensor g = at::linear(x, w.get(n.gate, {inner, hidden}, b ? &b->gate : nullptr));
+  const at::Tensor u = at::linear(x, w.get(n.up, {inner, hidden}, b ? &b->up : nullptr));
+  return at::linear(at::silu(g) * u, w.get(n.down, {hidden, inner}, b ? &b->down : nullptr));
 }
 
 }  // namespace unipool::hf

@@ -35,8 +35,12 @@ struct MlpNames {
   std::string gate, up, down;
 };
 MlpNames mlp_names(const std::string& prefix, bool mixtral_expert);
+// Buffers the three converted matrices can be written into, reused across a layer's experts.
+struct MlpBuffers {
+  at::Tensor gate, up, down;
+};
 at::Tensor swiglu(const RunWeights& w, const MlpNames& names, int64_t hidden, int64_t inner,
-                  const at::Tensor& x);
+                  const at::Tensor& x, MlpBuffers* buffers = nullptr);
 
 // "model.layers.<l>."
 std::string layer_prefix(int layer);

@@ -193,7 +193,10 @@ double HfModel::forward_flops(int64_t seq, int64_t windows, double* attention_an
   return T * (attention + experts + other);
 }
 
-void HfModel::set_threads(int threads) { at::set_num_threads(std::max(1, threads)); }
+void HfModel::set_threads(int threads) {
+  set_compute_threads(threads);  // OpenBLAS gets the threads, LibTorch's own pool one
+  impl_->weights->set_threads(threads);
+}
 
 namespace {
 

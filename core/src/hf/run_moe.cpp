@@ -36,6 +36,7 @@ void run_experts(const RunConfig& c, const RunWeights& w, int layer, const at::T
   const at::Tensor gate = gates.reshape({-1}).index_select(0, order);
   const int64_t* sp = sorted.data_ptr<int64_t>();
   const std::string prefix = layer_prefix(layer) + c.moe_prefix() + ".experts.";
+  MlpBuffers buffers;  // every expert of the layer has the same shapes
   int64_t begin = 0;
   while (begin < T * k) {
     int64_t end = begin;
@@ -43,7 +44,8 @@ void run_experts(const RunConfig& c, const RunWeights& w, int layer, const at::T
     const std::string name = prefix + std::to_string(sp[begin]) + ".";
     const MlpNames names = mlp_names(name, c.model_type == "mixtral");
     const at::Tensor rows = token.narrow(0, begin, end - begin);
-    const at::Tensor y = swiglu(w, names, c.hidden, c.expert_hidden, x.index_select(0, rows));
+    const at::Tensor y =
+        swiglu(w, names, c.hidden, c.expert_hidden, x.index_select(0, rows), &buffers);
     out.index_add_(0, rows, y * gate.narrow(0, begin, end - begin).unsqueeze(1));
     for (const std::string* n : {&names.gate, &names.up, &names.down}) w.release(*n);
     begin = end;

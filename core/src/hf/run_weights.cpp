@@ -1,6 +1,8 @@
 #include "hf/run_weights.h"
 
+#include <algorithm>
 #include <numeric>
+#include <thread>
 
 #include "hf/dtype_convert.h"
 #include "hf/layout_util.h"
@@ -41,14 +43,38 @@ void RunWeights::check(const std::string& name, const std::vector<int64_t>& shap
   matrix(name, shape.size() == 1 ? -1 : shape.at(0), shape.back());
 }
 
-at::Tensor RunWeights::get(const std::string& name, const std::vector<int64_t>& shape) const {
+at::Tensor RunWeights::get(const std::string& name, const std::vector<int64_t>& shape,
+                           at::Tensor* reuse) const {
   if (shape.size() == 1) {
     const MatrixRef m = matrix(name, -1, shape[0]);
     at::Tensor out = at::empty({shape[0]}, at::kFloat);
     checkpoint_.read_rows(m, {0}, out.data_ptr<float>());
     return out;
   }
-  return row_block(name, shape.at(0), shape.at(1), 0, shape.at(0));
+  if (!reuse) return row_block(name, shape.at(0), shape.at(1), 0, shape.at(0));
+  const MatrixRef m = matrix(name, shape.at(0), shape.at(1));
+  if (!reuse->defined() || reuse->sizes() != at::IntArrayRef(shape))
+    *reuse = at::empty(shape, at::kFloat);
+  std::vector<int64_t> ids(static_cast<size_t>(shape[0]), 0);
+  std::iota(ids.begin(), ids.end(), 0);
+  convert(m, ids, reuse->data_ptr<float>());
+  return *reuse;
+}
+
+void RunWeights::convert(const MatrixRef& m, const std::vector<int64_t>& ids, float* out) const {
+  const int64_t n = int64_t(ids.size());
+  // Our own threads, not LibTorch's OpenMP pool: OpenMP threads spin after a parallel region
+  // and would take the cores from OpenBLAS's GEMM that follows (set_compute_threads).
+  const int64_t parts = n * m.cols < (1 << 20) ? 1 : std::min<int64_t>(threads_, n);
+  auto run = [&](int64_t p) {
+    const int64_t begin = n * p / parts, end = n * (p + 1) / parts;
+    const std::vector<int64_t> part(ids.begin() + begin, ids.begin() + end);
+    checkpoint_.read_rows(m, part, out + begin * m.cols);
+  };
+  std::vector<std::thread> helpers;
+  for (int64_t p = 1; p < parts; ++p) helpers.emplace_back(run, p);
+  run(0);
+  for (std::thread& t : helpers) t.join();
 }
 
 at::Tensor RunWeights::row_block(const std::string& name, int64_t rows, int64_t cols,
@@ -62,7 +88,7 @@ at::Tensor RunWeights::rows(const std::string& name, int64_t rows, int64_t cols,
                             const std::vector<int64_t>& ids) const {
   const MatrixRef m = matrix(name, rows, cols);
   at::Tensor out = at::empty({int64_t(ids.size()), cols}, at::kFloat);
-  checkpoint_.read_rows(m, ids, out.data_ptr<float>());
+  convert(m, ids, out.data_ptr<float>());
   return out;
 }
 

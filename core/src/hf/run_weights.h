@@ -7,6 +7,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -23,8 +24,11 @@ class RunWeights {
 
   bool has(const std::string& name) const { return tensors_.count(name) > 0; }
   // The whole tensor, shape `shape` ((rows, cols) or (n)); MoeLayoutError naming the tensor
-  // when it is missing or shaped otherwise.
-  at::Tensor get(const std::string& name, const std::vector<int64_t>& shape) const;
+  // when it is missing or shaped otherwise. `reuse`: converted into this buffer when it has
+  // the shape (else a new one is made and kept there): a pass converts gigabytes of weights,
+  // and fresh buffers would cost a page fault per 4 KiB each time.
+  at::Tensor get(const std::string& name, const std::vector<int64_t>& shape,
+                 at::Tensor* reuse = nullptr) const;
   // Checks that the tensor is there, shaped so, in a float format (with FP8's scale), without
   // reading its data.
   void check(const std::string& name, const std::vector<int64_t>& shape) const;
@@ -38,14 +42,19 @@ class RunWeights {
   void release(const std::string& name) const;
   // Gives back the pages of every tensor whose name starts with `prefix` (a layer's).
   void release_prefix(const std::string& prefix) const;
+  // Threads that convert a large matrix (the pass's --threads).
+  void set_threads(int threads) { threads_ = std::max(1, threads); }
   // Names of every tensor, for "unused tensor" checks.
   const std::map<std::string, StoredTensor>& tensors() const { return tensors_; }
 
  private:
   MatrixRef matrix(const std::string& name, int64_t rows, int64_t cols) const;
+  // Converts rows `ids` of `m` into out (ids.size(), cols), split over LibTorch's threads.
+  void convert(const MatrixRef& m, const std::vector<int64_t>& ids, float* out) const;
   const MoeCheckpoint& checkpoint_;
   const nlohmann::json& config_;
   std::map<std::string, StoredTensor> tensors_;
+  int threads_ = 1;
 };
 
 }  // namespace unipool::hf
