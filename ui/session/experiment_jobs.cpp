@@ -69,6 +69,36 @@ void ExperimentJobs::startProbe(const QStringList& checkpoints, const QStringLis
   });
 }
 
+void ExperimentJobs::startDownloadedProbe(std::shared_ptr<const HfModel> model,
+                                          std::vector<int32_t> ids, const QString& label,
+                                          int seq, int seeds, int64_t max_windows) {
+  launch([this, model, ids, label, seq, seeds, max_windows] {
+    const int layers = int(model->info().moe_layers.size());
+    const int64_t total = 1 + 2 * int64_t(layers) * seeds;  // none, each layer, each "from"
+    int64_t done = 0;
+    QElapsedTimer clock;
+    clock.start();
+    // Progress inside an evaluation: a large model's single pass takes minutes.
+    const ProgressFn inner = [&](double part, const std::string&) {
+      const double fraction = (double(done) + part) / double(total);
+      const double left = fraction > 0.01 ? double(clock.elapsed()) / 1000.0 * (1 - fraction) / fraction : -1;
+      Q_EMIT progress(fraction, left < 0 ? tr("probe %1: evaluation %2 of %3").arg(label).arg(done + 1).arg(total)
+                                         : tr("probe %1: evaluation %2 of %3   about %4 min left")
+                                               .arg(label).arg(done + 1).arg(total).arg(left / 60.0, 0, 'f', 1));
+      return !cancel_.load();
+    };
+    ProbeResult r = run_probe(
+        [&](const std::vector<bool>& random, uint64_t draw) {
+          return model->evaluate(ids, seq, random, max_windows, draw, inner);
+        },
+        model->info().moe_layers, label.toStdString(), seq, seeds, [&](int64_t d, int64_t) {
+          done = d;
+          return !cancel_.load();
+        });
+    Q_EMIT probeDone({r});
+  });
+}
+
 void ExperimentJobs::startSweep(const QString& dir, const SweepSpec& spec, int parallel) {
   launch([this, dir, spec, parallel] {
     SweepState state = open_sweep(dir.toStdString(), spec);

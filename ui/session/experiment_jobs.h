@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "unipool/experiments.h"
+#include "unipool/hf_model.h"
 
 namespace unipool::studio {
 
@@ -26,6 +27,11 @@ class ExperimentJobs : public QObject {
   // Probes each checkpoint on its validation text (or `text` when not empty).
   void startProbe(const QStringList& checkpoints, const QStringList& labels, int seeds,
                   int64_t max_windows);
+  // The probe on a downloaded model (unipool/hf_model.h) over `ids`: random routing in each
+  // MoE layer and from each down, `seeds` draws; progress counts inside each evaluation, so
+  // Cancel and the time left work on a large model.
+  void startDownloadedProbe(std::shared_ptr<const HfModel> model, std::vector<int32_t> ids,
+                            const QString& label, int seq, int seeds, int64_t max_windows);
   // Opens (or reopens, to resume) `dir` with `spec` and trains what is not done.
   void startSweep(const QString& dir, const SweepSpec& spec, int parallel);
   void cancel();

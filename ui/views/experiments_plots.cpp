@@ -40,7 +40,8 @@ void drawProbe(QCustomPlot* plot, const std::vector<ProbeResult>& results) {
   plot->xAxis->setTicker(ticker);
   plot->xAxis->setTickLabelRotation(60);
   plot->xAxis->setRange(0.3, double(first.rows.size()) - 0.3);
-  plot->yAxis->setLabel(QObject::tr("loss change with random routing (nats/byte)"));
+  // Our models read bytes, downloaded ones tokens: the loss is per byte or per token.
+  plot->yAxis->setLabel(QObject::tr("loss change with random routing (nats/byte or /token)"));
   plot->yAxis->rescale();
   plot->yAxis->setRangeLower(std::min(0.0, plot->yAxis->range().lower));
   plot->legend->setVisible(true);

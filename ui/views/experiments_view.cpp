@@ -208,6 +208,14 @@ void ExperimentsView::probeCheckpoints(const QStringList& paths) {
   jobs_->startProbe(paths, labels, probe_seeds_->value(), probe_windows_->value());
 }
 
+void ExperimentsView::probeDownloaded(std::shared_ptr<const HfModel> model,
+                                      std::vector<int32_t> ids, const QString& label, int seq) {
+  cancel_->setEnabled(true);
+  status_->setText(tr("Probing %1...").arg(label));
+  jobs_->startDownloadedProbe(std::move(model), std::move(ids), label, seq,
+                              probe_seeds_->value(), probe_windows_->value());
+}
+
 void ExperimentsView::startSweep(const QString& dir) {
   if (dir.isEmpty()) {
     Q_EMIT failed(tr("Sweep"), tr("Choose a folder for the sweep."));

@@ -8,7 +8,10 @@
 #include <QWidget>
 #include <vector>
 
+#include <memory>
+
 #include "unipool/experiments.h"
+#include "unipool/hf_model.h"
 
 class QCheckBox;
 class QCustomPlot;
@@ -32,6 +35,10 @@ class ExperimentsView : public QWidget {
   // Probe the current run (saved to a temporary copy first) and optionally a checkpoint.
   void probeCurrentRun(const QString& compare_with = {});
   void probeCheckpoints(const QStringList& paths);
+  // The probe on a downloaded model over token ids (windows of `seq`), the form's seeds and
+  // windows.
+  void probeDownloaded(std::shared_ptr<const HfModel> model, std::vector<int32_t> ids,
+                       const QString& label, int seq);
   // Start or resume a sweep in `dir` with the form's spec; open a sweep folder to view it.
   void startSweep(const QString& dir);
   bool openSweep(const QString& dir);

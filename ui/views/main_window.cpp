@@ -24,6 +24,7 @@
 #include "views/compare_view.h"
 #include "views/controls_panel.h"
 #include "views/domain_view.h"
+#include "views/downloaded_model_view.h"
 #include "views/experiments_view.h"
 #include "views/loss_curves_view.h"
 #include "views/new_run_form.h"
@@ -62,6 +63,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   compare_ = new CompareView(session_, this);
   inspector_ = new CheckpointInspectorView(this);
   redundancy_ = new RedundancyView(this);
+  downloaded_ = new DownloadedModelView(this);
   experiments_ = new ExperimentsView(session_, this);
 
   auto* bottom = new QSplitter(Qt::Horizontal, this);
@@ -79,6 +81,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   tabs_->addTab(compare_, tr("Compare"));
   tabs_->addTab(inspector_, tr("Checkpoint"));
   tabs_->addTab(redundancy_, tr("Redundancy"));
+  tabs_->addTab(downloaded_, tr("Downloaded model"));
   tabs_->addTab(experiments_, tr("Experiments"));
   setCentralWidget(tabs_);
 
@@ -134,6 +137,25 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
             if (why != kCancelled)  // a Cancel is the user's own doing: no dialog
               showError(tr("Cannot open MoE checkpoint"), tr("%1\n\n%2").arg(path, why));
           });
+  connect(downloaded_, &DownloadedModelView::failed, this,
+          [this](const QString& what, const QString& message) {
+            if (message != kDownloadedCancelled) showError(what, message);
+          });
+  // A model we cannot run (a switch we do not support, a missing tensor): say why, and show
+  // what can still be seen of it, its experts, in the Redundancy tab.
+  connect(downloaded_, &DownloadedModelView::openFailed, this,
+          [this](const QString& path, const QString& message) {
+            showError(tr("Cannot run this model"),
+                      tr("%1\n\n%2\n\nIts experts are compared in the Redundancy tab.")
+                          .arg(path, message));
+            openMoeCheckpoint(path);
+          });
+  connect(downloaded_, &DownloadedModelView::probeRequested, this,
+          [this](std::shared_ptr<const HfModel> model, std::vector<int32_t> ids,
+                 const QString& label, int seq) {
+            tabs_->setCurrentWidget(experiments_);
+            experiments_->probeDownloaded(std::move(model), std::move(ids), label, seq);
+          });
   connect(heatmap_, &RoutingHeatmapView::randomToggleRequested, this, [this](int layer) {
     if (layer < 0 || layer >= int(session_->state().random_layers.size())) return;
     session_->apply(RandomLayers::toggled(session_->state().random_layers, layer));
@@ -183,6 +205,12 @@ void MainWindow::buildMenus() {
     const QString path =
         QFileDialog::getExistingDirectory(this, tr("Open MoE checkpoint folder"), last_dir_);
     if (!path.isEmpty()) openMoeCheckpoint(path);
+  });
+  file->addAction(tr("Open &downloaded model folder..."), this, [this] {
+    const QString path =
+        QFileDialog::getExistingDirectory(this, tr("Open a downloaded model (config.json, "
+                                                   "safetensors, tokenizer.json)"), last_dir_);
+    if (!path.isEmpty()) openCheckpoint(path);
   });
   file->addAction(tr("&Watch run..."), this, [this] {
     // A headless run (`unipool train --log FILE --log-routing-every N`), read-only, live.
@@ -261,6 +289,13 @@ QCustomPlot* MainWindow::plotByName(const QString& which) const {
 }
 
 bool MainWindow::openCheckpoint(const QString& path) {
+  // A downloaded model of a family we run opens in its tab (decided from config.json and the
+  // header only: the weights are never read here).
+  if (DownloadedModel::looksRunnable(path)) {
+    openDownloadedModel(path);
+    rememberRecent(path);
+    return true;
+  }
   // Read the header first, here: a file that is not a checkpoint gets its dialog at once and
   // the current run is left alone.
   try {
@@ -283,6 +318,12 @@ bool MainWindow::openCheckpoint(const QString& path) {
   inspector_->open(path);
   rememberRecent(path);
   return true;
+}
+
+void MainWindow::openDownloadedModel(const QString& path) {
+  last_dir_ = QFileInfo(path).absolutePath();
+  tabs_->setCurrentWidget(downloaded_);
+  downloaded_->open(path);
 }
 
 void MainWindow::openMoeCheckpoint(const QString& path) {

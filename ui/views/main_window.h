@@ -14,6 +14,7 @@ namespace unipool::studio {
 
 class CheckpointInspectorView;
 class RedundancyView;
+class DownloadedModelView;
 class Classroom;
 class CompareView;
 class ControlsPanel;
@@ -41,6 +42,9 @@ class MainWindow : public QMainWindow {
   CompareView* compare() const { return compare_; }
   CheckpointInspectorView* inspector() const { return inspector_; }
   RedundancyView* redundancy() const { return redundancy_; }
+  DownloadedModelView* downloaded() const { return downloaded_; }
+  // A downloaded model of a family we run, in its own tab (the current run is kept).
+  void openDownloadedModel(const QString& path);
   // Any MoE checkpoint, ours or downloaded (a file or a sharded folder), in the Redundancy tab.
   void openMoeCheckpoint(const QString& path);
   ExperimentsView* experiments() const { return experiments_; }
@@ -85,6 +89,7 @@ class MainWindow : public QMainWindow {
   CompareView* compare_;
   CheckpointInspectorView* inspector_;
   RedundancyView* redundancy_;
+  DownloadedModelView* downloaded_;
   ExperimentsView* experiments_;
   QTabWidget* tabs_;
   Classroom* classroom_ = nullptr;

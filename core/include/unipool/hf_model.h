@@ -36,6 +36,10 @@ struct HfRoutes {
   std::vector<float> gates;      // (n_tokens, moe_layers, top_k)
 };
 
+// config.json model_type values HfModel runs: mixtral, olmoe, qwen2_moe, qwen3_moe,
+// deepseek_v2, deepseek_v3.
+const std::vector<std::string>& runnable_model_types();
+
 class HfModel {
  public:
   // `path`: a folder with config.json and safetensors (one file or an index), or one of its

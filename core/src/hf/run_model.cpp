@@ -131,6 +131,8 @@ void HfModel::Impl::head(const at::Tensor& h, const at::Tensor& targets, at::Ten
   *argmax = best_id;
 }
 
+const std::vector<std::string>& runnable_model_types() { return hf::runnable_model_types(); }
+
 HfModel::HfModel() : impl_(std::make_unique<Impl>()) {}
 HfModel::~HfModel() = default;
 
@@ -305,8 +307,13 @@ HfRoutes HfModel::routes(const std::vector<int32_t>& ids, int seq,
     const int64_t S = std::min<int64_t>(seq, remaining);
     const int64_t B = S < seq ? 1 : std::min(per_chunk, remaining / seq);
     const at::Tensor inputs = id_tensor(ids, first, B * S).view({B, S});
-    if (progress && !progress(double(first) / double(r.n_tokens), "routing tokens"))
-      throw Cancelled("routing cancelled");
+    const auto on_layer = [&](int l) {
+      const double done = (double(first) + double(B * S) * (l + 1) / (d.config.n_layers + 1)) /
+                          double(r.n_tokens);
+      if (progress && !progress(done, "layer " + std::to_string(l + 1) + " of " +
+                                          std::to_string(d.config.n_layers)))
+        throw Cancelled("routing cancelled");
+    };
     d.hidden(inputs, nullptr, 0, first,
              [&](int m, const hf::RoutedLayer& routed) {
                const at::Tensor e = routed.experts.contiguous();
@@ -318,7 +325,7 @@ HfRoutes HfModel::routes(const std::vector<int32_t>& ids, int seq,
                    r.gates[at_out] = g.data_ptr<float>()[t * k + j];
                  }
              },
-             {});
+             on_layer);
     first += B * S;
   }
   return r;
