@@ -87,6 +87,14 @@ void addAutomationOptions(QCommandLineParser& p) {
       {QStringLiteral("moe-compare"),
        QStringLiteral("With --moe: compare it with checkpoint <path> (a file or a folder)."),
        QStringLiteral("path")});
+  p.addOption({QStringLiteral("downloaded"),
+               QStringLiteral("Open downloaded model <folder> (config.json, safetensors, "
+                              "tokenizer.json) in its tab and route --text-file (or the sample "
+                              "text), then the screenshot."),
+               QStringLiteral("folder")});
+  p.addOption({QStringLiteral("text-file"),
+               QStringLiteral("With --downloaded: the text to route (UTF-8)."),
+               QStringLiteral("file")});
   p.addOption({QStringLiteral("quit"), QStringLiteral("Exit when done (0 on success).")});
 }
 
@@ -117,6 +125,8 @@ bool Automation::configure(const QCommandLineParser& p, QString* error) {
   watch_ = p.value(QStringLiteral("watch"));
   moe_ = p.value(QStringLiteral("moe"));
   moe_compare_ = p.value(QStringLiteral("moe-compare"));
+  downloaded_ = p.value(QStringLiteral("downloaded"));
+  text_file_ = p.value(QStringLiteral("text-file"));
   if (p.isSet(QStringLiteral("lesson-step"))) {
     bool ok = false;
     lesson_step_ = p.value(QStringLiteral("lesson-step")).toInt(&ok);
@@ -185,6 +195,7 @@ bool Automation::configure(const QCommandLineParser& p, QString* error) {
 void Automation::begin() {
   if (!lesson_.isEmpty()) return beginLesson();
   if (!moe_.isEmpty()) return beginMoe();
+  if (!downloaded_.isEmpty()) return beginDownloaded();
   if (!watch_.isEmpty()) {
     connect(window_->session(), &RunSession::failed, this,
             [this](const QString& what, const QString& why) { finish(1, what + ": " + why); });

@@ -29,6 +29,7 @@ class Automation : public QObject {
  private:
   void beginLesson();  // --lesson: play it up to --lesson-step, then the screenshot
   void beginMoe();     // --moe: open it in the Redundancy tab, then the screenshot
+  void beginDownloaded();  // --downloaded: open it in its tab, route a text, the screenshot
   void afterTraining();
   void waitForRunB();
   void measureFrames();
@@ -37,7 +38,7 @@ class Automation : public QObject {
 
   MainWindow* window_;
   QString preset_ = QStringLiteral("default"), open_, screenshot_, tab_, metrics_;
-  QString lesson_, watch_, moe_, moe_compare_;
+  QString lesson_, watch_, moe_, moe_compare_, downloaded_, text_file_;
   int lesson_step_ = 1;
   QStringList compare_;  // presets of runs B and C
   QStringList probe_;    // checkpoints for the probe
