@@ -23,6 +23,7 @@ Runner register_probe(CLI::App& app);
 Runner register_sweep(CLI::App& app);
 Runner register_routes(CLI::App& app);
 Runner register_tokenize(CLI::App& app);
+Runner register_export(CLI::App& app);
 
 // Every core this machine has (the default --threads of the downloaded-model commands).
 int default_threads();

@@ -24,7 +24,8 @@ int main(int argc, char** argv) {
            {"probe", unipool::cli::register_probe},
            {"sweep", unipool::cli::register_sweep},
            {"routes", unipool::cli::register_routes},
-           {"tokenize", unipool::cli::register_tokenize}}) {
+           {"tokenize", unipool::cli::register_tokenize},
+           {"export", unipool::cli::register_export}}) {
     runners[name] = reg(app);
   }
   unipool::cli::set_program_arguments(argc, argv);
