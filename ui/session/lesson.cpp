@@ -128,6 +128,10 @@ LessonAction parseAction(const QString& value, int line) {
     a.kind = verb == QLatin1String("freeze") ? LessonAction::Freeze
              : verb == QLatin1String("lock") ? LessonAction::Lock
                                              : LessonAction::Evaluate;
+  } else if (verb == QLatin1String("probe")) {
+    if (w.size() != 2 || w[1] != QLatin1String("exported"))
+      fail(line, field, QStringLiteral("write 'probe exported'"));
+    a.kind = LessonAction::ProbeExported;
   } else if (verb == QLatin1String("tab")) {
     argument(1);
     if (!lessonTabs().contains(w[1]))
@@ -137,7 +141,7 @@ LessonAction parseAction(const QString& value, int line) {
   } else {
     fail(line, field,
          QStringLiteral("unknown action '%1' (create, train N, random from L, random off, pool N, "
-                        "aux X, top_k K, lr X, freeze, lock, evaluate, tab NAME)")
+                        "aux X, top_k K, lr X, freeze, lock, evaluate, probe exported, tab NAME)")
              .arg(verb));
   }
   return a;
@@ -296,6 +300,8 @@ QString LessonAction::describe() const {
       return QStringLiteral("lock now");
     case Evaluate:
       return QStringLiteral("evaluate the validation text");
+    case ProbeExported:
+      return QStringLiteral("export as a downloaded model and probe it");
     case Tab:
       return QStringLiteral("open the %1 tab").arg(tab);
   }
@@ -336,7 +342,8 @@ const QStringList& lessonWidgets() {
 const QStringList& lessonTabs() {
   static const QStringList names = {QStringLiteral("routing"),    QStringLiteral("tokens"),
                                     QStringLiteral("domains"),    QStringLiteral("compare"),
-                                    QStringLiteral("checkpoint"), QStringLiteral("experiments")};
+                                    QStringLiteral("checkpoint"), QStringLiteral("experiments"),
+                                    QStringLiteral("downloaded")};
   return names;
 }
 

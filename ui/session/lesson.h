@@ -38,6 +38,7 @@ struct LessonAction {
     Freeze,
     Lock,
     Evaluate,
+    ProbeExported,  // export the run as a Hugging Face folder, run the probe on that
     Tab
   };
   Kind kind = Create;

@@ -35,6 +35,9 @@ const Measure kMeasures[] = {
     {"routes_outside", "routes to experts a layer does not own, this step (lock runs)"},
     {"partition_coverage", "worst layer's share of routes its own experts took, this step"},
     {"step", "the run's training step"},
+    // After 'probe exported' (the probe of the run exported as a downloaded model):
+    {"probe_deep", "loss change with random routing from the middle MoE layer down (probe)"},
+    {"probe_all", "loss change with random routing in every MoE layer (probe)"},
 };
 
 double meanLoss(const std::vector<StepPoint>& points, size_t from, size_t to) {

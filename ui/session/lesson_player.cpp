@@ -2,7 +2,13 @@
 
 #include <QMetaObject>
 
+#include <QtConcurrent/QtConcurrentRun>
+
 #include "session/run_session.h"
+#include "unipool/corpus.h"
+#include "unipool/hf_export.h"
+#include "unipool/hf_model.h"
+#include "unipool/tokenizer.h"
 #include "unipool/config.h"
 #include "unipool/live_settings.h"
 
@@ -57,7 +63,9 @@ LessonPlayer::LessonPlayer(RunSession* session, QObject* parent)
   });
 }
 
-LessonPlayer::~LessonPlayer() = default;
+LessonPlayer::~LessonPlayer() {
+  probe_watcher_.waitForFinished();  // a probe in flight writes into snapshots_
+}
 
 const LessonStep* LessonPlayer::currentStep() const {
   if (index_ < 0 || index_ >= stepCount()) return nullptr;
@@ -66,6 +74,7 @@ const LessonStep* LessonPlayer::currentStep() const {
 
 void LessonPlayer::load(const Lesson& lesson) {
   stop();
+  probe_.reset();
   lesson_ = lesson;
   index_ = -1;
   log_.clear();
@@ -177,6 +186,7 @@ void LessonPlayer::runNextAction() {
     session_->runUntil(train_target_);
     return;  // runningChanged(false) at the target continues
   }
+  if (a.kind == LessonAction::ProbeExported) return probeExported();
   if (!applyAction(a)) return;
   session_->waitForIdle();  // the worker has done it; its signals are delivered first
   if (a.kind == LessonAction::Create) {
@@ -236,9 +246,72 @@ bool LessonPlayer::applyAction(const LessonAction& a) {
       return true;
     case LessonAction::Train:
     case LessonAction::Tab:
+    case LessonAction::ProbeExported:
       break;
   }
   return true;
+}
+
+void LessonPlayer::probeExported() {
+  if (!session_->state().valid) return abortStep(tr("No run to export."));
+  const QString copy = snapshots_.filePath(QStringLiteral("exported.safetensors"));
+  const QString folder = snapshots_.filePath(QStringLiteral("exported"));
+  Q_EMIT progress(0, 1, tr("exporting the run as a downloaded model and probing it"));
+  disconnect(copy_saved_);
+  copy_saved_ = connect(session_, &RunSession::copySaved, this,
+                        [this, copy, folder, g = generation_](const QString& path) {
+    if (path != copy) return;  // another copy (the Experiments tab's)
+    disconnect(copy_saved_);
+    if (g != generation_) return;
+    // Export (exact for a softmax router: the lesson's run must be vanilla-like), open as a
+    // downloaded model, probe on fresh built-in text: all off the window's thread.
+    probe_watcher_.setFuture(QtConcurrent::run([copy, folder] {
+      ExportProbe out;
+      try {
+        export_hf(copy.toStdString(), folder.toStdString(), HfExportFormat::Qwen2Moe, false);
+        const auto model = HfModel::open(folder.toStdString());
+        const auto tokenizer = Tokenizer::from_file((folder + QStringLiteral("/tokenizer.json")).toStdString());
+        const std::vector<int32_t> ids =
+            tokenizer->encode(generate_builtin_corpus(8192, 20261204).text, false);
+        out.result = run_probe(
+            [&](const std::vector<bool>& random, uint64_t draw) {
+              return model->evaluate(ids, 64, random, 64, draw);
+            },
+            model->info().moe_layers, "exported run", 64, 2);
+      } catch (const std::exception& e) {
+        out.error = QString::fromUtf8(e.what());
+      }
+      return out;
+    }));
+    connect(&probe_watcher_, &QFutureWatcher<ExportProbe>::finished, this,
+            [this, folder, g] {
+              if (g != generation_) return;
+              const ExportProbe out = probe_watcher_.result();
+              if (!out.error.isEmpty()) return abortStep(tr("Export and probe: %1").arg(out.error));
+              probe_ = out.result;
+              Q_EMIT exportedModelReady(folder);
+              continueLater();
+            },
+            Qt::SingleShotConnection);
+  });
+  session_->saveCopy(copy);
+}
+
+std::optional<double> LessonPlayer::probeMeasure(const QString& name, QString* why) const {
+  if (!probe_) {
+    *why = tr("no 'probe exported' has run in this lesson");
+    return std::nullopt;
+  }
+  std::vector<const ProbeRow*> from;
+  for (const ProbeRow& row : probe_->rows)
+    if (row.kind == "from") from.push_back(&row);
+  if (from.empty()) {
+    *why = tr("the probe has no rows");
+    return std::nullopt;
+  }
+  // "from the middle MoE layer down" or "every MoE layer".
+  const ProbeRow* row = name == QLatin1String("probe_all") ? from.front() : from[from.size() / 2];
+  return row->d_loss_mean;
 }
 
 void LessonPlayer::finishStep() {
@@ -252,7 +325,9 @@ void LessonPlayer::finishStep() {
     if (skipped_) {
       r.why = tr("skipped");
     } else {
-      r.measured = measureRun(e.measure, *session_, baseline_, &r.why);
+      r.measured = e.measure.startsWith(QLatin1String("probe_"))
+                       ? probeMeasure(e.measure, &r.why)
+                       : measureRun(e.measure, *session_, baseline_, &r.why);
       r.checked = r.measured.has_value();
       r.passed = r.checked && e.holds(*r.measured);
     }

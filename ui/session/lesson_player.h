@@ -4,6 +4,7 @@
 // which reopens the run as it was when the step began (a checkpoint saved then).
 #pragma once
 
+#include <QFutureWatcher>
 #include <QObject>
 #include <QTemporaryDir>
 #include <optional>
@@ -11,6 +12,7 @@
 
 #include "session/lesson.h"
 #include "session/lesson_measures.h"
+#include "unipool/experiments.h"
 
 namespace unipool::studio {
 
@@ -62,6 +64,8 @@ class LessonPlayer : public QObject {
   void stepFinished(int index, bool all_passed);
   void tabRequested(const QString& tab);
   void lessonFinished();
+  // 'probe exported' wrote the run as a downloaded-model folder (Qwen2-MoE layout) there.
+  void exportedModelReady(const QString& folder);
   void stopped();
 
  private:
@@ -71,6 +75,10 @@ class LessonPlayer : public QObject {
   void finishStep();
   void abortStep(const QString& reason);
   bool applyAction(const LessonAction& action);
+  // 'probe exported': the run saved, exported, opened as a downloaded model and probed on a
+  // worker thread; the step goes on when the probe is done.
+  void probeExported();
+  std::optional<double> probeMeasure(const QString& name, QString* why) const;
 
   RunSession* session_;
   Lesson lesson_;
@@ -86,6 +94,13 @@ class LessonPlayer : public QObject {
   std::vector<std::pair<int, ExpectationResult>> log_;
   QTemporaryDir snapshots_;  // step-N.safetensors: the run when step N began
   std::vector<bool> has_snapshot_;
+  struct ExportProbe {
+    QString error;
+    ProbeResult result;
+  };
+  QFutureWatcher<ExportProbe> probe_watcher_;
+  QMetaObject::Connection copy_saved_;
+  std::optional<ProbeResult> probe_;  // the last 'probe exported' of this lesson
 };
 
 }  // namespace unipool::studio

@@ -15,8 +15,11 @@
 #include "session/lesson_player.h"
 #include "session/run_session.h"
 #include "views/animation_export.h"
+#include "views/checkpoint_inspector_view.h"
 #include "views/compare_view.h"
 #include "views/controls_panel.h"
+#include "views/domain_view.h"
+#include "views/downloaded_model_view.h"
 #include "views/experiments_view.h"
 #include "views/lesson_controller.h"
 #include "views/live_controls.h"
@@ -44,11 +47,19 @@ double normalFontSize() {
 
 Classroom::Classroom(MainWindow* window) : QObject(window), window_(window) {
   lessons_ = new LessonController(window, window->session(), window->tabs());
-  const QStringList tabs = {QStringLiteral("routing"),    QStringLiteral("tokens"),
-                            QStringLiteral("domains"),    QStringLiteral("compare"),
-                            QStringLiteral("checkpoint"), QStringLiteral("experiments")};
-  for (int i = 0; i < tabs.size() && i < window->tabs()->count(); ++i)
-    lessons_->addTab(tabs[i], window->tabs()->widget(i));
+  // By page, not by position: tabs were added since (Redundancy, Downloaded model).
+  const QList<std::pair<QString, QWidget*>> tabs = {
+      {QStringLiteral("routing"), window->tabs()->widget(0)},
+      {QStringLiteral("tokens"), window->tokens()},
+      {QStringLiteral("domains"), window->domains()},
+      {QStringLiteral("compare"), window->compare()},
+      {QStringLiteral("checkpoint"), window->inspector()},
+      {QStringLiteral("experiments"), window->experiments()},
+      {QStringLiteral("downloaded"), window->downloaded()}};
+  for (const auto& [name, page] : tabs) lessons_->addTab(name, page);
+  // A lesson's exported model ('probe exported') is shown in the Downloaded model tab.
+  connect(lessons_->player(), &LessonPlayer::exportedModelReady, window,
+          &MainWindow::openDownloadedModel);
   lessons_->addWidget(QStringLiteral("heatmap"), window->heatmap());
   lessons_->addWidget(QStringLiteral("balance"), window->balance());
   lessons_->addWidget(QStringLiteral("loss"), window->loss());
