@@ -79,6 +79,37 @@ class TstTokenizer : public QObject {
     QCOMPARE(qwen->encode("Hi", true), qwen->encode("Hi", false));
   }
 
+  void aModelFolderAddsTheBosItsConfigAsksFor() {
+    // DeepSeek-V3: tokenizer.json adds nothing; tokenizer_config.json says add_bos_token.
+    QTemporaryDir dir;
+    QFile::copy(QString::fromStdString(data_dir() + "/deepseek_v3.tokenizer.json"),
+                dir.filePath(QStringLiteral("tokenizer.json")));
+    const std::string folder = dir.path().toStdString();
+    const auto plain = Tokenizer::from_model_folder(folder);
+    QCOMPARE(plain->extra_bos(), -1);  // no tokenizer_config.json: the library's ids
+    QFile config(dir.filePath(QStringLiteral("tokenizer_config.json")));
+    QVERIFY(config.open(QIODevice::WriteOnly));
+    config.write("{\"add_bos_token\": true, \"bos_token\": {\"content\": "
+                 "\"<\xef\xbd\x9c" "begin\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>\"}}");
+    config.close();
+    const auto with_bos = Tokenizer::from_model_folder(folder);
+    QCOMPARE(with_bos->extra_bos(), 0);
+    const auto ids = with_bos->encode("Hello", true);
+    QCOMPARE(ids.front(), 0);
+    QCOMPARE(std::vector<int32_t>(ids.begin() + 1, ids.end()), with_bos->encode("Hello", false));
+    // Mistral's template already starts with <s>: no second one.
+    QTemporaryDir mistral;
+    QFile::copy(QString::fromStdString(data_dir() + "/llama2.tokenizer.json"),
+                mistral.filePath(QStringLiteral("tokenizer.json")));
+    QFile c2(mistral.filePath(QStringLiteral("tokenizer_config.json")));
+    QVERIFY(c2.open(QIODevice::WriteOnly));
+    c2.write("{\"add_bos_token\": true, \"bos_token\": \"<s>\"}");
+    c2.close();
+    const auto m = Tokenizer::from_model_folder(mistral.path().toStdString());
+    QCOMPARE(m->encode("Hi", true)[1] != 1, true);
+    QCOMPARE(m->encode("Hi", true).front(), 1);
+  }
+
   void invalidUtf8IsReadAsReplacementCharacters() {
     const auto qwen = Tokenizer::from_file(data_dir() + "/qwen3.tokenizer.json");
     QCOMPARE(qwen->encode("a\xff" "b", false), qwen->encode("a\xEF\xBF\xBD" "b", false));

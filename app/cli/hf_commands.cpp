@@ -78,7 +78,7 @@ ModelInput model_input(const std::string& checkpoint, const std::string& text_pa
   const std::string folder = model_folder(checkpoint);
   const fs::path tokenizer = fs::path(folder) / "tokenizer.json";
   std::error_code ec;
-  if (fs::exists(tokenizer, ec)) in.tokenizer = Tokenizer::from_file(tokenizer.string());
+  if (fs::exists(tokenizer, ec)) in.tokenizer = Tokenizer::from_model_folder(folder);
   if (!ids_path.empty()) {
     in.ids = read_token_ids(ids_path);
   } else {

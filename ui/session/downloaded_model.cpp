@@ -137,7 +137,8 @@ void DownloadedModel::open(const QString& path) {
     std::shared_ptr<const HfModel> model = HfModel::open(path.toStdString(), progress);
     std::shared_ptr<const Tokenizer> tokenizer;
     const QString tok = tokenizer_path(path);
-    if (QFileInfo::exists(tok)) tokenizer = Tokenizer::from_file(tok.toStdString());
+    if (QFileInfo::exists(tok))
+      tokenizer = Tokenizer::from_model_folder(QFileInfo(tok).absolutePath().toStdString());
     // Only a model that opened replaces the one shown (a failed open keeps it).
     return [this, path, model, tokenizer] {
       model_ = model;

@@ -25,6 +25,11 @@ class Tokenizer {
   static std::unique_ptr<Tokenizer> from_file(const std::string& path);
   // `what` names the source in error messages.
   static std::unique_ptr<Tokenizer> from_json(const std::string& json, const std::string& what);
+  // A model folder's tokenizer.json, and its tokenizer_config.json where there is one: when
+  // that sets add_bos_token and the post-processor adds no BOS of its own (DeepSeek-V3's
+  // tokenizer.json has no template, transformers' tokenizer class adds the BOS), encode(text,
+  // true) starts with the BOS as transformers does (SPEC section 10).
+  static std::unique_ptr<Tokenizer> from_model_folder(const std::string& folder);
   ~Tokenizer();
 
   // UTF-8 text -> ids. `add_special`: apply the post-processor's template (BOS, ...); added
@@ -36,6 +41,8 @@ class Tokenizer {
   // One token for display: its text as the decoder gives it alone ("" for an unknown id).
   std::string piece(int32_t id) const;
   int64_t vocab_size() const;  // the largest id + 1
+  // The BOS that encode(text, true) puts first when the template did not (-1: none).
+  int32_t extra_bos() const;
 
  private:
   Tokenizer();

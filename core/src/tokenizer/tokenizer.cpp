@@ -109,6 +109,7 @@ struct Tokenizer::Impl {
   std::map<int32_t, size_t> added_by_id;
   AddedMatcher raw_matcher, normalized_matcher;  // normalized false / true
   std::vector<int32_t> prefix_ids, suffix_ids;   // the template around the sequence
+  int32_t extra_bos = -1;                          // tokenizer_config.json's add_bos_token
 
   void read_post_processor(const json& p);
   void encode_segment(const std::string& text, bool at_start, std::vector<int32_t>& out) const;
@@ -233,6 +234,8 @@ std::vector<int32_t> Tokenizer::encode(const std::string& input, bool add_specia
     else d.encode_segment(text.substr(s.begin, s.end - s.begin), s.begin == 0, ids);
   }
   if (add_special) ids.insert(ids.end(), d.suffix_ids.begin(), d.suffix_ids.end());
+  if (add_special && d.extra_bos >= 0 && (ids.empty() || ids.front() != d.extra_bos))
+    ids.insert(ids.begin(), d.extra_bos);
   return ids;
 }
 
@@ -257,6 +260,35 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special
 std::string Tokenizer::piece(int32_t id) const {
   if (id < 0 || id >= vocab_size()) return "";
   return decode({id}, false);
+}
+
+int32_t Tokenizer::extra_bos() const { return impl_->extra_bos; }
+
+std::unique_ptr<Tokenizer> Tokenizer::from_model_folder(const std::string& folder) {
+  auto t = from_file(folder + "/tokenizer.json");
+  std::ifstream in(folder + "/tokenizer_config.json", std::ios::binary);
+  if (!in) return t;
+  std::stringstream text;
+  text << in.rdbuf();
+  const json c = json::parse(text.str(), nullptr, false);
+  if (!c.is_object() || !c.value("add_bos_token", false) || !c.contains("bos_token")) return t;
+  // bos_token: a string, or an added-token object {"content": ...}.
+  std::string bos;
+  if (c["bos_token"].is_string()) bos = c["bos_token"].get<std::string>();
+  else if (c["bos_token"].is_object()) bos = c["bos_token"].value("content", std::string());
+  if (bos.empty()) return t;
+  int32_t id = -1;
+  for (const AddedToken& a : t->impl_->added)
+    if (a.content == bos) id = a.id;
+  if (id < 0)
+    if (const auto known = t->impl_->model->id(bos)) id = *known;
+  if (id < 0)
+    throw TokenizerError(folder + "/tokenizer_config.json: bos_token \"" + bos +
+                         "\" is not a token of tokenizer.json");
+  // Only where the template does not already put it first.
+  const auto& prefix = t->impl_->prefix_ids;
+  if (prefix.empty() || prefix.front() != id) t->impl_->extra_bos = id;
+  return t;
 }
 
 int64_t Tokenizer::vocab_size() const {
