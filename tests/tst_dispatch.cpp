@@ -117,7 +117,7 @@ RefOut reference_forward(const ModelConfig& c, const unipool::ParamStore& p,
   if (c.balance == "layer") {
     for (int l = 0; l < L; ++l)
       for (int64_t i = 0; i < Mg; ++i)
-        out.aux += c.aux_coef * Mg * f[size_t(l)][size_t(i)] * Pm[size_t(l)][size_t(i)] / L;
+        out.aux += c.aux_coef * Mg * f[size_t(l)][size_t(i)] * Pm[size_t(l)][size_t(i)];
   } else if (c.balance == "pool") {
     const int groups = L / G;
     for (int g = 0; g < groups; ++g)
@@ -125,7 +125,7 @@ RefOut reference_forward(const ModelConfig& c, const unipool::ParamStore& p,
         double fb = 0, pb = 0;
         for (int j = 0; j < G; ++j)
           fb += f[size_t(g * G + j)][size_t(i)] / G, pb += Pm[size_t(g * G + j)][size_t(i)] / G;
-        out.aux += c.aux_coef * Mg * fb * pb / groups;
+        out.aux += c.aux_coef * Mg * fb * pb;  // summed over groups (SPEC 4)
       }
   }
   out.z = c.z_coef * z_sum;

@@ -206,35 +206,36 @@ class TstFormulas : public QObject {
       fv.push_back(to_vec(f.back()));
       pv.push_back(to_vec(P.back()));
     }
-    // Pool: mean of f and P over each group's layers, Mg * <fbar, Pbar>, mean over groups.
+    // Pool: mean of f and P over each group's layers, Mg * <fbar, Pbar>, summed over groups.
     double pool = 0;
     for (int g = 0; g < 2; ++g) {
       double term = 0;
       for (int i = 0; i < Mg; ++i)
         term += (fv[g * 2][i] + fv[g * 2 + 1][i]) / 2 * (pv[g * 2][i] + pv[g * 2 + 1][i]) / 2;
-      pool += Mg * term / 2;
+      pool += Mg * term;
     }
     at::Tensor aux = unipool::balance_loss(c, f, P);
     QVERIFY(std::abs(aux.item<double>() - 0.05 * pool) < 1e-14);
-    aux.backward();  // d aux / d P[l][i] = coef / groups * Mg * fbar_i / G
+    aux.backward();  // d aux / d P[l][i] = coef * Mg * fbar_i / G
     for (int l = 0; l < L; ++l)
       for (int i = 0; i < Mg; ++i) {
         const double fbar = (fv[l / 2 * 2][i] + fv[l / 2 * 2 + 1][i]) / 2;
-        QVERIFY(std::abs(P[l].grad()[i].item<double>() - 0.05 / 2 * Mg * fbar / 2) < 1e-14);
+        QVERIFY(std::abs(P[l].grad()[i].item<double>() - 0.05 * Mg * fbar / 2) < 1e-14);
       }
     c.balance = "layer";
     double layer = 0;
     for (int l = 0; l < L; ++l)
-      for (int i = 0; i < Mg; ++i) layer += Mg * fv[l][i] * pv[l][i] / L;
+      for (int i = 0; i < Mg; ++i) layer += Mg * fv[l][i] * pv[l][i];  // summed: no / L
     QVERIFY(std::abs(unipool::balance_loss(c, f, P).item<double>() - 0.05 * layer) < 1e-14);
     c.balance = "none";
     QCOMPARE(unipool::balance_loss(c, f, P).item<double>(), 0.0);
-    // Uniform softmax scores at perfect balance: both losses equal aux_coef (SPEC section 4).
+    // Uniform softmax scores at perfect balance: each layer's (pool's) term equals aux_coef
+    // (SPEC section 4), so the sum is L (or n_groups) times it.
     const std::vector<at::Tensor> uniform(size_t(L), at::full({Mg}, 1.0 / Mg, kF64));
-    for (const char* b : {"pool", "layer"}) {
-      c.balance = b;
-      QVERIFY(std::abs(unipool::balance_loss(c, uniform, uniform).item<double>() - 0.05) < 1e-15);
-    }
+    c.balance = "pool";
+    QVERIFY(std::abs(unipool::balance_loss(c, uniform, uniform).item<double>() - 2 * 0.05) < 1e-15);
+    c.balance = "layer";
+    QVERIFY(std::abs(unipool::balance_loss(c, uniform, uniform).item<double>() - L * 0.05) < 1e-15);
   }
 
   void ropeAndTables() {

@@ -61,7 +61,8 @@ def cmd_selftest(a):
         h.remove()
     check("group_ownership", owned, None)
 
-    # 6. balance: softmax router with zero weights -> aux == aux_coef (pool and layer)
+    # 6. balance: softmax router with zero weights -> aux_coef per pool (pool) or per layer
+    #    (layer), summed (SPEC 4)
     for bal in ("pool", "layer"):
         c2 = dict(small, router="softmax", balance=bal)
         m2 = UniPool(c2).double()
@@ -69,7 +70,8 @@ def cmd_selftest(a):
             blk.moe.router.weight.data.zero_()
         _, st = m2(torch.randint(0, 256, (2, 16)))
         aux, _ = aux_losses(c2, st, 32)
-        check("aux_uniform_" + bal, abs(float(aux) - c2["aux_coef"]) < 1e-12, float(aux))
+        terms = c2["n_layers"] // c2["layers_per_group"] if bal == "pool" else c2["n_layers"]
+        check("aux_uniform_" + bal, abs(float(aux) - terms * c2["aux_coef"]) < 1e-12, float(aux))
 
     # 7. checkpoint round trip (F32 and BF16) + eval windows vs a direct forward
     with tempfile.TemporaryDirectory() as td:

@@ -193,9 +193,9 @@ def aux_losses(cfg, stats, T):
     P = torch.stack([st["P"] for st in stats])                                          # (L, Mg)
     if cfg["balance"] == "pool":
         fb, Pb = f.view(L // G, G, Mg).mean(1), P.view(L // G, G, Mg).mean(1)          # (n_groups, Mg)
-        aux = cfg["aux_coef"] * (Mg * (fb * Pb).sum(-1)).mean()
+        aux = cfg["aux_coef"] * (Mg * (fb * Pb).sum(-1)).sum()  # every group's loss added
     elif cfg["balance"] == "layer":
-        aux = cfg["aux_coef"] * (Mg * (f * P).sum(-1)).mean()
+        aux = cfg["aux_coef"] * (Mg * (f * P).sum(-1)).sum()  # full coefficient per layer
     else:
         aux = P.sum() * 0.0
     z = cfg["z_coef"] * torch.stack([st["z2"] for st in stats]).mean()

@@ -1,4 +1,6 @@
-// The balance loss (SPEC section 4): per layer, or per pool over the pool's layers.
+// The balance loss (SPEC section 4): per layer, or per pool over the pool's layers, summed
+// over layers (or pools) as the reference code sums them: each layer (pool) carries the full
+// coefficient.
 #include "model/losses.h"
 
 #include <cmath>
@@ -13,10 +15,10 @@ at::Tensor balance_loss(const ModelConfig& c, const std::vector<at::Tensor>& f,
   if (c.balance == "layer") {
     at::Tensor total = at::zeros({}, options);
     for (size_t l = 0; l < P.size(); ++l) total = total + mg * (f[l] * P[l]).sum();
-    return total * (c.aux_coef / double(P.size()));
+    return total * c.aux_coef;  // Megatron's per-layer loss, the full coefficient each
   }
   // Pool balance (paper Eqs. 4-6): average f and P over each group's layers, then Mg * <fbar,
-  // Pbar>.
+  // Pbar>; one accumulator per group, every group's loss added.
   const int G = c.layers_per_group, groups = c.n_groups();
   at::Tensor total = at::zeros({}, options);
   for (int g = 0; g < groups; ++g) {
@@ -27,7 +29,7 @@ at::Tensor balance_loss(const ModelConfig& c, const std::vector<at::Tensor>& f,
     }
     total = total + mg * ((fbar / double(G)) * (pbar / double(G))).sum();
   }
-  return total * (c.aux_coef / double(groups));
+  return total * c.aux_coef;
 }
 
 at::Tensor target_entropy_loss(const std::vector<at::Tensor>& mean_p, int target) {
