@@ -136,6 +136,43 @@ class TstExperiments : public QObject {
     QVERIFY_THROWS_EXCEPTION(std::runtime_error, open_sweep(b_dir.path().toStdString(), other));
   }
 
+  // --aux-coefs: each pool size at each coefficient; each run records its validation zero-gate
+  // share per layer, and that share is the evaluation's own count (SPEC section 9).
+  void auxGridRecordsZeroGateShares() {
+    QTemporaryDir dir;
+    SweepSpec spec = tiny_sweep();
+    spec.pool_sizes = {4};
+    spec.aux_coefs = {0.0, 0.5};
+    spec.vanilla = false;
+    SweepState st = open_sweep(dir.path().toStdString(), spec);
+    QCOMPARE(st.runs.size(), size_t(2));
+    QCOMPARE(st.runs[0].name, std::string("mg4-a0-s1"));
+    QCOMPARE(st.runs[1].name, std::string("mg4-a0.5-s1"));
+    run_sweep(st, 1);
+    for (const SweepRun& r : st.runs) {
+      QCOMPARE(r.zero_gate.size(), size_t(2));  // tiny: 2 layers
+      // Checked against an evaluation of the saved model: the same counts.
+      auto engine = Engine::open(dir.filePath(QString::fromStdString(r.name) + "/model.safetensors")
+                                     .toStdString(),
+                                 true, DataSpec{spec.data}, 0);  // resumed: its seq, its windows
+      const EvalResult v = engine->evaluate_validation(kValidationWindows);
+      QCOMPARE(v.loss, r.valid_loss);  // the same evaluation
+      for (int l = 0; l < 2; ++l)
+        QCOMPARE(r.zero_gate[size_t(l)], double(v.routing.zero_gate[size_t(l)]) / double(v.routing.tokens));
+      QCOMPARE(r.zero_gate_all, (r.zero_gate[0] + r.zero_gate[1]) / 2);
+    }
+    QCOMPARE(st.runs[1].aux_coef, 0.5);
+    // Reopened, the grid and the shares read back.
+    const SweepState loaded = load_sweep(dir.path().toStdString());
+    QCOMPARE(loaded.spec.aux_coefs, spec.aux_coefs);
+    QCOMPARE(loaded.runs[1].zero_gate, st.runs[1].zero_gate);
+    // A sweep.json without the key (written before the grid existed) reads as no grid.
+    QVERIFY(QString::fromStdString(to_json(tiny_sweep())).indexOf(QStringLiteral("aux_coefs")) < 0);
+    SweepSpec bad = spec;
+    bad.aux_coefs = {-1.0};
+    QVERIFY_THROWS_EXCEPTION(std::invalid_argument, plan_sweep(bad));
+  }
+
   void defaultPoolSizesAreThePapersFractions() {
     SweepSpec s;  // default preset: 6 layers, vanilla 48 experts
     const std::vector<SweepRun> runs = plan_sweep(s);

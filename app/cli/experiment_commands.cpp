@@ -1,6 +1,7 @@
 // `unipool probe` and `unipool sweep`: the paper's two questions from the command line, on the
 // same code as the studio's Experiments tab (unipool/experiments.h).
 #include <atomic>
+#include <cmath>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -105,8 +106,27 @@ int run_probe_command(const ProbeArgs& a) {
   return 0;
 }
 
+// "0,1e-3,0.01" -> coefficients >= 0.
+std::vector<double> parse_coefficients(const std::string& text, const char* what) {
+  std::vector<double> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    size_t used = 0;
+    double v = -1;
+    try {
+      v = std::stod(item, &used);
+    } catch (const std::exception&) {
+    }
+    if (used == 0 || used != item.size() || !(v >= 0) || !std::isfinite(v))
+      throw CLI::ValidationError(std::string(what) + ": '" + item + "' is not a number >= 0");
+    out.push_back(v);
+  }
+  return out;
+}
+
 struct SweepArgs {
-  std::string preset = "default", pool_sizes, out, data;
+  std::string preset = "default", pool_sizes, aux_coefs, out, data;
   int seeds = 1, steps = 1000, batch = 16, seq = 128, parallel = 1;
   bool no_vanilla = false, lock = false, json = false;
 };
@@ -115,6 +135,7 @@ int run_sweep_command(const SweepArgs& a) {
   SweepSpec spec;
   spec.preset = a.preset;
   if (!a.pool_sizes.empty()) spec.pool_sizes = parse_list<int>(a.pool_sizes, "--pool-sizes");
+  if (!a.aux_coefs.empty()) spec.aux_coefs = parse_coefficients(a.aux_coefs, "--aux-coefs");
   spec.seeds.clear();
   for (int s = 1; s <= a.seeds; ++s) spec.seeds.push_back(uint64_t(s));
   spec.vanilla = !a.no_vanilla;
@@ -166,15 +187,25 @@ int run_sweep_command(const SweepArgs& a) {
                     {"budget", r.budget},
                     {"done", r.done},
                     {"valid_loss", r.valid_loss},
-                    {"tokens_per_s", r.tokens_per_s}});
+                    {"tokens_per_s", r.tokens_per_s},
+                    {"aux_coef", r.aux_coef},
+                    {"zero_gate", r.zero_gate},
+                    {"zero_gate_all", r.zero_gate_all}});
   }
   if (a.json) {
     std::cout << nlohmann::json{{"dir", a.out}, {"runs", runs}}.dump() << "\n";
   } else {
-    std::printf("%-14s %8s %7s %11s %10s\n", "run", "budget", "done", "valid CE", "tokens/s");
-    for (const SweepRun& r : state.runs)
-      std::printf("%-14s %7.1f%% %7s %11.4f %10.0f\n", r.name.c_str(), 100 * r.budget,
-                  r.done ? "yes" : "no", r.valid_loss, r.tokens_per_s);
+    // Zero-gate: the share of validation tokens with no expert (all gates 0, SPEC 9), over all
+    // layers and in the worst layer.
+    std::printf("%-18s %8s %5s %11s %10s %10s %10s\n", "run", "budget", "done", "valid CE",
+                "tokens/s", "zero-gate", "worst layer");
+    for (const SweepRun& r : state.runs) {
+      double worst = 0;
+      for (double z : r.zero_gate) worst = std::max(worst, z);
+      std::printf("%-18s %7.1f%% %5s %11.4f %10.0f %9.1f%% %9.1f%%\n", r.name.c_str(),
+                  100 * r.budget, r.done ? "yes" : "no", r.valid_loss, r.tokens_per_s,
+                  100 * r.zero_gate_all, 100 * worst);
+    }
   }
   return status;
 }
@@ -221,6 +252,9 @@ Runner register_sweep(CLI::App& app) {
   cmd->add_option("--data", a->data, "Training text (default: the built-in corpus)");
   cmd->add_option("--out", a->out, "The sweep's folder (reopen it to resume)")->required();
   cmd->add_option("--parallel", a->parallel, "Runs trained at once")->check(CLI::Range(1, 64));
+  cmd->add_option("--aux-coefs", a->aux_coefs,
+                  "A grid with --pool-sizes: each UniPool run at each aux coefficient, e.g. "
+                  "0,1e-3,1e-2,1e-1 (default: the preset's)");
   cmd->add_flag("--no-vanilla", a->no_vanilla, "Leave out the vanilla baseline");
   cmd->add_flag("--lock", a->lock, "Add a UniPool-lock run");
   cmd->add_flag("--json", a->json, "Print a JSON summary");

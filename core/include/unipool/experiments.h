@@ -59,6 +59,9 @@ ProbeResult probe_from_json(const std::string& json);
 struct SweepSpec {
   std::string preset = "default";  // the UniPool run whose pool size varies
   std::vector<int> pool_sizes;     // Mg values; empty: 25, 41.7, 50, 66.7, 100% of vanilla
+  // A grid with pool_sizes: each UniPool run at each of these aux coefficients (empty: the
+  // preset's). The zero-gate regime of SPEC section 9 depends on it.
+  std::vector<double> aux_coefs;
   bool vanilla = true;             // the layer-wise baseline
   bool lock = false;               // a UniPool-lock run too
   std::vector<uint64_t> seeds = {1};
@@ -74,9 +77,14 @@ struct SweepRun {
   int experts_per_group = 0;
   uint64_t seed = 0;
   double budget = 0;  // expert parameters / the vanilla budget
+  double aux_coef = -1;  // the run's aux coefficient; -1: the preset's
   // Filled when the run is done (its metrics.json exists):
   bool done = false;
   double valid_loss = 0, valid_accuracy = 0, tokens_per_s = 0, seconds = 0;
+  // On the validation text at the end (SPEC section 9): per layer, the share of tokens whose
+  // gates are all 0 ("no expert"), and over all layers.
+  std::vector<double> zero_gate;
+  double zero_gate_all = 0;
   std::vector<std::pair<int64_t, double>> curve;  // (step, training CE)
 };
 

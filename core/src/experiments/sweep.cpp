@@ -56,6 +56,7 @@ Preset run_preset(const SweepSpec& spec, const SweepRun& run) {
     apply_architecture(c, Architecture::UniPool);
     c.experts_per_group = run.experts_per_group;
   }
+  if (run.aux_coef >= 0) c.aux_coef = run.aux_coef;
   refresh_router_constant(c);
   validate(c);
   p.train.total_steps = spec.steps;
@@ -78,6 +79,9 @@ json run_json(const SweepRun& r) {
           {"valid_accuracy", r.valid_accuracy},
           {"tokens_per_s", r.tokens_per_s},
           {"seconds", r.seconds},
+          {"aux_coef", r.aux_coef},
+          {"zero_gate", r.zero_gate},
+          {"zero_gate_all", r.zero_gate_all},
           {"curve", curve}};
 }
 
@@ -87,6 +91,9 @@ void read_run_metrics(SweepRun& r, const fs::path& file) {
   r.valid_accuracy = j.at("valid_accuracy").get<double>();
   r.tokens_per_s = j.at("tokens_per_s").get<double>();
   r.seconds = j.at("seconds").get<double>();
+  // Runs finished before zero-gate shares were recorded have none (NaN: unknown, not 0).
+  r.zero_gate = j.value("zero_gate", std::vector<double>{});
+  r.zero_gate_all = j.contains("zero_gate_all") ? j["zero_gate_all"].get<double>() : std::nan("");
   r.curve.clear();
   for (const auto& point : j.at("curve"))
     r.curve.push_back({point.at(0).get<int64_t>(), point.at(1).get<double>()});
@@ -128,6 +135,13 @@ bool train_run(const SweepState& state, SweepRun& run, int index,
   run.tokens_per_s = rates[rates.size() / 2];
   run.valid_loss = v.loss;
   run.valid_accuracy = v.accuracy;
+  run.zero_gate.clear();
+  int64_t zero = 0;
+  for (int64_t z : v.routing.zero_gate) {
+    run.zero_gate.push_back(double(z) / double(std::max<int64_t>(1, v.routing.tokens)));
+    zero += z;
+  }
+  run.zero_gate_all = double(zero) / double(std::max<int64_t>(1, v.routing.tokens * v.routing.n_layers));
   run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   engine.save((dir / "model.safetensors").string());
   write_text_atomic(dir / "metrics.json", run_json(run).dump());  // last: the run is done
@@ -138,7 +152,7 @@ bool train_run(const SweepState& state, SweepRun& run, int index,
 }  // namespace
 
 std::string to_json(const SweepSpec& s) {
-  return json{{"preset", s.preset},
+  json j{{"preset", s.preset},
               {"pool_sizes", s.pool_sizes},
               {"vanilla", s.vanilla},
               {"lock", s.lock},
@@ -149,8 +163,10 @@ std::string to_json(const SweepSpec& s) {
               {"data", s.data.path},
               {"builtin_bytes", s.data.builtin_bytes},
               {"builtin_seed", s.data.builtin_seed},
-              {"curve_every", s.curve_every}}
-      .dump();
+              {"curve_every", s.curve_every}};
+  // Only in grids: a sweep.json written before the key existed reads back the same.
+  if (!s.aux_coefs.empty()) j["aux_coefs"] = s.aux_coefs;
+  return j.dump();
 }
 
 SweepSpec sweep_spec_from_json(const std::string& text) {
@@ -168,6 +184,7 @@ SweepSpec sweep_spec_from_json(const std::string& text) {
   s.data.builtin_bytes = j.at("builtin_bytes").get<int64_t>();
   s.data.builtin_seed = j.at("builtin_seed").get<uint64_t>();
   s.curve_every = j.at("curve_every").get<int>();
+  s.aux_coefs = j.value("aux_coefs", std::vector<double>{});
   return s;
 }
 
@@ -181,11 +198,25 @@ std::vector<SweepRun> plan_sweep(const SweepSpec& spec_in) {
   }
   if (spec.seeds.empty()) throw std::invalid_argument("sweep: at least one seed");
   if (spec.steps < 1) throw std::invalid_argument("sweep: steps must be >= 1");
+  for (double a : spec.aux_coefs)
+    if (!(a >= 0) || !std::isfinite(a))
+      throw std::invalid_argument("sweep: aux coefficients must be finite and >= 0");
   std::vector<SweepRun> runs;
   for (uint64_t seed : spec.seeds) {
     const std::string s = "-s" + std::to_string(seed);
-    for (int mg : spec.pool_sizes)
-      runs.push_back({"mg" + std::to_string(mg) + s, "unipool", mg, seed});
+    for (int mg : spec.pool_sizes) {
+      if (spec.aux_coefs.empty()) {
+        runs.push_back({"mg" + std::to_string(mg) + s, "unipool", mg, seed});
+        continue;
+      }
+      for (double a : spec.aux_coefs) {  // "mg24-a0.01-s1"
+        std::ostringstream name;
+        name << "mg" << mg << "-a" << a << s;
+        SweepRun r{name.str(), "unipool", mg, seed};
+        r.aux_coef = a;
+        runs.push_back(r);
+      }
+    }
     if (spec.vanilla) runs.push_back({"vanilla" + s, "vanilla", kVanillaExpertsPerLayer, seed});
     if (spec.lock) runs.push_back({"lock" + s, "lock", vanilla_experts, seed});
   }
