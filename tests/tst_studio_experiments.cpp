@@ -75,6 +75,36 @@ class TestStudioExperiments : public QObject {
     QVERIFY(error_dialog() != nullptr);
   }
 
+  // A pool x aux grid (unipool sweep --aux-coefs): a line per coefficient, and the grid's
+  // heatmap of zero-gate shares (or CE) with the same means as the runs; CSV export.
+  void gridSweepShowsItsHeatmap() {
+    QTemporaryDir dir;
+    unipool::SweepSpec spec = tiny_sweep();
+    spec.aux_coefs = {0.0, 0.5};
+    spec.vanilla = false;
+    spec.seeds = {1};
+    unipool::SweepState s = unipool::open_sweep(dir.path().toStdString(), spec);
+    unipool::run_sweep(s, 2);
+    auto w = tiny_window();
+    ExperimentsView* x = w->experiments();
+    QVERIFY(x->openSweep(dir.path()));
+    QCOMPARE(x->sweepPlot()->graphCount(), 3);  // aux 0, aux 0.5, tokens/s
+    QVERIFY(x->gridPlot()->isVisibleTo(x));
+    auto* map = qobject_cast<QCPColorMap*>(x->gridPlot()->plottable(0));
+    QVERIFY(map);
+    QCOMPARE(map->data()->keySize(), 2);    // pool sizes 4, 8
+    QCOMPARE(map->data()->valueSize(), 2);  // aux 0, 0.5
+    for (const unipool::SweepRun& r : x->sweep().runs) {
+      const int col = r.experts_per_group == 4 ? 0 : 1, row = r.aux_coef == 0.0 ? 0 : 1;
+      QCOMPARE(map->data()->cell(col, row), 100 * r.zero_gate_all);
+    }
+    const QStringList csv = x->sweepGridCsv().split(QLatin1Char('\n'), Qt::SkipEmptyParts);
+    QCOMPARE(csv.size(), 5);  // header + 4 runs
+    QVERIFY(csv[0].startsWith(QStringLiteral("run,pool_size,aux_coef,seed,done,valid_loss,zero_gate_all,zero_gate_l0")));
+    QVERIFY(w->exportPlot(QStringLiteral("sweep-grid"), dir.filePath(QStringLiteral("grid.png"))));
+    QVERIFY(QImage(dir.filePath(QStringLiteral("grid.png"))).width() > 100);
+  }
+
   // Started from the tab, in the background; the window keeps answering.
   void sweepFromTheTab() {
     QTemporaryDir dir;

@@ -102,7 +102,10 @@ void drawSweepCurves(QCustomPlot* plot, const SweepState& state) {
 void drawSweep(QCustomPlot* plot, const SweepState& state) {
   plot->clearPlottables();
   plot->clearItems();
-  std::map<double, std::vector<double>> loss, speed;  // by budget, finished UniPool runs
+  // By aux coefficient (one line each in a --aux-coefs grid), then by budget: finished
+  // UniPool runs.
+  std::map<double, std::map<double, std::vector<double>>> loss;
+  std::map<double, std::vector<double>> speed;
   std::vector<double> vanilla;
   for (const SweepRun& r : state.runs) {
     if (!r.done) continue;
@@ -110,28 +113,39 @@ void drawSweep(QCustomPlot* plot, const SweepState& state) {
       vanilla.push_back(r.valid_loss);
       continue;
     }
-    loss[100 * r.budget].push_back(r.valid_loss);
+    loss[r.aux_coef][100 * r.budget].push_back(r.valid_loss);
     speed[100 * r.budget].push_back(r.tokens_per_s);
   }
-  QVector<double> x, y, e, ys;
-  for (const auto& [budget, v] : loss) {
-    double m = 0, sd = 0, sm = 0, ss = 0;
-    mean_and_spread(v, &m, &sd);
+  QVector<double> x;
+  int colour = 0;
+  for (const auto& [aux, by_budget] : loss) {
+    QVector<double> xs, y, e;
+    for (const auto& [budget, v] : by_budget) {
+      double m = 0, sd = 0;
+      mean_and_spread(v, &m, &sd);
+      xs << budget;
+      y << m;
+      e << sd;
+    }
+    if (x.isEmpty()) x = xs;
+    QCPGraph* g = plot->addGraph(plot->xAxis, plot->yAxis);
+    g->setData(xs, y);
+    g->setPen(QPen(categoryColor(colour == 2 ? 3 : colour), 1.6));  // 2 is the speed line's
+    ++colour;
+    g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, 6));
+    g->setName(aux < 0 ? QObject::tr("UniPool validation CE")
+                       : QObject::tr("UniPool validation CE, aux %1").arg(aux));
+    auto* errors = new QCPErrorBars(plot->xAxis, plot->yAxis);
+    errors->setDataPlottable(g);
+    errors->setData(e);
+    errors->removeFromLegend();
+  }
+  QVector<double> ys;
+  for (double budget : x) {
+    double sm = 0, ss = 0;
     mean_and_spread(speed[budget], &sm, &ss);
-    x << budget;
-    y << m;
-    e << sd;
     ys << sm;
   }
-  QCPGraph* g = plot->addGraph(plot->xAxis, plot->yAxis);
-  g->setData(x, y);
-  g->setPen(QPen(categoryColor(0), 1.6));
-  g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, 6));
-  g->setName(QObject::tr("UniPool validation CE"));
-  auto* errors = new QCPErrorBars(plot->xAxis, plot->yAxis);
-  errors->setDataPlottable(g);
-  errors->setData(e);
-  errors->removeFromLegend();
   QCPGraph* tps = plot->addGraph(plot->xAxis, plot->yAxis2);
   tps->setData(x, ys);
   tps->setPen(QPen(categoryColor(2), 1.0, Qt::DotLine));
@@ -159,6 +173,48 @@ void drawSweep(QCustomPlot* plot, const SweepState& state) {
   }
   plot->xAxis->setRange(0, 110);
   plot->legend->setVisible(true);
+  requestReplot(plot);
+}
+
+void drawSweepGrid(QCustomPlot* plot, const SweepState& state, bool zero_gate) {
+  plot->clearPlottables();
+  plot->clearItems();
+  const SweepGrid g = sweep_grid(state);
+  const int columns = int(g.pool_sizes.size()), rows = int(g.aux_coefs.size());
+  if (columns == 0 || rows == 0) return requestReplot(plot);
+  auto* map = new QCPColorMap(plot->xAxis, plot->yAxis);
+  map->setInterpolate(false);
+  map->data()->setSize(columns, rows);
+  map->data()->setRange(QCPRange(0, columns - 1), QCPRange(0, rows - 1));
+  const std::vector<double>& values = zero_gate ? g.zero_gate : g.valid_loss;
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < columns; ++c) {
+      const double v = values[size_t(r * columns + c)];
+      map->data()->setCell(c, r, zero_gate ? 100 * v : v);
+      if (!std::isfinite(v)) continue;
+      auto* label = new QCPItemText(plot);  // the number in the cell
+      label->position->setCoords(c, r);
+      label->setText(zero_gate ? QStringLiteral("%1%").arg(100 * v, 0, 'f', 1)
+                               : QString::number(v, 'f', 3));
+      label->setColor(Qt::white);
+    }
+  map->setGradient(viridisGradient());
+  attachColorScale(plot, map, zero_gate ? QObject::tr("zero-gate tokens (%)")
+                                        : QObject::tr("validation CE"));
+  map->rescaleDataRange(true);
+  auto xt = QSharedPointer<QCPAxisTickerText>::create();
+  for (int c = 0; c < columns; ++c) xt->addTick(c, QString::number(g.pool_sizes[size_t(c)]));
+  auto yt = QSharedPointer<QCPAxisTickerText>::create();
+  for (int r = 0; r < rows; ++r)
+    yt->addTick(r, g.aux_coefs[size_t(r)] < 0 ? QObject::tr("preset")
+                                               : QString::number(g.aux_coefs[size_t(r)]));
+  plot->xAxis->setTicker(xt);
+  plot->yAxis->setTicker(yt);
+  plot->xAxis->setLabel(QObject::tr("pool size (experts)"));
+  plot->yAxis->setLabel(QObject::tr("aux coefficient"));
+  plot->xAxis->setRange(-0.5, columns - 0.5);
+  plot->yAxis->setRange(-0.5, rows - 0.5);
+  plot->legend->setVisible(false);
   requestReplot(plot);
 }
 

@@ -19,5 +19,8 @@ void drawSweepCurves(QCustomPlot* plot, const SweepState& state);
 // Validation CE against the expert budget (mean over seeds, their spread as error bars),
 // vanilla as a horizontal line; training tokens/s on the right axis.
 void drawSweep(QCustomPlot* plot, const SweepState& state);
+// A --aux-coefs grid: pool size x aux coefficient, each cell the zero-gate share (%) or the
+// validation CE, mean over the finished seeds, with its number written in.
+void drawSweepGrid(QCustomPlot* plot, const SweepState& state, bool zero_gate);
 
 }  // namespace unipool::studio

@@ -3,6 +3,7 @@
 #include <qcustomplot.h>
 
 #include <QCheckBox>
+#include <QComboBox>
 #include <QDir>
 #include <QFileDialog>
 #include <QFileInfo>
@@ -128,6 +129,10 @@ QWidget* ExperimentsView::buildSweepBox() {
   pool_sizes_ = new QLineEdit(QStringLiteral("12,20,24,32,48"), box);
   pool_sizes_->setToolTip(
       tr("Experts in the shared pool; 48 is the vanilla budget of 6 layers x 8"));
+  aux_coefs_ = new QLineEdit(box);
+  aux_coefs_->setPlaceholderText(tr("the preset's (e.g. 0,0.001,0.01,0.1 for a grid)"));
+  aux_coefs_->setToolTip(tr("Each pool size at each aux coefficient: the zero-gate regime "
+                            "(SPEC 9) over the grid"));
   sweep_seeds_ = spin(box, 1, 3, 2);
   sweep_steps_ = spin(box, 1, 1000000, 1000);
   parallel_ = spin(box, 1, 16, 1, tr("Runs trained at once"));
@@ -138,6 +143,7 @@ QWidget* ExperimentsView::buildSweepBox() {
   auto* open = new QPushButton(tr("Open folder..."), box);
   form->addRow(tr("Folder"), sweep_dir_);
   form->addRow(tr("Pool sizes"), pool_sizes_);
+  form->addRow(tr("Aux coefs"), aux_coefs_);
   auto* row = new QHBoxLayout;
   row->addWidget(new QLabel(tr("seeds"), box));
   row->addWidget(sweep_seeds_);
@@ -156,14 +162,25 @@ QWidget* ExperimentsView::buildSweepBox() {
   form->addRow(buttons);
   curves_plot_ = new QCustomPlot(box);
   sweep_plot_ = new QCustomPlot(box);
-  for (QCustomPlot* p : {curves_plot_, sweep_plot_}) {
+  grid_plot_ = new QCustomPlot(box);
+  for (QCustomPlot* p : {curves_plot_, sweep_plot_, grid_plot_}) {
     applyPlotStyle(p);
     p->setMinimumHeight(200);
   }
+  grid_value_ = new QComboBox(box);
+  grid_value_->addItems({tr("zero-gate tokens (%)"), tr("validation CE")});
+  grid_value_->setToolTip(tr("A grid sweep (unipool sweep --aux-coefs): pool size x aux "
+                             "coefficient"));
   auto* layout = new QVBoxLayout(box);
   layout->addLayout(form);
   layout->addWidget(curves_plot_, 1);
   layout->addWidget(sweep_plot_, 1);
+  layout->addWidget(grid_value_);
+  layout->addWidget(grid_plot_, 1);
+  grid_value_->hide();
+  grid_plot_->hide();  // shown for a grid sweep
+  connect(grid_value_, &QComboBox::currentIndexChanged, this,
+          [this](int i) { drawSweepGrid(grid_plot_, sweep_, i == 0); });
   connect(start, &QPushButton::clicked, this, [this] { startSweep(sweep_dir_->text().trimmed()); });
   connect(open, &QPushButton::clicked, this, [this] {
     const QString dir = QFileDialog::getExistingDirectory(this, tr("Sweep folder"));
@@ -178,6 +195,11 @@ SweepSpec ExperimentsView::formSpec() const {
     bool ok = false;
     const int v = part.trimmed().toInt(&ok);
     if (ok && v > 0) s.pool_sizes.push_back(v);
+  }
+  for (const QString& part : aux_coefs_->text().split(QLatin1Char(','), Qt::SkipEmptyParts)) {
+    bool ok = false;
+    const double v = part.trimmed().toDouble(&ok);
+    if (ok && v >= 0) s.aux_coefs.push_back(v);
   }
   s.seeds.clear();
   for (int i = 1; i <= sweep_seeds_->value(); ++i) s.seeds.push_back(uint64_t(i));
@@ -255,6 +277,14 @@ void ExperimentsView::showSweep(const SweepState& state) {
   sweep_ = state;
   drawCurves();
   drawSweep(sweep_plot_, state);
+  const bool grid = !state.spec.aux_coefs.empty();
+  grid_value_->setVisible(grid);
+  grid_plot_->setVisible(grid);
+  if (grid) drawSweepGrid(grid_plot_, state, grid_value_->currentIndex() == 0);
+}
+
+QString ExperimentsView::sweepGridCsv() const {
+  return QString::fromStdString(sweep_grid_csv(sweep_));
 }
 
 void ExperimentsView::drawCurves() { drawSweepCurves(curves_plot_, sweep_); }

@@ -14,6 +14,7 @@
 #include "unipool/hf_model.h"
 
 class QCheckBox;
+class QComboBox;
 class QCustomPlot;
 class QLabel;
 class QLineEdit;
@@ -48,6 +49,8 @@ class ExperimentsView : public QWidget {
   QCustomPlot* probePlot() const { return probe_plot_; }
   QCustomPlot* sweepPlot() const { return sweep_plot_; }
   QCustomPlot* curvesPlot() const { return curves_plot_; }
+  QCustomPlot* gridPlot() const { return grid_plot_; }  // a --aux-coefs grid's heatmap
+  QString sweepGridCsv() const;  // every UniPool run of the grid, for File > Export
   QTableWidget* probeTable() const { return probe_table_; }
   const std::vector<ProbeResult>& probeResults() const { return probes_; }
   const SweepState& sweep() const { return sweep_; }
@@ -73,8 +76,9 @@ class ExperimentsView : public QWidget {
   QSpinBox *probe_seeds_, *probe_windows_;
   QLineEdit* probe_compare_;
   QTableWidget* probe_table_;
-  QCustomPlot *probe_plot_, *sweep_plot_, *curves_plot_;
-  QLineEdit *sweep_dir_, *pool_sizes_;
+  QCustomPlot *probe_plot_, *sweep_plot_, *curves_plot_, *grid_plot_;
+  QComboBox* grid_value_;  // zero-gate share or validation CE
+  QLineEdit *sweep_dir_, *pool_sizes_, *aux_coefs_;
   QSpinBox *sweep_seeds_, *sweep_steps_, *parallel_;
   QCheckBox *vanilla_, *lock_;
   std::vector<ProbeResult> probes_;

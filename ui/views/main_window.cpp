@@ -258,6 +258,14 @@ void MainWindow::buildMenus() {
     if (!write_file(path, text.toUtf8(), &error))
       showError(tr("Export probe results"), tr("Could not write %1: %2").arg(path, error));
   });
+  file->addAction(tr("Export sweep grid (CSV)..."), this, [this] {
+    const QString path = QFileDialog::getSaveFileName(this, tr("Export sweep grid"), last_dir_,
+                                                      tr("CSV (*.csv)"));
+    if (path.isEmpty()) return;
+    QString error;
+    if (!write_file(path, experiments_->sweepGridCsv().toUtf8(), &error))
+      showError(tr("Export sweep grid"), tr("Could not write %1: %2").arg(path, error));
+  });
   file->addAction(tr("Export metrics as &JSON..."), this, [this] {
     const QString path =
         QFileDialog::getSaveFileName(this, tr("Export metrics"), last_dir_, tr("JSON (*.json)"));
@@ -271,7 +279,7 @@ QStringList MainWindow::plotNames() const {
   return {QStringLiteral("heatmap"),      QStringLiteral("balance"), QStringLiteral("loss"),
           QStringLiteral("domains"),      QStringLiteral("compare"), QStringLiteral("similarity"),
           QStringLiteral("expert-norms"), QStringLiteral("probe"),   QStringLiteral("sweep"),
-          QStringLiteral("sweep-curves")};
+          QStringLiteral("sweep-curves"), QStringLiteral("sweep-grid")};
 }
 
 QCustomPlot* MainWindow::plotByName(const QString& which) const {
@@ -285,6 +293,7 @@ QCustomPlot* MainWindow::plotByName(const QString& which) const {
   if (which == QLatin1String("probe")) return experiments_->probePlot();
   if (which == QLatin1String("sweep")) return experiments_->sweepPlot();
   if (which == QLatin1String("sweep-curves")) return experiments_->curvesPlot();
+  if (which == QLatin1String("sweep-grid")) return experiments_->gridPlot();
   return nullptr;
 }
 

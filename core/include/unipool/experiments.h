@@ -104,6 +104,21 @@ SweepState open_sweep(const std::string& dir, const SweepSpec& spec);
 // Reads a finished or partial sweep folder (for the studio), spec from its sweep.json.
 SweepState load_sweep(const std::string& dir);
 
+// A pool-size x aux-coefficient grid (--aux-coefs) as tables: the UniPool runs' validation
+// CE and zero-gate share (all layers), mean over the finished seeds; NaN where no run of the
+// cell has finished (or, for zero-gate, none recorded it).
+struct SweepGrid {
+  std::vector<int> pool_sizes;     // columns, ascending
+  std::vector<double> aux_coefs;   // rows, ascending
+  std::vector<double> valid_loss;  // (rows, columns)
+  std::vector<double> zero_gate;   // (rows, columns)
+  std::vector<int> seeds_done;     // (rows, columns)
+};
+SweepGrid sweep_grid(const SweepState& state);
+// One line per UniPool run: pool, aux, seed, done, valid_loss, zero_gate_all, then each
+// layer's zero-gate share.
+std::string sweep_grid_csv(const SweepState& state);
+
 struct SweepEvent {
   int run = 0;  // index into runs
   int64_t step = 0, steps = 0;
