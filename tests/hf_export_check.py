@@ -14,23 +14,13 @@ model (one expert, top-1) is exact in the Mixtral layout.
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REF = os.path.join(HERE, "..", "scripts", "reference", "hf_moe_ref.py")
-failures = []
-
-
-def check(ok, what):
-    print(("ok   " if ok else "FAIL ") + what)
-    if not ok:
-        failures.append(what)
-
-
-def run(cmd):
-    return subprocess.run(cmd, capture_output=True, text=True)
+sys.path.insert(0, HERE)
+from check_util import check, finish, run  # noqa: E402
 
 
 def main():
@@ -102,8 +92,7 @@ def main():
               "dense -> hf-mixtral: exact, same loss")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"{len(failures)} failed" if failures else "all passed")
-    sys.exit(1 if failures else 0)
+    finish()
 
 
 if __name__ == "__main__":

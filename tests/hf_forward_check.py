@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import struct
-import subprocess
 import sys
 import tempfile
 
@@ -25,17 +24,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REF = os.path.join(HERE, "..", "scripts", "reference")
 VARIANTS = ["mixtral", "olmoe", "qwen2_moe", "qwen3_moe", "deepseek_v2", "deepseek_v2_lite",
             "deepseek_v3"]
-failures = []
-
-
-def check(ok, what):
-    print(("ok   " if ok else "FAIL ") + what)
-    if not ok:
-        failures.append(what)
-
-
-def run(cmd):
-    return subprocess.run(cmd, capture_output=True, text=True)
+sys.path.insert(0, HERE)
+from check_util import check, finish, run  # noqa: E402
 
 
 def unipool_json(cmd):
@@ -223,8 +213,7 @@ def main():
             bad_inputs(a.unipool, os.path.join(work, "mixtral"), os.path.join(work, "bad"))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"{len(failures)} failed" if failures else "all passed")
-    sys.exit(1 if failures else 0)
+    finish()
 
 
 if __name__ == "__main__":
