@@ -8,6 +8,7 @@
 #include <QJsonObject>
 #include <QMetaObject>
 #include <QPointer>
+#include <QThread>
 #include <QtConcurrent/QtConcurrentRun>
 #include <algorithm>
 
@@ -134,7 +135,10 @@ void DownloadedModel::launch(const QString& what, std::function<Done(const Progr
 void DownloadedModel::open(const QString& path) {
   launch(tr("Opening %1").arg(QFileInfo(path).fileName()),
          [this, path](const ProgressFn& progress) -> Done {
-    std::shared_ptr<const HfModel> model = HfModel::open(path.toStdString(), progress);
+    std::unique_ptr<HfModel> fresh = HfModel::open(path.toStdString(), progress);
+    // Converting a layer's weights is most of a short text's pass: every core helps.
+    fresh->set_weight_threads(std::max(1, QThread::idealThreadCount()));
+    std::shared_ptr<const HfModel> model = std::move(fresh);
     std::shared_ptr<const Tokenizer> tokenizer;
     const QString tok = tokenizer_path(path);
     if (QFileInfo::exists(tok))

@@ -52,6 +52,9 @@ class HfModel {
   // CPU threads for the pass: set_compute_threads (process-wide: BLAS's pool) and the
   // threads converting weights.
   void set_threads(int threads);
+  // Only the threads that convert weights (the studio: BLAS's threads are the training run's
+  // business, set_compute_threads being process-wide).
+  void set_weight_threads(int threads);
 
   // SPEC section 7 on ids: windows at 0, S, 2S, ...; a window's inputs ids[i..i+S), targets
   // ids[i+1..i+S+1); a last window without S+1 ids is dropped. `random`: per MoE layer (in

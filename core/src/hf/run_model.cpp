@@ -195,6 +195,8 @@ double HfModel::forward_flops(int64_t seq, int64_t windows, double* attention_an
   return T * (attention + experts + other);
 }
 
+void HfModel::set_weight_threads(int threads) { impl_->weights->set_threads(threads); }
+
 void HfModel::set_threads(int threads) {
   set_compute_threads(threads);  // OpenBLAS gets the threads, LibTorch's own pool one
   impl_->weights->set_threads(threads);
