@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "tokenizer/json_fields.h"
 #include "tokenizer/text_steps.h"
 #include "unipool/tokenizer.h"
 
@@ -10,8 +11,6 @@ namespace unipool::tok {
 using nlohmann::json;
 
 namespace {
-
-[[noreturn]] void refuse(const std::string& what) { throw TokenizerError("tokenizer.json: " + what); }
 
 class SequenceDecoder final : public Decoder {
  public:

@@ -1,6 +1,7 @@
 // The text-to-pieces half of a Hugging Face tokenizer: UTF-8 helpers, the regexes (PCRE2 in
 // Unicode mode, which matches the patterns tokenizer.json files use: \p{L}, \p{N}, (?i:...),
-// (?!\S)), normalizers and pre-tokenizers. Private to core/tokenizer.
+// (?!\S)), normalizers (normalizers.cpp) and pre-tokenizers (pre_tokenizers.cpp). Private to
+// core/tokenizer.
 #pragma once
 
 #include <array>

@@ -10,15 +10,15 @@
 
 #include "tokenizer/bpe_model.h"
 #include "tokenizer/decoders.h"
+#include "tokenizer/json_fields.h"
 #include "tokenizer/text_steps.h"
 
 namespace unipool {
 
 using nlohmann::json;
+using tok::refuse;
 
 namespace {
-
-[[noreturn]] void refuse(const std::string& what) { throw TokenizerError("tokenizer.json: " + what); }
 
 struct AddedToken {
   int32_t id = 0;
