@@ -1,6 +1,8 @@
 #include "tokenizer/bpe_model.h"
 
 #include <cstdio>
+#include <functional>
+#include <queue>
 
 #include "tokenizer/text_steps.h"
 #include "unipool/tokenizer.h"
@@ -133,23 +135,51 @@ std::vector<int32_t> BpeModel::encode_word(const std::string& word) const {
     }
   }
   if (unk_pending) symbols.push_back(*unk_pending);
-  // Merges: the pair of lowest rank first, the leftmost among equals, until none applies.
-  while (symbols.size() > 1) {
-    int32_t best_rank = INT32_MAX, result = 0;
-    size_t at = 0;
-    for (size_t i = 0; i + 1 < symbols.size(); ++i) {
-      const auto it = merges_.find(pair_key(symbols[i], symbols[i + 1]));
-      if (it != merges_.end() && it->second.rank < best_rank) {
-        best_rank = it->second.rank;
-        result = it->second.result;
-        at = i;
-      }
+  // Merges: the pair of lowest rank first, the leftmost among equals, until none applies. A
+  // heap of candidate merges over a linked list of symbols, as the library does: a whole
+  // text without a pre-tokenizer (sentencepiece-style files) is one word, and a rescan per
+  // merge would be quadratic in its length.
+  struct Candidate {
+    int32_t rank;
+    size_t pos;  // the left symbol
+    int32_t result;
+    bool operator>(const Candidate& o) const {
+      return rank != o.rank ? rank > o.rank : pos > o.pos;
     }
-    if (best_rank == INT32_MAX) break;
-    symbols[at] = result;
-    symbols.erase(symbols.begin() + long(at) + 1);
+  };
+  const size_t n = symbols.size();
+  std::vector<size_t> next(n), prev(n);
+  std::vector<bool> removed(n, false);
+  std::priority_queue<Candidate, std::vector<Candidate>, std::greater<Candidate>> queue;
+  auto consider = [&](size_t left, size_t right) {
+    const auto it = merges_.find(pair_key(symbols[left], symbols[right]));
+    if (it != merges_.end()) queue.push({it->second.rank, left, it->second.result});
+  };
+  for (size_t i = 0; i < n; ++i) {
+    next[i] = i + 1;  // n: none
+    prev[i] = i == 0 ? n : i - 1;
+    if (i + 1 < n) consider(i, i + 1);
   }
-  return symbols;
+  while (!queue.empty()) {
+    const Candidate top = queue.top();
+    queue.pop();
+    if (removed[top.pos] || next[top.pos] >= n) continue;
+    const size_t right = next[top.pos];
+    // A stale entry: the pair there has changed since it was queued.
+    const auto it = merges_.find(pair_key(symbols[top.pos], symbols[right]));
+    if (it == merges_.end() || it->second.result != top.result) continue;
+    symbols[top.pos] = top.result;
+    removed[right] = true;
+    next[top.pos] = next[right];
+    if (next[right] < n) prev[next[right]] = top.pos;
+    if (prev[top.pos] < n) consider(prev[top.pos], top.pos);
+    if (next[top.pos] < n) consider(top.pos, next[top.pos]);
+  }
+  std::vector<int32_t> merged;
+  for (size_t i = 0; i < n; ++i)
+    if (!removed[i]) merged.push_back(symbols[i]);
+  return merged;
 }
+
 
 }  // namespace unipool::tok
