@@ -95,6 +95,11 @@ void addAutomationOptions(QCommandLineParser& p) {
   p.addOption({QStringLiteral("text-file"),
                QStringLiteral("With --downloaded: the text to route (UTF-8)."),
                QStringLiteral("file")});
+  p.addOption({QStringLiteral("export-plot"),
+               QStringLiteral("Before the screenshot, export plot <name=file> (File > Export "
+                              "plot's names, e.g. sweep-grid=grid.png; .png, .pdf or .svg). "
+                              "Repeatable."),
+               QStringLiteral("name=file")});
   p.addOption({QStringLiteral("quit"), QStringLiteral("Exit when done (0 on success).")});
 }
 
@@ -126,6 +131,14 @@ bool Automation::configure(const QCommandLineParser& p, QString* error) {
   moe_ = p.value(QStringLiteral("moe"));
   moe_compare_ = p.value(QStringLiteral("moe-compare"));
   downloaded_ = p.value(QStringLiteral("downloaded"));
+  for (const QString& spec : p.values(QStringLiteral("export-plot"))) {
+    const qsizetype eq = spec.indexOf(QLatin1Char('='));
+    if (eq <= 0 || eq + 1 >= spec.size()) {
+      *error = QStringLiteral("--export-plot wants name=file, not '%1'").arg(spec);
+      return false;
+    }
+    export_plots_.append({spec.left(eq), spec.mid(eq + 1)});
+  }
   text_file_ = p.value(QStringLiteral("text-file"));
   if (p.isSet(QStringLiteral("lesson-step"))) {
     bool ok = false;
@@ -294,6 +307,10 @@ void Automation::afterTraining() {
         finish(1, window_->lastError());
         return;
       }
+    }
+    for (const auto& [name, path] : export_plots_) {
+      if (!window_->exportPlot(name, path)) return finish(1, window_->lastError());
+      std::printf("plot %s: %s\n", qPrintable(name), qPrintable(path));
     }
     if (!screenshot_.isEmpty()) {
       const QPixmap shot = window_->grab();

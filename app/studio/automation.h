@@ -42,6 +42,7 @@ class Automation : public QObject {
   int lesson_step_ = 1;
   QStringList compare_;  // presets of runs B and C
   QStringList probe_;    // checkpoints for the probe
+  QList<std::pair<QString, QString>> export_plots_;  // --export-plot name=file
   bool probed_ = false;
   int64_t train_steps_ = 0;
   int random_from_ = -1;     // --random-from: deep layers go random half-way through
