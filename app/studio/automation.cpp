@@ -39,7 +39,8 @@ void addAutomationOptions(QCommandLineParser& p) {
                QStringLiteral("file")});
   p.addOption({QStringLiteral("tab"),
                QStringLiteral(
-                   "Show tab <name> (routing, tokens, domains, compare, checkpoint, experiments)."),
+                   "Show tab <name> (routing, tokens, domains, compare, checkpoint, redundancy, "
+                   "downloaded, experiments)."),
                QStringLiteral("name")});
   p.addOption({QStringLiteral("measure-fps"),
                QStringLiteral("Measure repaint rate and training speed for <s> seconds each."),
@@ -193,14 +194,13 @@ bool Automation::configure(const QCommandLineParser& p, QString* error) {
     }
   }
   if (!tab_.isEmpty()) {
-    const QStringList tabs = {QStringLiteral("routing"),    QStringLiteral("tokens"),
-                              QStringLiteral("domains"),    QStringLiteral("compare"),
-                              QStringLiteral("checkpoint"), QStringLiteral("experiments")};
-    if (!tabs.contains(tab_)) {
+    // By page: the tabs' positions moved as tabs were added.
+    QWidget* page = window_->tabPage(tab_);
+    if (!page) {
       *error = QStringLiteral("unknown tab '%1'").arg(tab_);
       return false;
     }
-    window_->tabs()->setCurrentIndex(int(tabs.indexOf(tab_)));
+    window_->tabs()->setCurrentWidget(page);
   }
   return true;
 }

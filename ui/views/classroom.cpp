@@ -12,6 +12,7 @@
 #include <QStatusBar>
 #include <QTabWidget>
 
+#include "session/lesson.h"
 #include "session/lesson_player.h"
 #include "session/run_session.h"
 #include "views/animation_export.h"
@@ -48,15 +49,8 @@ double normalFontSize() {
 Classroom::Classroom(MainWindow* window) : QObject(window), window_(window) {
   lessons_ = new LessonController(window, window->session(), window->tabs());
   // By page, not by position: tabs were added since (Redundancy, Downloaded model).
-  const QList<std::pair<QString, QWidget*>> tabs = {
-      {QStringLiteral("routing"), window->tabs()->widget(0)},
-      {QStringLiteral("tokens"), window->tokens()},
-      {QStringLiteral("domains"), window->domains()},
-      {QStringLiteral("compare"), window->compare()},
-      {QStringLiteral("checkpoint"), window->inspector()},
-      {QStringLiteral("experiments"), window->experiments()},
-      {QStringLiteral("downloaded"), window->downloaded()}};
-  for (const auto& [name, page] : tabs) lessons_->addTab(name, page);
+  const QStringList tabs = lessonTabs();
+  for (const QString& name : tabs) lessons_->addTab(name, window->tabPage(name));
   // A lesson's exported model ('probe exported') is shown in the Downloaded model tab.
   connect(lessons_->player(), &LessonPlayer::exportedModelReady, window,
           &MainWindow::openDownloadedModel);

@@ -171,7 +171,8 @@ void drawSweep(QCustomPlot* plot, const SweepState& state) {
     plot->yAxis->setRange(std::min(plot->yAxis->range().lower, m - 0.02),
                           std::max(plot->yAxis->range().upper, m + 0.02));
   }
-  plot->xAxis->setRange(0, 110);
+  // Budgets run past 100% when the pool is larger than vanilla's (a grid's 96 experts: 200%).
+  plot->xAxis->setRange(0, std::max(110.0, (x.isEmpty() ? 0.0 : x.back()) + 10));
   plot->legend->setVisible(true);
   requestReplot(plot);
 }

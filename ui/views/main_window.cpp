@@ -329,6 +329,17 @@ bool MainWindow::openCheckpoint(const QString& path) {
   return true;
 }
 
+QWidget* MainWindow::tabPage(const QString& name) const {
+  const QList<std::pair<QString, QWidget*>> pages = {
+      {QStringLiteral("routing"), tabs_->widget(0)}, {QStringLiteral("tokens"), tokens_},
+      {QStringLiteral("domains"), domains_},         {QStringLiteral("compare"), compare_},
+      {QStringLiteral("checkpoint"), inspector_},    {QStringLiteral("redundancy"), redundancy_},
+      {QStringLiteral("downloaded"), downloaded_},   {QStringLiteral("experiments"), experiments_}};
+  for (const auto& [n, page] : pages)
+    if (n == name) return page;
+  return nullptr;
+}
+
 void MainWindow::openDownloadedModel(const QString& path) {
   last_dir_ = QFileInfo(path).absolutePath();
   tabs_->setCurrentWidget(downloaded_);

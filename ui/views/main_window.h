@@ -49,6 +49,9 @@ class MainWindow : public QMainWindow {
   void openMoeCheckpoint(const QString& path);
   ExperimentsView* experiments() const { return experiments_; }
   QTabWidget* tabs() const { return tabs_; }
+  // The tab page called `name` (routing, tokens, domains, compare, checkpoint, redundancy,
+  // downloaded, experiments); nullptr for another name.
+  QWidget* tabPage(const QString& name) const;
   Classroom* classroom() const { return classroom_; }  // lessons, presenter mode, shortcuts
 
   // File actions without dialogs (the menu's dialogs call these). They report problems with

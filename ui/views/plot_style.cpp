@@ -109,11 +109,15 @@ void setLayerTicks(QCPAxis* axis, int layers) {
 
 QString exportPlot(QCustomPlot* plot, const QString& path) {
   const QString suffix = QFileInfo(path).suffix().toLower();
+  // A plot on a tab never shown (or hidden) has no real size yet: draw it at a readable one.
+  const bool unsized = plot->width() < 300 || plot->height() < 200;
+  const QSize size = unsized ? QSize(900, 600) : plot->size();
+  const int w = unsized ? size.width() : 0, h = unsized ? size.height() : 0;  // 0: as shown
   bool ok = false;
   if (suffix == QLatin1String("png")) {
-    ok = plot->savePng(path, 0, 0, 2.0);
+    ok = plot->savePng(path, w, h, 2.0);
   } else if (suffix == QLatin1String("pdf")) {
-    ok = plot->savePdf(path);
+    ok = plot->savePdf(path, w, h);
   } else if (suffix == QLatin1String("svg")) {
     // QSvgGenerator cannot report a failed write; QSaveFile can (and keeps the old file).
     QSaveFile file(path);
@@ -121,13 +125,13 @@ QString exportPlot(QCustomPlot* plot, const QString& path) {
       return QStringLiteral("could not write %1: %2").arg(path, file.errorString());
     QSvgGenerator svg;
     svg.setOutputDevice(&file);
-    svg.setSize(plot->size());
-    svg.setViewBox(QRect(QPoint(0, 0), plot->size()));
+    svg.setSize(size);
+    svg.setViewBox(QRect(QPoint(0, 0), size));
     svg.setTitle(QStringLiteral("UniPool Studio plot"));
     QCPPainter painter;
     ok = painter.begin(&svg);
     if (ok) {
-      plot->toPainter(&painter, plot->width(), plot->height());
+      plot->toPainter(&painter, size.width(), size.height());
       ok = painter.end();
     }
     ok = ok && file.commit();
