@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The layering rules of the README's code map, checked on the sources (a ctest test):
+# The layering rules of the code map (docs/code-map.md), checked on the sources (a ctest test):
 #   core/        no Qt; core/include/unipool has no LibTorch (plain C++ types only)
 #   kernels/     no LibTorch, no Qt, nothing of core but unipool/random.h
 #   ui/          no LibTorch anywhere

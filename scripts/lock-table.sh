@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# UniPool-lock against its references (the README's table): trains unipool-full, unipool-lock,
+# UniPool-lock against its references (the table in docs/lock.md): trains unipool-full, unipool-lock,
 # lock-random and vanilla for the same steps, data and seed, then prints per preset the
 # validation loss at the end and each layer's coverage at the freeze (lock runs). Step times
 # come from `unipool bench` (scripts/lock-bench.sh), taken alone on a quiet machine.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The studio's figures for the README: frames per second while training, the training speed
+# The studio's figures (docs/studio.md): frames per second while training, the training speed
 # with the window against the CLI's headless `unipool bench`, and memory after an hour of
 # history. Runs under Xvfb when there is no display (installs xvfb if it is missing).
 # Usage: scripts/studio-bench.sh [seconds per phase, default 20]
