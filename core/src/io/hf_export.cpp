@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "unipool/engine.h"
+#include "tokenizer/text_steps.h"
 #include "unipool/safetensors.h"
 
 namespace unipool {
@@ -48,23 +49,11 @@ TensorRecord zeros(const std::string& name, std::vector<int64_t> shape) {
   return r;
 }
 
-// GPT-2's printable character for each byte (byte-level BPE), so that the tokenizer's ids
-// are the byte values our models read.
-std::string byte_char(int b) {
-  const bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174;
-  int cp = b;
-  if (!printable) {
-    cp = 256;
-    for (int x = 0; x < b; ++x)
-      if (!((x >= 33 && x <= 126) || (x >= 161 && x <= 172) || x >= 174)) ++cp;
-  }
-  if (cp < 0x80) return std::string(1, char(cp));
-  return {char(0xC0 | (cp >> 6)), char(0x80 | (cp & 0x3F))};
-}
-
 json byte_tokenizer() {
   json vocab = json::object();
-  for (int b = 0; b < 256; ++b) vocab[byte_char(b)] = b;
+  // GPT-2's printable character for each byte (the tokenizers' own table): ids = byte values.
+  const auto& chars = tok::byte_to_unicode();
+  for (int b = 0; b < 256; ++b) vocab[chars[size_t(b)]] = b;
   return {{"version", "1.0"},
           {"truncation", nullptr},
           {"padding", nullptr},
