@@ -12,7 +12,6 @@
 #include "commands.h"
 #include "unipool/experiments.h"
 #include "unipool/hf_model.h"
-#include "unipool/mapped_safetensors.h"
 #include "unipool/stats.h"
 #include "unipool/tokenizer.h"
 
@@ -20,14 +19,8 @@ namespace unipool::cli {
 
 namespace fs = std::filesystem;
 
-bool is_downloaded_model(const std::string& path) {
-  std::error_code ec;
-  if (fs::is_directory(path, ec)) return true;
-  if (fs::path(path).extension() != ".safetensors") return false;
-  const MappedSafetensors file(path);
-  const auto format = file.metadata().find("format");
-  return format == file.metadata().end() || format->second != "unipool";
-}
+// A file that cannot be read counts as ours: the engine's open then says what is wrong.
+bool is_downloaded_model(const std::string& path) { return looks_downloaded(path); }
 
 std::vector<int32_t> read_token_ids(const std::string& path) {
   const std::string text = read_file_bytes(path);

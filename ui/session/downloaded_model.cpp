@@ -12,7 +12,6 @@
 #include <QtConcurrent/QtConcurrentRun>
 #include <algorithm>
 
-#include "unipool/mapped_safetensors.h"
 
 namespace unipool::studio {
 
@@ -62,16 +61,7 @@ DownloadedModel::~DownloadedModel() {
 }
 
 bool DownloadedModel::looksDownloaded(const QString& path) {
-  const QFileInfo f(path);
-  if (f.isDir()) return QFileInfo::exists(QDir(path).filePath(QStringLiteral("config.json")));
-  if (f.suffix() != QStringLiteral("safetensors")) return false;
-  try {
-    const MappedSafetensors file(path.toStdString());  // the header only
-    const auto format = file.metadata().find("format");
-    return format == file.metadata().end() || format->second != "unipool";
-  } catch (const std::exception&) {
-    return false;  // unreadable: the caller's own open reports it
-  }
+  return looks_downloaded(path.toStdString());
 }
 
 bool DownloadedModel::looksRunnable(const QString& path) {

@@ -36,6 +36,10 @@ struct HfRoutes {
   std::vector<float> gates;      // (n_tokens, moe_layers, top_k)
 };
 
+// A folder, or a .safetensors file whose metadata does not name our own format: a model
+// downloaded from elsewhere (reads the header only). False for a file that cannot be read.
+bool looks_downloaded(const std::string& path);
+
 // config.json model_type values HfModel runs: mixtral, olmoe, qwen2_moe, qwen3_moe,
 // deepseek_v2, deepseek_v3.
 const std::vector<std::string>& runnable_model_types();

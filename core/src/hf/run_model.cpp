@@ -16,6 +16,7 @@
 #include "hf/run_weights.h"
 #include "model/router.h"
 #include "unipool/hf_model.h"
+#include "unipool/mapped_safetensors.h"
 #include "unipool/random.h"
 
 namespace unipool {
@@ -132,6 +133,19 @@ void HfModel::Impl::head(const at::Tensor& h, const at::Tensor& targets, at::Ten
 }
 
 const std::vector<std::string>& runnable_model_types() { return hf::runnable_model_types(); }
+
+bool looks_downloaded(const std::string& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) return true;
+  if (fs::path(path).extension() != ".safetensors") return false;
+  try {
+    const MappedSafetensors file(path);
+    const auto format = file.metadata().find("format");
+    return format == file.metadata().end() || format->second != "unipool";
+  } catch (const std::exception&) {
+    return false;  // unreadable: the caller's own open says why
+  }
+}
 
 HfModel::HfModel() : impl_(std::make_unique<Impl>()) {}
 HfModel::~HfModel() = default;
