@@ -16,6 +16,7 @@
 #include "model/param_names.h"
 #include "model/parameters.h"
 #include "model/transformer.h"
+#include "training/adamw.h"
 #include "unipool/config.h"
 #include "unipool/engine.h"
 #include "unipool/random.h"
@@ -235,6 +236,53 @@ class TestBackends : public QObject {
     QVERIFY2(std::abs(loss[1] - loss[0]) < 2e-2 * loss[0],
              qPrintable(QStringLiteral("%1 vs %2").arg(loss[1]).arg(loss[0])));
     QVERIFY(loss[1] != loss[0]);  // bf16 did run
+  }
+
+  // The reference code's router details (issue 21 item 5). Init: only the routers' weights
+  // change (drawn at the asked std); every other tensor keeps its bytes. Decay: with zero
+  // gradients AdamW's update is the decay alone, p * (1 - lr * wd), with wd the routers' own,
+  // the rest's, or none (norms, NormRouter scales); fused and generic updates agree.
+  void routerInitAndDecay() {
+    const Preset p = unipool::preset("default");
+    const ParamStore base = init_parameters(p.model, 5, at::kFloat);
+    ParamStore params = init_parameters(p.model, 5, at::kFloat, 0.01);
+    for (size_t i = 0; i < params.size(); ++i) {
+      const std::string& name = params.name(i);
+      if (param_names::is_router_weight(name)) {
+        const double sd = params.tensor(i).std().item<double>();  // 24 x 128 draws
+        QVERIFY2(std::abs(sd - 0.01) < 0.0005, qPrintable(QString::number(sd)));
+      } else {
+        QVERIFY2(at::equal(params.tensor(i), base.get(name)), name.c_str());
+      }
+    }
+    AdamWSettings s;
+    s.lr = 0.5;
+    s.weight_decay = 0.1;
+    s.router_weight_decay = 0.01;
+    for (int generic = 0; generic < 2; ++generic) {
+      ParamStore q = init_parameters(p.model, 5, at::kFloat);
+      std::vector<at::Tensor> before;
+      for (size_t i = 0; i < q.size(); ++i) {
+        before.push_back(q.tensor(i).detach().clone());
+        q.tensor(i).mutable_grad() = at::zeros_like(q.tensor(i));
+      }
+      AdamW opt;
+      if (generic)
+        opt.update_generic(q, s, 1);
+      else
+        opt.update(q, s, 1);
+      for (size_t i = 0; i < q.size(); ++i) {
+        const std::string& name = q.name(i);
+        const double wd = param_names::is_norm_or_scale(name)    ? 0.0
+                          : param_names::is_router_weight(name) ? 0.01
+                                                                : 0.1;
+        const at::Tensor expected = before[i] * float(1.0 - s.lr * wd);
+        QVERIFY2(at::allclose(q.tensor(i).detach(), expected, 1e-6, 0), name.c_str());
+        QCOMPARE(s.decay_of(name), wd);
+      }
+    }
+    s.router_weight_decay = -1;  // unset: the routers decay like every other matrix
+    QCOMPARE(s.decay_of(param_names::router_weight(0)), 0.1);
   }
 };
 

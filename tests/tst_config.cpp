@@ -345,6 +345,27 @@ class TstConfig : public QObject {
     QVERIFY2(e.contains("total_steps"), qPrintable(e));
   }
 
+  // The reference code's router details (issue 21 item 5): written only when set, so every
+  // checkpoint without them keeps its bytes; set, they round-trip and are range-checked.
+  void routerOptionsJson() {
+    TrainOptions o;
+    const QJsonObject plain = as_object(unipool::to_json(o));
+    QVERIFY(!plain.contains("router_init_std") && !plain.contains("router_weight_decay"));
+    o.router_init_std = 0.01;
+    o.router_weight_decay = 0.0;  // 0 is a value (no decay), not "unset"
+    const TrainOptions back = unipool::train_options_from_json(unipool::to_json(o));
+    QCOMPARE(back.router_init_std, 0.01);
+    QCOMPARE(back.router_weight_decay, 0.0);
+    QVERIFY(back == o && !(back == TrainOptions{}));
+    o.router_weight_decay = std::nan("");
+    QString e = config_error([&] { unipool::validate(o); });
+    QVERIFY2(e.contains("router_weight_decay"), qPrintable(e));
+    o.router_weight_decay = -1;
+    o.router_init_std = 2.0;
+    e = config_error([&] { unipool::validate(o); });
+    QVERIFY2(e.contains("router_init_std"), qPrintable(e));
+  }
+
   void summaryByHand() {
     // One pool of 4 experts shared by 2 layers, top-1, 8 tokens.
     unipool::RoutingCounts r(2, 2, 4, 1);

@@ -173,6 +173,32 @@ class TstExperiments : public QObject {
     QVERIFY_THROWS_EXCEPTION(std::invalid_argument, plan_sweep(bad));
   }
 
+  // --lock and --lock-random in a grid: one run per coefficient, each with the coefficient
+  // and the model its kind names; the router options reach every run and sweep.json.
+  void lockArmsFollowTheGrid() {
+    SweepSpec spec;  // default preset: UniPool-lock is 48 experts, 8 per layer once locked
+    spec.pool_sizes = {24};
+    spec.aux_coefs = {0.01, 0.001};
+    spec.lock = spec.lock_random = true;
+    spec.router_init_std = 0.01;
+    std::vector<std::string> names;
+    for (const SweepRun& r : plan_sweep(spec)) names.push_back(r.name);
+    QCOMPARE(names, (std::vector<std::string>{"mg24-a0.01-s1", "mg24-a0.001-s1", "vanilla-s1",
+                                              "lock-a0.01-s1", "lock-a0.001-s1",
+                                              "lock-random-a0.01-s1", "lock-random-a0.001-s1"}));
+    for (const SweepRun& r : plan_sweep(spec))
+      if (r.kind != "unipool") QCOMPARE(r.budget, 1.0);  // vanilla's budget, all three
+    const SweepSpec back = sweep_spec_from_json(to_json(spec));
+    QVERIFY(back.lock_random);
+    QCOMPARE(back.router_init_std, 0.01);
+    QCOMPARE(back.router_weight_decay, -1.0);
+    QCOMPARE(to_json(back), to_json(spec));
+    // Not set, the keys are absent: an older sweep.json reads back the same spec.
+    const QString plain = QString::fromStdString(to_json(SweepSpec{}));
+    QVERIFY(!plain.contains(QStringLiteral("lock_random")) &&
+            !plain.contains(QStringLiteral("router_")));
+  }
+
   void defaultPoolSizesAreThePapersFractions() {
     SweepSpec s;  // default preset: 6 layers, vanilla 48 experts
     const std::vector<SweepRun> runs = plan_sweep(s);

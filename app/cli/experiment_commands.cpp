@@ -128,7 +128,8 @@ std::vector<double> parse_coefficients(const std::string& text, const char* what
 struct SweepArgs {
   std::string preset = "default", pool_sizes, aux_coefs, out, data;
   int seeds = 1, steps = 1000, batch = 16, seq = 128, parallel = 1;
-  bool no_vanilla = false, lock = false, json = false;
+  bool no_vanilla = false, lock = false, lock_random = false, json = false;
+  double router_init_std = 0.0, router_weight_decay = -1.0;
 };
 
 int run_sweep_command(const SweepArgs& a) {
@@ -140,6 +141,9 @@ int run_sweep_command(const SweepArgs& a) {
   for (int s = 1; s <= a.seeds; ++s) spec.seeds.push_back(uint64_t(s));
   spec.vanilla = !a.no_vanilla;
   spec.lock = a.lock;
+  spec.lock_random = a.lock_random;
+  spec.router_init_std = a.router_init_std;
+  spec.router_weight_decay = a.router_weight_decay;
   spec.steps = a.steps;
   spec.batch = a.batch;
   spec.seq = a.seq;
@@ -197,12 +201,12 @@ int run_sweep_command(const SweepArgs& a) {
   } else {
     // Zero-gate: the share of validation tokens with no expert (all gates 0, SPEC 9), over all
     // layers and in the worst layer.
-    std::printf("%-18s %8s %5s %11s %10s %10s %10s\n", "run", "budget", "done", "valid CE",
+    std::printf("%-22s %8s %5s %11s %10s %10s %10s\n", "run", "budget", "done", "valid CE",
                 "tokens/s", "zero-gate", "worst layer");
     for (const SweepRun& r : state.runs) {
       double worst = 0;
       for (double z : r.zero_gate) worst = std::max(worst, z);
-      std::printf("%-18s %7.1f%% %5s %11.4f %10.0f %9.1f%% %9.1f%%\n", r.name.c_str(),
+      std::printf("%-22s %7.1f%% %5s %11.4f %10.0f %9.1f%% %9.1f%%\n", r.name.c_str(),
                   100 * r.budget, r.done ? "yes" : "no", r.valid_loss, r.tokens_per_s,
                   100 * r.zero_gate_all, 100 * worst);
     }
@@ -245,7 +249,7 @@ Runner register_sweep(CLI::App& app) {
   cmd->add_option(
       "--pool-sizes", a->pool_sizes,
       "Experts per pool, e.g. 12,20,24,32,48 (default: 25/41.7/50/66.7/100% of vanilla)");
-  cmd->add_option("--seeds", a->seeds, "Seeds per configuration (1-3)")->check(CLI::Range(1, 3));
+  cmd->add_option("--seeds", a->seeds, "Seeds per configuration (1-5)")->check(CLI::Range(1, 5));
   cmd->add_option("--steps", a->steps, "Steps of every run")->check(CLI::Range(1, 10000000));
   cmd->add_option("--batch", a->batch, "Sequences per step")->check(CLI::Range(1, 65536));
   cmd->add_option("--seq", a->seq, "Bytes per sequence")->check(CLI::Range(1, 1 << 20));
@@ -256,7 +260,15 @@ Runner register_sweep(CLI::App& app) {
                   "A grid with --pool-sizes: each UniPool run at each aux coefficient, e.g. "
                   "0,1e-3,1e-2,1e-1 (default: the preset's)");
   cmd->add_flag("--no-vanilla", a->no_vanilla, "Leave out the vanilla baseline");
-  cmd->add_flag("--lock", a->lock, "Add a UniPool-lock run");
+  cmd->add_flag("--lock", a->lock, "Add a UniPool-lock run (one per aux coefficient)");
+  cmd->add_flag("--lock-random", a->lock_random,
+                "Add lock's control: a random partition locked from step 0");
+  cmd->add_option("--router-init-std", a->router_init_std,
+                  "Every run's routers from N(0, X) (the reference code: 0.01)")
+      ->check(CLI::Range(1e-6, 1.0));
+  cmd->add_option("--router-weight-decay", a->router_weight_decay,
+                  "Every run's router weight decay (the reference code: 0.01)")
+      ->check(CLI::Range(0.0, 10.0));
   cmd->add_flag("--json", a->json, "Print a JSON summary");
   return [a] { return run_sweep_command(*a); };
 }

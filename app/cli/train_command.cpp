@@ -107,7 +107,7 @@ struct TrainArgs {
   std::string preset, config, data, out, resume, log;
   int steps = 0, batch = 0, seq = 0, threads = 1, stop_after = 0, every = 10;
   int nproc = 0, save_every = 0, routing_every = 0;
-  double lr = 0;
+  double lr = 0, router_init_std = 0, router_weight_decay = 0;
   uint64_t seed = 0;
   bool quiet = false;
   ComputeOptions compute;
@@ -119,7 +119,8 @@ std::unique_ptr<Engine> build_engine(const TrainArgs& a) {
   std::optional<DataSpec> data;
   if (a.given("--data")) data = DataSpec{a.data};
   if (!a.resume.empty()) {
-    for (const char* fixed : {"--batch", "--seq", "--seed", "--preset", "--config"}) {
+    for (const char* fixed : {"--batch", "--seq", "--seed", "--preset", "--config",
+                              "--router-init-std", "--router-weight-decay"}) {
       if (a.given(fixed)) {
         throw CLI::ValidationError(std::string(fixed) + " cannot change when resuming");
       }
@@ -146,6 +147,8 @@ std::unique_ptr<Engine> build_engine(const TrainArgs& a) {
   if (a.given("--seq")) p.train.seq = a.seq;
   if (a.given("--lr")) p.train.lr = a.lr;
   if (a.given("--seed")) p.train.seed = a.seed;
+  if (a.given("--router-init-std")) p.train.router_init_std = a.router_init_std;
+  if (a.given("--router-weight-decay")) p.train.router_weight_decay = a.router_weight_decay;
   auto engine = std::make_unique<Engine>(p.model, p.train, data.value_or(DataSpec{}), a.threads);
   apply_compute_flags(*engine, a.compute);
   return engine;
@@ -320,6 +323,13 @@ Runner register_train(CLI::App& app) {
   cmd->add_option("--batch", a->batch, "Sequences per step")->check(CLI::Range(1, 65536));
   cmd->add_option("--seq", a->seq, "Bytes per sequence")->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--lr", a->lr, "Peak learning rate")->check(CLI::Range(0.0, 10.0));
+  cmd->add_option("--router-init-std", a->router_init_std,
+                  "Routers' weights from N(0, X) (the reference code: 0.01; default 0.02)")
+      ->check(CLI::Range(1e-6, 1.0));
+  cmd->add_option("--router-weight-decay", a->router_weight_decay,
+                  "Routers' own AdamW weight decay (the reference code: 0.01; default: the "
+                  "run's 0.1)")
+      ->check(CLI::Range(0.0, 10.0));
   cmd->add_option("--threads", a->threads, "CPU threads")->check(CLI::Range(1, 256));
   add_compute_flags(cmd, &a->compute);
   cmd->add_option("--nproc", a->nproc,

@@ -107,10 +107,18 @@ void drawSweep(QCustomPlot* plot, const SweepState& state) {
   std::map<double, std::map<double, std::vector<double>>> loss;
   std::map<double, std::vector<double>> speed;
   std::vector<double> vanilla;
+  // UniPool-lock and its random control: points of their own (kind, aux) beside the line.
+  std::map<std::pair<std::string, double>, std::vector<double>> locks;
+  double lock_budget = 100;
   for (const SweepRun& r : state.runs) {
     if (!r.done) continue;
     if (r.kind == "vanilla") {
       vanilla.push_back(r.valid_loss);
+      continue;
+    }
+    if (r.kind != "unipool") {
+      locks[{r.kind, r.aux_coef}].push_back(r.valid_loss);
+      lock_budget = 100 * r.budget;
       continue;
     }
     loss[r.aux_coef][100 * r.budget].push_back(r.valid_loss);
@@ -138,6 +146,23 @@ void drawSweep(QCustomPlot* plot, const SweepState& state) {
     auto* errors = new QCPErrorBars(plot->xAxis, plot->yAxis);
     errors->setDataPlottable(g);
     errors->setData(e);
+    errors->removeFromLegend();
+  }
+  for (const auto& [key, v] : locks) {
+    double m = 0, sd = 0;
+    mean_and_spread(v, &m, &sd);
+    QCPGraph* g = plot->addGraph(plot->xAxis, plot->yAxis);
+    g->setData(QVector<double>{lock_budget}, QVector<double>{m});
+    g->setLineStyle(QCPGraph::lsNone);
+    const bool control = key.first == "lock-random";
+    g->setScatterStyle(QCPScatterStyle(control ? QCPScatterStyle::ssTriangleInverted
+                                               : QCPScatterStyle::ssDiamond,
+                                       categoryColor(control ? 5 : 4), 9));
+    const QString what = control ? QObject::tr("lock-random") : QObject::tr("UniPool-lock");
+    g->setName(key.second < 0 ? what : QObject::tr("%1, aux %2").arg(what).arg(key.second));
+    auto* errors = new QCPErrorBars(plot->xAxis, plot->yAxis);
+    errors->setDataPlottable(g);
+    errors->setData(QVector<double>{sd});
     errors->removeFromLegend();
   }
   QVector<double> ys;

@@ -84,6 +84,11 @@ struct TrainOptions {
   int seq = 128;
   uint64_t seed = 1234;
   double valid_fraction = 0.05;
+  // The reference code's router details (issue 21 item 5), off by default: the routers'
+  // weights drawn from N(0, router_init_std) (0: the 0.02 of every other matrix), and their
+  // own weight decay (< 0: weight_decay). Saved only when set.
+  double router_init_std = 0.0;
+  double router_weight_decay = -1.0;
   bool operator==(const TrainOptions& o) const;
 };
 std::string to_json(const TrainOptions& options);

@@ -64,6 +64,10 @@ struct SweepSpec {
   std::vector<double> aux_coefs;
   bool vanilla = true;             // the layer-wise baseline
   bool lock = false;               // a UniPool-lock run too
+  bool lock_random = false;        // and its control, the random locked partition
+  // Every run's router details (TrainOptions; issue 21 item 5): 0 / < 0 = the defaults.
+  double router_init_std = 0.0;
+  double router_weight_decay = -1.0;
   std::vector<uint64_t> seeds = {1};
   int steps = 1000;
   int batch = 16, seq = 128;
@@ -72,12 +76,14 @@ struct SweepSpec {
 };
 
 struct SweepRun {
-  std::string name;  // folder name: "mg12-s1", "vanilla-s1", "lock-s1"
-  std::string kind;  // "unipool", "vanilla", "lock"
+  // Folder name: "mg12-s1", "vanilla-s1", "lock-s1", "lock-random-s1"; in a grid
+  // "mg12-a0.001-s1", "lock-a0.001-s1".
+  std::string name;
+  std::string kind;  // "unipool", "vanilla", "lock", "lock-random"
   int experts_per_group = 0;
   uint64_t seed = 0;
   double budget = 0;  // expert parameters / the vanilla budget
-  double aux_coef = -1;  // the run's aux coefficient; -1: the preset's
+  double aux_coef = -1;  // the run's aux coefficient (UniPool and lock runs); -1: the preset's
   // Filled when the run is done (its metrics.json exists):
   bool done = false;
   double valid_loss = 0, valid_accuracy = 0, tokens_per_s = 0, seconds = 0;

@@ -208,6 +208,9 @@ std::string to_json(const TrainOptions& o) {
             {"seq", o.seq},
             {"seed", o.seed},
             {"valid_fraction", o.valid_fraction}};
+  // Only when set: the options files of runs without them stay byte for byte as they were.
+  if (o.router_init_std > 0) j["router_init_std"] = o.router_init_std;
+  if (o.router_weight_decay >= 0) j["router_weight_decay"] = o.router_weight_decay;
   return j.dump();
 }
 
@@ -229,6 +232,9 @@ TrainOptions train_options_from_json(const std::string& text) {
           "seed must be an unsigned integer");
   o.seed = j.at("seed").get<uint64_t>();
   o.valid_fraction = field<double>(j, "valid_fraction");
+  if (j.contains("router_init_std")) o.router_init_std = field<double>(j, "router_init_std");
+  if (j.contains("router_weight_decay"))
+    o.router_weight_decay = field<double>(j, "router_weight_decay");
   validate(o);
   return o;
 }
@@ -246,6 +252,9 @@ void validate(const TrainOptions& o) {
   require_int_range("batch", o.batch, 1, 1 << 16);
   require_int_range("seq", o.seq, 1, 1 << 20);
   require_real_range("valid_fraction", o.valid_fraction, 0.0, 0.9);
+  require_real_range("router_init_std", o.router_init_std, 0.0, 1.0);
+  if (!(o.router_weight_decay < 0))  // negative: off; NaN is refused here
+    require_real_range("router_weight_decay", o.router_weight_decay, 0.0, 10.0);
 }
 
 }  // namespace unipool

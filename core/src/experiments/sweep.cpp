@@ -52,6 +52,10 @@ Preset run_preset(const SweepSpec& spec, const SweepRun& run) {
   } else if (run.kind == "lock") {
     apply_architecture(c, Architecture::UniPoolLock);
     fit_lock_schedule(c.lock, spec.steps);
+  } else if (run.kind == "lock-random") {
+    apply_architecture(c, Architecture::UniPoolLock);
+    c.lock.partition = "random";  // the paper's control: a random partition locked at step 0
+    c.lock.freeze_step = c.lock.lock_step = 0;
   } else {
     apply_architecture(c, Architecture::UniPool);
     c.experts_per_group = run.experts_per_group;
@@ -64,6 +68,9 @@ Preset run_preset(const SweepSpec& spec, const SweepRun& run) {
   p.train.seq = spec.seq;
   p.train.seed = run.seed;
   p.train.warmup_steps = std::min(p.train.warmup_steps, std::max(1, spec.steps / 20));
+  p.train.router_init_std = spec.router_init_std;
+  p.train.router_weight_decay = spec.router_weight_decay;
+  validate(p.train);
   return p;
 }
 
@@ -166,6 +173,9 @@ std::string to_json(const SweepSpec& s) {
               {"curve_every", s.curve_every}};
   // Only in grids: a sweep.json written before the key existed reads back the same.
   if (!s.aux_coefs.empty()) j["aux_coefs"] = s.aux_coefs;
+  if (s.lock_random) j["lock_random"] = true;
+  if (s.router_init_std > 0) j["router_init_std"] = s.router_init_std;
+  if (s.router_weight_decay >= 0) j["router_weight_decay"] = s.router_weight_decay;
   return j.dump();
 }
 
@@ -185,6 +195,9 @@ SweepSpec sweep_spec_from_json(const std::string& text) {
   s.data.builtin_seed = j.at("builtin_seed").get<uint64_t>();
   s.curve_every = j.at("curve_every").get<int>();
   s.aux_coefs = j.value("aux_coefs", std::vector<double>{});
+  s.lock_random = j.value("lock_random", false);
+  s.router_init_std = j.value("router_init_std", 0.0);
+  s.router_weight_decay = j.value("router_weight_decay", -1.0);
   return s;
 }
 
@@ -204,21 +217,25 @@ std::vector<SweepRun> plan_sweep(const SweepSpec& spec_in) {
   std::vector<SweepRun> runs;
   for (uint64_t seed : spec.seeds) {
     const std::string s = "-s" + std::to_string(seed);
-    for (int mg : spec.pool_sizes) {
+    // One run of `kind` per aux coefficient of the grid ("mg24-a0.01-s1"), or one at the
+    // preset's ("mg24-s1").
+    auto add = [&](const std::string& stem, const std::string& kind, int mg) {
       if (spec.aux_coefs.empty()) {
-        runs.push_back({"mg" + std::to_string(mg) + s, "unipool", mg, seed});
-        continue;
+        runs.push_back({stem + s, kind, mg, seed});
+        return;
       }
-      for (double a : spec.aux_coefs) {  // "mg24-a0.01-s1"
+      for (double a : spec.aux_coefs) {
         std::ostringstream name;
-        name << "mg" << mg << "-a" << a << s;
-        SweepRun r{name.str(), "unipool", mg, seed};
+        name << stem << "-a" << a << s;
+        SweepRun r{name.str(), kind, mg, seed};
         r.aux_coef = a;
         runs.push_back(r);
       }
-    }
+    };
+    for (int mg : spec.pool_sizes) add("mg" + std::to_string(mg), "unipool", mg);
     if (spec.vanilla) runs.push_back({"vanilla" + s, "vanilla", kVanillaExpertsPerLayer, seed});
-    if (spec.lock) runs.push_back({"lock" + s, "lock", vanilla_experts, seed});
+    if (spec.lock) add("lock", "lock", vanilla_experts);
+    if (spec.lock_random) add("lock-random", "lock-random", vanilla_experts);
   }
   for (SweepRun& r : runs) {
     const Preset p = run_preset(spec, r);  // checks every run's config before any trains

@@ -31,15 +31,18 @@ inline bool ends_with(const std::string& name, const char* suffix) {
   const std::string s(suffix);
   return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
 }
-// RMSNorm weights and NormRouter scales: initialised to 1, never weight-decayed.
 // The shared expert pool's three tensors.
 inline bool is_pool(const std::string& name) {
   return name == kPoolGate || name == kPoolUp || name == kPoolDown;
 }
 
+// RMSNorm weights and NormRouter scales: initialised to 1, never weight-decayed.
 inline bool is_norm_or_scale(const std::string& name) {
   return ends_with(name, "norm.weight") || ends_with(name, "router.scale");
 }
+// A layer's router projection (Mg, d): its own init and weight decay when a run asks
+// (TrainOptions::router_init_std, router_weight_decay).
+inline bool is_router_weight(const std::string& name) { return ends_with(name, "router.weight"); }
 // The residual outputs, initialised smaller (GPT-2 style).
 inline bool is_residual_output(const std::string& name) {
   return ends_with(name, "attn.o_proj.weight") || name == kPoolDown;

@@ -53,7 +53,8 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> expected_parameters(
   return out;
 }
 
-ParamStore init_parameters(const ModelConfig& c, uint64_t seed, at::ScalarType dtype) {
+ParamStore init_parameters(const ModelConfig& c, uint64_t seed, at::ScalarType dtype,
+                           double router_std) {
   // GPT-2 style: N(0, 0.02), residual outputs (o_proj, w_down) scaled by 1/sqrt(2L).
   const double base = 0.02, residual = base / std::sqrt(2.0 * c.n_layers);
   ParamStore store;
@@ -62,7 +63,8 @@ ParamStore init_parameters(const ModelConfig& c, uint64_t seed, at::ScalarType d
     at::Tensor t = at::empty(shape, at::TensorOptions().dtype(at::kDouble));
     double* p = t.data_ptr<double>();
     const bool is_one = param_names::is_norm_or_scale(name);
-    const double std_dev = param_names::is_residual_output(name) ? residual : base;
+    double std_dev = param_names::is_residual_output(name) ? residual : base;
+    if (router_std > 0 && param_names::is_router_weight(name)) std_dev = router_std;
     Rng rng(hash_u64(seed, index++));  // one stream per tensor: adding one shifts no other
     for (int64_t i = 0; i < t.numel(); ++i) p[i] = is_one ? 1.0 : std_dev * rng.normal();
     store.add(name, t.to(dtype).requires_grad_(true));

@@ -38,6 +38,8 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> expected_parameters(
 
 // Fresh parameters (leaf tensors requiring grad). Deterministic for a seed on any platform:
 // values come from our own RNG, not torch's.
-ParamStore init_parameters(const ModelConfig& config, uint64_t seed, at::ScalarType dtype);
+// router_std > 0 draws the routers' weights from N(0, router_std) instead of the base 0.02.
+ParamStore init_parameters(const ModelConfig& config, uint64_t seed, at::ScalarType dtype,
+                           double router_std = 0.0);
 
 }  // namespace unipool

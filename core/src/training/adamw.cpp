@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "cpu_kernels/cpu_kernels.h"
+#include "model/param_names.h"
 
 namespace unipool {
 
@@ -32,10 +33,16 @@ void AdamW::remap_rows(const std::string& name, const std::vector<int64_t>& rows
   }
 }
 
+double AdamWSettings::decay_of(const std::string& name) const {
+  if (!ParamStore::decays(name)) return 0.0;
+  if (router_weight_decay >= 0 && param_names::is_router_weight(name)) return router_weight_decay;
+  return weight_decay;
+}
+
 namespace {
 
 // What both updates share: the step's bias corrections and, for every parameter with a
-// gradient, its moments and whether it decays.
+// gradient, its moments and its weight-decay coefficient.
 struct BiasCorrection {
   double bc1, bc2;
   BiasCorrection(const AdamWSettings& s, int64_t step)
@@ -43,13 +50,13 @@ struct BiasCorrection {
 };
 
 template <class F>
-void for_each_gradient(AdamW& opt, ParamStore& params, F&& f) {
+void for_each_gradient(AdamW& opt, ParamStore& params, const AdamWSettings& s, F&& f) {
   for (size_t i = 0; i < params.size(); ++i) {
     at::Tensor& p = params.tensor(i);
     const at::Tensor& g = p.grad();
     if (!g.defined()) continue;
     const std::string& name = params.name(i);
-    f(p, g, opt.exp_avg(name, p), opt.exp_avg_sq(name, p), ParamStore::decays(name));
+    f(p, g, opt.exp_avg(name, p), opt.exp_avg_sq(name, p), s.decay_of(name));
   }
 }
 
@@ -58,9 +65,9 @@ void for_each_gradient(AdamW& opt, ParamStore& params, F&& f) {
 void AdamW::update(ParamStore& params, const AdamWSettings& s, int64_t step) {
   const BiasCorrection c(s, step);
   for_each_gradient(
-      *this, params,
-      [&](at::Tensor& p, const at::Tensor& g, at::Tensor& m, at::Tensor& v, bool decays) {
-        const double decay = decays ? 1.0 - s.lr * s.weight_decay : 1.0;
+      *this, params, s,
+      [&](at::Tensor& p, const at::Tensor& g, at::Tensor& m, at::Tensor& v, double wd) {
+        const double decay = 1.0 - s.lr * wd;
         const at::Tensor gc = g.contiguous();
         if (p.scalar_type() == at::kFloat) {
           cpu::adamw(p.data_ptr<float>(), gc.data_ptr<float>(), m.data_ptr<float>(),
@@ -93,11 +100,11 @@ void AdamW::update_generic(ParamStore& params, const AdamWSettings& s, int64_t s
   torch::NoGradGuard no_grad;
   const BiasCorrection c(s, step);
   for_each_gradient(
-      *this, params,
-      [&](at::Tensor& p, const at::Tensor& g, at::Tensor& m, at::Tensor& v, bool decays) {
+      *this, params, s,
+      [&](at::Tensor& p, const at::Tensor& g, at::Tensor& m, at::Tensor& v, double wd) {
         m.mul_(s.beta1).add_(g, 1.0 - s.beta1);
         v.mul_(s.beta2).addcmul_(g, g, 1.0 - s.beta2);
-        if (decays) p.mul_(1.0 - s.lr * s.weight_decay);
+        if (wd != 0) p.mul_(1.0 - s.lr * wd);
         p.addcdiv_(m, v.sqrt().mul_(1.0 / std::sqrt(c.bc2)).add_(s.eps), -s.lr / c.bc1);
       });
 }

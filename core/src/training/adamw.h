@@ -15,6 +15,9 @@ namespace unipool {
 
 struct AdamWSettings {
   double lr = 1e-3, beta1 = 0.9, beta2 = 0.95, eps = 1e-8, weight_decay = 0.1;
+  double router_weight_decay = -1;  // the routers' weights; < 0: weight_decay
+  // The decoupled decay coefficient of parameter `name` (0 for norms and router scales).
+  double decay_of(const std::string& name) const;
 };
 
 class AdamW {

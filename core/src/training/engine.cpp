@@ -65,7 +65,7 @@ Engine::Engine(const ModelConfig& config, const TrainOptions& options, const Dat
   m.random_layers.assign(size_t(config.n_layers), false);
   m.reset_recent_load();
   m.load_data();
-  m.params = init_parameters(config, options.seed, at::kFloat);
+  m.params = init_parameters(config, options.seed, at::kFloat, options.router_init_std);
   m.init_lock();
 }
 

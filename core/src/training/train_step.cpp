@@ -93,7 +93,7 @@ StepMetrics train_step(EngineState& m) {
   if (metrics.applied) {
     // A non-finite step leaves weights, moments and the step counter as they were.
     AdamWSettings s{metrics.lr, m.options.beta1, m.options.beta2, m.options.adam_eps,
-                    m.options.weight_decay};
+                    m.options.weight_decay, m.options.router_weight_decay};
     if (fused)
       m.optimizer.update(m.params, s, m.step + 1);
     else
