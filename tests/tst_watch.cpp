@@ -105,6 +105,31 @@ class TestWatch : public QObject {
     QCOMPARE(started.count(), 1);
   }
 
+  // A writer killed mid-line leaves a torn line; a resumed run appends after it. The torn
+  // line is skipped (said once) and every whole line around it is kept.
+  void skipsATornLine() {
+    QFile src(log_);
+    QVERIFY(src.open(QIODevice::ReadOnly));
+    const QList<QByteArray> lines = src.readAll().split('\n');
+    const QString torn = dir_.filePath("torn.jsonl");
+    QFile out(torn);
+    QVERIFY(out.open(QIODevice::WriteOnly));
+    out.write(lines[0] + '\n' + lines[1] + '\n' + lines[2].left(25) + '\n' + lines[3] + '\n' +
+              lines[4] + '\n');
+    out.close();
+    RunLogFollower follower;
+    QSignalSpy updates(&follower, &RunLogFollower::trainingUpdate);
+    QSignalSpy problems(&follower, &RunLogFollower::problem);
+    QString error;
+    QVERIFY(follower.follow(torn, &error, 1 << 30));
+    std::vector<int64_t> steps;
+    for (const auto& u : updates)
+      for (const StepPoint& p : u.at(0).value<TrainingUpdate>().steps) steps.push_back(p.step);
+    QCOMPARE(steps, (std::vector<int64_t>{1, 3, 4}));
+    QCOMPARE(problems.count(), 1);
+    QVERIFY(problems.at(0).at(0).toString().contains("skipped"));
+  }
+
   void refusesAFileThatIsNotALog() {
     const QString path = dir_.filePath("notes.txt");
     QFile f(path);

@@ -9,11 +9,11 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <optional>
 
 #include "commands.h"
 #include "unipool/engine.h"
+#include "unipool/run_log.h"
 
 namespace unipool::cli {
 
@@ -35,72 +35,9 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
-// A window's raw routing counts (SPEC section 5), for a watcher to rebuild the heatmap.
-nlohmann::json routing_json(const RoutingCounts& c) {
-  return {{"n_layers", c.n_layers},
-          {"layers_per_group", c.layers_per_group},
-          {"experts_per_group", c.experts_per_group},
-          {"top_k", c.top_k},
-          {"n_domains", c.n_domains},
-          {"tokens", c.tokens},
-          {"counts", c.counts},
-          {"gate_sum", c.gate_sum},
-          {"entropy_sum", c.entropy_sum},
-          {"reuse_sum", c.reuse_sum},
-          {"zero_gate", c.zero_gate},
-          {"domain_counts", c.domain_counts},
-          {"domain_tokens", c.domain_tokens}};
-}
-
-// The log's first line: what run this is (a watcher needs the model's shape).
-nlohmann::json run_header_json(const Engine& e) {
-  return {{"run",
-           {{"config", nlohmann::json::parse(to_json(e.config()))},
-            {"train", nlohmann::json::parse(to_json(e.options()))},
-            {"data", e.data().path},
-            {"from_step", e.step()},
-            {"world_size", e.world_size()},
-            {"compute", e.compute_description()}}}};
-}
-
 // A checkpoint written: a watcher opens it in its Checkpoint tab.
-nlohmann::json saved_json(const std::string& path, int64_t step) {
-  return {{"saved", std::filesystem::absolute(path).string()}, {"at_step", step}};
-}
-
-// `owned`: a lock run's partition once frozen (the diagnostics then count routes outside it).
-nlohmann::json metrics_json(const StepMetrics& m, const std::vector<std::vector<int>>* owned) {
-  nlohmann::json j = {{"step", m.step},
-                      {"loss", m.loss},
-                      {"ce", m.ce},
-                      {"aux", m.aux},
-                      {"z_loss", m.z_loss},
-                      {"lr", m.lr},
-                      {"grad_norm", m.grad_norm},
-                      {"applied", m.applied},
-                      {"seconds", m.seconds},
-                      {"tokens_per_s", m.tokens_per_s}};
-  if (!m.routing.empty()) {
-    const RoutingSummary s = summarize(m.routing);
-    j["imbalance"] = s.imbalance;
-    j["cv"] = s.cv;
-    j["load_entropy"] = s.load_entropy;
-    j["dead_experts"] = s.dead_experts;
-    j["router_entropy"] = s.router_entropy;
-    j["reuse"] = s.reuse;
-    j["zero_gate"] = m.routing.zero_gate;
-    j["diagnostics"] = nlohmann::json::parse(to_json(diagnose(m.routing, owned)));
-  }
-  if (m.phase != LockPhase::None) {
-    j["phase"] = lock_phase_name(m.phase);
-    j["entropy_loss"] = m.entropy_loss;
-  }
-  if (m.validated) j["valid_loss"] = m.valid_loss;
-  if (!m.event.empty()) {
-    j["event"] = m.event;
-    j["message"] = m.message;
-  }
-  return j;
+std::string saved_record(const std::string& path, int64_t step) {
+  return run_log::saved_line({std::filesystem::absolute(path).string(), step});
 }
 
 struct TrainArgs {
@@ -216,7 +153,11 @@ int train_loop(const TrainArgs& a, Engine& engine_ref) {
   double smoothed_rate = 0;
   int status = 0;
   bool peer_failed = false;
-  if (log) log << run_header_json(*engine).dump() << std::endl;
+  if (log) {
+    run_log::Header header{engine->config(),      engine->options(),    engine->data().path,
+                           engine->step(),        engine->world_size(), engine->compute_description()};
+    log << run_log::header_line(header) << std::endl;
+  }
   while (engine->step() < stop && !g_interrupted) {
     StepMetrics m;
     try {
@@ -236,14 +177,15 @@ int train_loop(const TrainArgs& a, Engine& engine_ref) {
         smoothed_rate == 0 ? m.tokens_per_s : 0.9 * smoothed_rate + 0.1 * m.tokens_per_s;
     if (log) {
       const LockStatus lock = engine->lock_status();
-      nlohmann::json j = metrics_json(m, lock.owned.empty() ? nullptr : &lock.owned);
-      if (a.routing_every > 0 && m.step % a.routing_every == 0 && !m.routing.empty())
-        j["routing"] = routing_json(m.routing);  // what `unipool-studio --watch` draws
-      log << j.dump() << std::endl;              // flushed: a watcher reads the log as it grows
+      // The routing window every N steps is what `unipool-studio --watch` draws.
+      const bool routing = a.routing_every > 0 && m.step % a.routing_every == 0;
+      // Flushed: a watcher reads the log as it grows.
+      log << run_log::step_line(m, lock.owned.empty() ? nullptr : &lock.owned, routing)
+          << std::endl;
     }
     if (!a.out.empty() && a.save_every > 0 && m.step % a.save_every == 0) {
       engine->save(a.out);
-      if (log) log << saved_json(a.out, m.step).dump() << std::endl;
+      if (log) log << saved_record(a.out, m.step) << std::endl;
     }
     if (!m.applied) {
       // Retrying would redo the same batch and routing (both are functions of the step).
@@ -281,7 +223,7 @@ int train_loop(const TrainArgs& a, Engine& engine_ref) {
   // Save first, with Ctrl-C still caught: a second Ctrl-C must not lose the run.
   if (!a.out.empty() && !peer_failed) {
     engine->save(a.out);
-    if (log) log << saved_json(a.out, engine->step()).dump() << std::endl;
+    if (log) log << saved_record(a.out, engine->step()) << std::endl;
     if (!a.quiet) std::cout << "saved " << a.out << " (and " << train_state_path(a.out) << ")\n";
   }
   std::signal(SIGINT, previous);

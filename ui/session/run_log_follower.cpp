@@ -3,50 +3,10 @@
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
-#include <QJsonArray>
-#include <QJsonDocument>
-#include <QJsonObject>
+
+#include "unipool/run_log.h"
 
 namespace unipool::studio {
-
-namespace {
-
-template <class T>
-std::vector<T> numbers(const QJsonValue& v) {
-  std::vector<T> out;
-  for (const QJsonValue& x : v.toArray()) out.push_back(static_cast<T>(x.toDouble()));
-  return out;
-}
-
-// The `routing` object `unipool train --log-routing-every` writes (SPEC section 5's raw sums).
-RoutingCounts routingFromJson(const QJsonObject& o) {
-  RoutingCounts c(o["n_layers"].toInt(), o["layers_per_group"].toInt(),
-                  o["experts_per_group"].toInt(), o["top_k"].toInt(), o["n_domains"].toInt());
-  c.tokens = int64_t(o["tokens"].toDouble());
-  const auto counts = numbers<int64_t>(o["counts"]);
-  if (counts.size() != c.counts.size()) return RoutingCounts{};
-  c.counts = counts;
-  c.gate_sum = numbers<double>(o["gate_sum"]);
-  c.entropy_sum = numbers<double>(o["entropy_sum"]);
-  c.reuse_sum = o["reuse_sum"].toDouble();
-  c.zero_gate = numbers<int64_t>(o["zero_gate"]);
-  c.domain_counts = numbers<int64_t>(o["domain_counts"]);
-  c.domain_tokens = numbers<int64_t>(o["domain_tokens"]);
-  if (c.gate_sum.size() != c.counts.size()) c.gate_sum.assign(c.counts.size(), 0.0);
-  if (c.entropy_sum.size() != size_t(c.n_layers)) c.entropy_sum.assign(size_t(c.n_layers), 0.0);
-  if (c.domain_counts.size() != size_t(c.n_domains) * c.counts.size()) {
-    c.n_domains = 0;
-    c.domain_counts.clear();
-    c.domain_tokens.clear();
-  }
-  return c;
-}
-
-std::string compact(const QJsonValue& v) {
-  return QJsonDocument(v.toObject()).toJson(QJsonDocument::Compact).toStdString();
-}
-
-}  // namespace
 
 RunLogFollower::RunLogFollower(QObject* parent) : QObject(parent) {
   connect(&timer_, &QTimer::timeout, this, &RunLogFollower::poll);
@@ -58,15 +18,16 @@ bool RunLogFollower::isRunLog(const QString& path, QString* error) {
     *error = tr("Cannot read %1: %2").arg(path, file.errorString());
     return false;
   }
-  const QByteArray first = file.readLine(1 << 20);
-  const QJsonObject header = QJsonDocument::fromJson(first).object()["run"].toObject();
-  if (header.isEmpty() || !header["config"].isObject()) {
-    *error = tr("%1 is not a UniPool training log: its first line is not the run header that "
-                "`unipool train --log` writes.")
-                 .arg(path);
-    return false;
+  const QByteArray first = file.readLine(1 << 20).trimmed();
+  try {
+    if (run_log::parse_line(first.toStdString()).kind == run_log::Record::Kind::Header)
+      return true;
+  } catch (const run_log::Error&) {
   }
-  return true;
+  *error = tr("%1 is not a UniPool training log: its first line is not the run header that "
+              "`unipool train --log` writes.")
+               .arg(path);
+  return false;
 }
 
 bool RunLogFollower::follow(const QString& path, QString* error, int interval_ms) {
@@ -111,67 +72,72 @@ void RunLogFollower::poll() {
 }
 
 bool RunLogFollower::handleLine(const QByteArray& line) {
-  const QJsonObject o = QJsonDocument::fromJson(line).object();
-  if (o.contains("run")) {
-    const QJsonObject run = o["run"].toObject();
-    try {
-      state_ = {};
-      state_.valid = true;
-      state_.config = config_from_json(compact(run["config"]));
-      state_.options = train_options_from_json(compact(run["train"]));
-      state_.step = int64_t(run["from_step"].toDouble());
-      state_.random_layers.assign(size_t(state_.config.n_layers), false);
-      state_.data_path = run["data"].toString().toStdString();
-      state_.source = path_;
-      state_.can_train = false;  // read-only: the run trains elsewhere
-      state_.watching = true;
-      state_.compute = tr("watching %1 (%2 rank(s), %3)")
-                           .arg(QFileInfo(path_).fileName())
-                           .arg(run["world_size"].toInt(1))
-                           .arg(run["compute"].toString());
-    } catch (const std::exception& e) {
+  run_log::Record r;
+  try {
+    r = run_log::parse_line(line.toStdString());
+  } catch (const run_log::Error& e) {
+    // A torn line (the writer was killed mid-line) or a foreign one: skipped, once said.
+    if (!warned_)
       Q_EMIT problem(
-          tr("%1: the run header is not valid: %2").arg(path_, QString::fromUtf8(e.what())));
-      return false;
-    }
+          tr("%1: skipped a line that is not a run log record (%2)").arg(path_, e.what()));
+    warned_ = true;
+    return false;
+  }
+  if (r.kind == run_log::Record::Kind::Header) {
+    const run_log::Header& h = r.header;
+    state_ = {};
+    state_.valid = true;
+    state_.config = h.config;
+    state_.options = h.train;
+    state_.step = h.from_step;
+    state_.random_layers.assign(size_t(state_.config.n_layers), false);
+    state_.data_path = h.data;
+    state_.source = path_;
+    state_.can_train = false;  // read-only: the run trains elsewhere
+    state_.watching = true;
+    state_.compute = tr("watching %1 (%2 rank(s), %3)")
+                         .arg(QFileInfo(path_).fileName())
+                         .arg(h.world_size)
+                         .arg(QString::fromStdString(h.compute));
     Q_EMIT stateChanged(state_);
     return true;
   }
-  if (o.contains("saved")) {
+  if (r.kind == run_log::Record::Kind::Saved) {
     // Relative to the log's folder when the run was started elsewhere with a relative --out.
-    const QString saved = o["saved"].toString();
+    const QString saved = QString::fromStdString(r.saved.path);
     const QString path = QFileInfo::exists(saved)
                              ? saved
                              : QFileInfo(path_).dir().filePath(QFileInfo(saved).fileName());
     Q_EMIT checkpointSaved(path);
     return true;
   }
-  if (!o.contains("step") || !state_.valid) {
-    if (!warned_) Q_EMIT problem(tr("%1: skipped a line that is not a step record").arg(path_));
+  if (!state_.valid) {
+    if (!warned_) Q_EMIT problem(tr("%1: skipped a step record before the run header").arg(path_));
     warned_ = true;
     return false;
   }
+  const run_log::Step& s = r.step;
   StepPoint p;
-  p.step = int64_t(o["step"].toDouble());
-  p.loss = o["loss"].toDouble();
-  p.ce = o["ce"].toDouble();
-  p.aux = o["aux"].toDouble();
-  p.lr = o["lr"].toDouble();
-  p.tokens_per_s = o["tokens_per_s"].toDouble();
-  p.applied = o["applied"].toBool(true);
+  p.step = s.step;
+  p.loss = s.loss;
+  p.ce = s.ce;
+  p.aux = s.aux;
+  p.lr = s.lr;
+  p.tokens_per_s = s.tokens_per_s;
+  p.applied = s.applied;
   pending_.steps.push_back(p);
   pending_.step = p.step;
   pending_.tokens_per_s = p.tokens_per_s;
-  if (o["routing"].isObject()) {
+  if (!s.routing.counts.empty()) {
     // The step's counts stand for the steps since the last record (a sample of them).
-    pending_.routing = routingFromJson(o["routing"].toObject());
+    pending_.routing = s.routing;
     Q_EMIT trainingUpdate(pending_);
     pending_ = {};
   }
-  if (o.contains("valid_loss")) {
+  if (s.has_valid_loss) {
     ValidationPoint v;
     v.step = p.step;
-    v.ce = o["valid_loss"].toDouble();
+    v.ce = s.valid_loss;
     Q_EMIT validated(v);
   }
   return true;
