@@ -118,7 +118,7 @@ QByteArray edit_header(const QByteArray& file, const std::function<void(QJsonObj
 
 }  // namespace
 
-class TstCheckpoint : public QObject {
+class TestCheckpoint : public QObject {
   Q_OBJECT
 
   QTemporaryDir dir_;
@@ -452,5 +452,5 @@ class TstCheckpoint : public QObject {
   }
 };
 
-QTEST_APPLESS_MAIN(TstCheckpoint)
+QTEST_APPLESS_MAIN(TestCheckpoint)
 #include "tst_checkpoint.moc"

@@ -61,7 +61,7 @@ QByteArray sample_text(int n) {
 
 }  // namespace
 
-class TstCli : public QObject {
+class TestCli : public QObject {
   Q_OBJECT
 
   QString cli_;
@@ -285,5 +285,5 @@ class TstCli : public QObject {
   }
 };
 
-QTEST_APPLESS_MAIN(TstCli)
+QTEST_APPLESS_MAIN(TestCli)
 #include "tst_cli.moc"

@@ -79,7 +79,7 @@ int64_t spec_total(const ModelConfig& c) {
 
 }  // namespace
 
-class TstConfig : public QObject {
+class TestConfig : public QObject {
   Q_OBJECT
 
  private Q_SLOTS:
@@ -508,5 +508,5 @@ class TstConfig : public QObject {
   }
 };
 
-QTEST_APPLESS_MAIN(TstConfig)
+QTEST_APPLESS_MAIN(TestConfig)
 #include "tst_config.moc"

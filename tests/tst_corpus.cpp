@@ -50,7 +50,7 @@ QString error_of(const std::function<void()>& fn) {
 
 }  // namespace
 
-class TstCorpus : public QObject {
+class TestCorpus : public QObject {
   Q_OBJECT
 
  private Q_SLOTS:
@@ -268,5 +268,5 @@ class TstCorpus : public QObject {
   }
 };
 
-QTEST_APPLESS_MAIN(TstCorpus)
+QTEST_APPLESS_MAIN(TestCorpus)
 #include "tst_corpus.moc"

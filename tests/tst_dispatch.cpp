@@ -153,7 +153,7 @@ at::Tensor some_tokens(int64_t B, int64_t S, uint64_t seed) {
 
 }  // namespace
 
-class TstDispatch : public QObject {
+class TestDispatch : public QObject {
   Q_OBJECT
 
  private Q_SLOTS:
@@ -288,5 +288,5 @@ class TstDispatch : public QObject {
   }
 };
 
-QTEST_APPLESS_MAIN(TstDispatch)
+QTEST_APPLESS_MAIN(TestDispatch)
 #include "tst_dispatch.moc"

@@ -36,7 +36,7 @@ SweepSpec tiny_sweep() {
 
 }  // namespace
 
-class TstExperiments : public QObject {
+class TestExperiments : public QObject {
   Q_OBJECT
  private Q_SLOTS:
   void probeEqualsPlainEvaluations() {
@@ -210,5 +210,5 @@ class TstExperiments : public QObject {
   }
 };
 
-QTEST_APPLESS_MAIN(TstExperiments)
+QTEST_APPLESS_MAIN(TestExperiments)
 #include "tst_experiments.moc"

@@ -80,7 +80,7 @@ double naive_rms(const std::vector<double>& x, size_t off, size_t d, size_t i,
 
 }  // namespace
 
-class TstFormulas : public QObject {
+class TestFormulas : public QObject {
   Q_OBJECT
 
  private Q_SLOTS:
@@ -564,5 +564,5 @@ class TstFormulas : public QObject {
   }
 };
 
-QTEST_APPLESS_MAIN(TstFormulas)
+QTEST_APPLESS_MAIN(TestFormulas)
 #include "tst_formulas.moc"

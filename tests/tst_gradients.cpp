@@ -191,7 +191,7 @@ void check_model(const char* what, ModelConfig c, const std::vector<bool>& rando
 
 }  // namespace
 
-class TstGradients : public QObject {
+class TestGradients : public QObject {
   Q_OBJECT
 
  private Q_SLOTS:
@@ -305,5 +305,5 @@ class TstGradients : public QObject {
   }
 };
 
-QTEST_APPLESS_MAIN(TstGradients)
+QTEST_APPLESS_MAIN(TestGradients)
 #include "tst_gradients.moc"

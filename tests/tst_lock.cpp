@@ -72,7 +72,7 @@ void for_each_partition(int L, int N, const std::function<void(const std::vector
 
 }  // namespace
 
-class TstLock : public QObject {
+class TestLock : public QObject {
   Q_OBJECT
  private Q_SLOTS:
   // The GLPK program's optimum equals brute force's on every small case, and its answer is a
@@ -385,5 +385,5 @@ class TstLock : public QObject {
   }
 };
 
-QTEST_APPLESS_MAIN(TstLock)
+QTEST_APPLESS_MAIN(TestLock)
 #include "tst_lock.moc"

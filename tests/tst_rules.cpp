@@ -33,7 +33,7 @@ uint64_t textbook_splitmix(uint64_t& state) {
 
 }  // namespace
 
-class TstRules : public QObject {
+class TestRules : public QObject {
   Q_OBJECT
  private Q_SLOTS:
   // Each setting changes what it names, reports its kind and marker, and says whether the
@@ -187,5 +187,5 @@ class TstRules : public QObject {
   }
 };
 
-QTEST_APPLESS_MAIN(TstRules)
+QTEST_APPLESS_MAIN(TestRules)
 #include "tst_rules.moc"

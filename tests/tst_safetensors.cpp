@@ -64,7 +64,7 @@ void expect_same(const TensorRecord& a, const TensorRecord& b) {
 
 }  // namespace
 
-class TstSafetensors : public QObject {
+class TestSafetensors : public QObject {
   Q_OBJECT
 
  private Q_SLOTS:
@@ -446,5 +446,5 @@ class TstSafetensors : public QObject {
   }
 };
 
-QTEST_APPLESS_MAIN(TstSafetensors)
+QTEST_APPLESS_MAIN(TestSafetensors)
 #include "tst_safetensors.moc"

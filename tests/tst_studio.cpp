@@ -170,6 +170,23 @@ class TestStudio : public QObject {
     QVERIFY(train(*s, 3));
     QCOMPARE(w->heatmap()->shownCounts().experts_per_group, 6);
     QVERIFY(std::isnan(w->heatmap()->cellValue(0, 7)));
+    // Expert ids on the axes are whole numbers at this size and at 12 (once 2.5, 7.5, 12.5).
+    auto whole_ticks = [](QCPAxis* axis) {
+      QVector<double> ticks;
+      QVector<QString> labels;
+      axis->ticker()->generate(axis->range(), QLocale(), QLatin1Char('g'), 6, ticks, nullptr,
+                               &labels);
+      for (double t : ticks)
+        if (t != std::round(t)) return false;
+      return ticks.size() >= 2;
+    };
+    for (QCPAxis* axis : {w->heatmap()->plot()->xAxis, w->balance()->plot()->xAxis}) {
+      QVERIFY(whole_ticks(axis));
+      for (double n : {12.0, 20.0, 48.0, 96.0}) {
+        axis->setRange(-0.5, n - 0.5);
+        QVERIFY2(whole_ticks(axis), qPrintable(QString::number(n)));
+      }
+    }
     // Learning rate and top-k reach the engine and are marked on the curves.
     s->apply(unipool::LearningRate{1e-3});
     s->apply(unipool::TopK{2});

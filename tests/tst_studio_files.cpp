@@ -18,6 +18,7 @@
 #include "views/checkpoint_inspector_view.h"
 #include "views/controls_panel.h"
 #include "views/domain_view.h"
+#include "views/live_controls.h"
 #include "views/loss_curves_view.h"
 #include "views/main_window.h"
 #include "views/new_run_form.h"
@@ -38,6 +39,57 @@ class TestStudioFiles : public QObject {
  private Q_SLOTS:
   void initTestCase() { QStandardPaths::setTestModeEnabled(true); }
   void cleanup() { close_dialogs(); }
+
+  // Watching a run the studio does not host (File > Watch Run): it is read-only here, so
+  // Start, Step and Reset are off; the run is shown as the log has it.
+  void watchedRunCannotBeReset() {
+    QTemporaryDir dir;
+    const QString log = dir.filePath("run.jsonl");
+    QProcess p;
+    p.start(qEnvironmentVariable("UNIPOOL_CLI"),
+            {"train", "--preset", "tiny", "--steps", "6", "--quiet", "--log", log});
+    QVERIFY(p.waitForFinished(120000) && p.exitCode() == 0);
+    MainWindow w;
+    w.show();
+    w.session()->watchRun(log);
+    QVERIFY(wait_until([&] { return w.session()->history().lastStep() == 6; }));
+    LiveControls* live = w.controls()->live();
+    QVERIFY(w.session()->state().watching);
+    QVERIFY(!live->resetButton()->isEnabled());
+    QVERIFY(!live->startButton()->isEnabled());
+    QVERIFY(!live->stepButton()->isEnabled());
+  }
+
+  // Runs made elsewhere than the form (a lesson, a recipe, Reset) show in it: their settings
+  // and their preset: the one they were made from, else the preset whose model they are,
+  // else "custom".
+  void newRunFormNamesTheRunsPreset() {
+    MainWindow w;
+    w.show();
+    RunSession* s = w.session();
+    NewRunForm* form = w.controls()->form();
+    auto create = [&](const Preset& p, const QString& label) {
+      TrainOptions o = p.train;
+      o.batch = 2;
+      o.seq = 32;
+      const uint64_t before = s->state().run_serial;
+      s->createRun(p.model, o, DataSpec{}, label);
+      QVERIFY(wait_until([&] { return s->state().run_serial != before; }));
+    };
+    create(preset("grouped"), QStringLiteral("grouped"));  // a lesson labels with its preset
+    QCOMPARE(form->shownPreset(), QStringLiteral("grouped"));
+    create(preset("vanilla"), QStringLiteral("demo.unipool.json"));  // a recipe: by its model
+    QCOMPARE(form->shownPreset(), QStringLiteral("vanilla"));
+    QCOMPARE(form->formConfig().router, std::string("softmax"));
+    Preset odd = preset("default");
+    odd.model.experts_per_group = 10;
+    create(odd, QStringLiteral("demo.unipool.json"));
+    QCOMPARE(form->shownPreset(), QString());  // custom
+    QCOMPARE(form->formConfig().experts_per_group, 10);
+    create(preset("default"), QStringLiteral("default"));  // the same label as before: still news
+    QCOMPARE(form->shownPreset(), QStringLiteral("default"));
+    QCOMPARE(form->formConfig().experts_per_group, 24);
+  }
 
   void settingsAreRemembered() {
     {

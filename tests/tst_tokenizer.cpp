@@ -35,7 +35,7 @@ QString show(const std::vector<int32_t>& ids) {
 
 }  // namespace
 
-class TstTokenizer : public QObject {
+class TestTokenizer : public QObject {
   Q_OBJECT
  private Q_SLOTS:
   void matchesTheReferenceLibrary_data() {
@@ -168,5 +168,5 @@ class TstTokenizer : public QObject {
   }
 };
 
-QTEST_APPLESS_MAIN(TstTokenizer)
+QTEST_APPLESS_MAIN(TestTokenizer)
 #include "tst_tokenizer.moc"

@@ -119,7 +119,7 @@ void train_finite(Engine& e, int steps) {
 
 }  // namespace
 
-class TstTraining : public QObject {
+class TestTraining : public QObject {
   Q_OBJECT
 
  private Q_SLOTS:
@@ -478,5 +478,5 @@ class TstTraining : public QObject {
   }
 };
 
-QTEST_APPLESS_MAIN(TstTraining)
+QTEST_APPLESS_MAIN(TestTraining)
 #include "tst_training.moc"

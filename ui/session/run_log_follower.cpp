@@ -95,6 +95,8 @@ bool RunLogFollower::handleLine(const QByteArray& line) {
     state_.source = path_;
     state_.can_train = false;  // read-only: the run trains elsewhere
     state_.watching = true;
+    // Apart from the hosted runs' serials (the worker counts from 1): each header is a new run.
+    state_.run_serial = (uint64_t(1) << 63) | ++headers_;
     state_.compute = tr("watching %1 (%2 rank(s), %3)")
                          .arg(QFileInfo(path_).fileName())
                          .arg(h.world_size)

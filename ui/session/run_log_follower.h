@@ -48,6 +48,7 @@ class RunLogFollower : public QObject {
   RunState state_;
   TrainingUpdate pending_;
   bool warned_ = false;
+  uint64_t headers_ = 0;  // run headers read: each gives the watched run a new serial
 };
 
 }  // namespace unipool::studio

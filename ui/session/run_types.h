@@ -63,6 +63,7 @@ struct RunState {
   LockStatus lock;         // UniPool-lock: phase, partition, reference loss (enabled = false)
   QString compute;         // where the engine computes: "CPU, fused operators", ...
   bool watching = false;   // a run this studio follows from its log: nothing here can change it
+  uint64_t run_serial = 0;  // changes when a run is created or opened (not when one changes)
 };
 
 // One evaluation of the validation text.

@@ -44,6 +44,7 @@ void TrainingWorker::publishState() {
     s.can_train = can_train_;
     s.lock = engine_->lock_status();
     s.compute = QString::fromStdString(engine_->compute_description());
+    s.run_serial = run_serial_;
   }
   Q_EMIT runStateChanged(s);
 }

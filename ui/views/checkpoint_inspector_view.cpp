@@ -47,10 +47,14 @@ CheckpointInspectorView::CheckpointInspectorView(QWidget* parent) : QWidget(pare
     p->setMinimumSize(260, 180);
   }
   norms_->xAxis->setLabel(tr("expert"));
+  setIdTicks(norms_->xAxis);
   norms_->yAxis->setLabel(tr("weight norm"));
   similarity_->xAxis->setLabel(tr("expert"));
   similarity_->yAxis->setLabel(tr("expert (cosine of flattened weights)"));
+  setIdTicks(similarity_->xAxis);
+  setIdTicks(similarity_->yAxis);
   routing_->xAxis->setLabel(tr("expert (routing of built-in validation text)"));
+  setIdTicks(routing_->xAxis);
   routing_->yAxis->setLabel(tr("layer"));
 
   auto* left = new QSplitter(Qt::Vertical, this);

@@ -19,6 +19,7 @@ DomainView::DomainView(RunSession* session, QWidget* parent) : QWidget(parent), 
   applyPlotStyle(plot_);
   plot_->setMinimumSize(360, 200);
   plot_->xAxis->setLabel(tr("pool expert (global id)"));
+  setIdTicks(plot_->xAxis);
   layer_box_ = new QComboBox(this);
   measure_box_ = new QComboBox(this);
   measure_box_->addItems({tr("Share of the domain's choices"), tr("Lift over average")});

@@ -172,7 +172,7 @@ void LiveControls::updateStatus() {
   start_->setEnabled(s.valid && s.can_train && !running);
   pause_->setEnabled(running);
   step_->setEnabled(s.valid && s.can_train && !running);
-  reset_->setEnabled(s.valid);
+  reset_->setEnabled(s.valid && !s.watching);  // a watched run is not ours to restart
   if (!s.valid) {
     status_->setText(tr("No run: pick a preset and press Create run."));
     return;

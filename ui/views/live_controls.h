@@ -32,6 +32,7 @@ class LiveControls : public QWidget {
   QPushButton* startButton() const { return start_; }
   QPushButton* pauseButton() const { return pause_; }
   QPushButton* stepButton() const { return step_; }
+  QPushButton* resetButton() const { return reset_; }
 
  private:
   QWidget* buildRunBox();

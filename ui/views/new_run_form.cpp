@@ -30,6 +30,7 @@ NewRunForm::NewRunForm(RunSession* session, QWidget* parent) : QWidget(parent), 
   preset_ = new QComboBox(box);
   for (const auto& name : preset_names()) preset_->addItem(QString::fromStdString(name));
   preset_->setToolTip(tr("Fill the form from a named preset"));
+  preset_->setPlaceholderText(tr("custom"));  // a run that is no preset (a recipe, a checkpoint)
   architecture_ = new QComboBox(box);
   QStringList explained;
   for (Architecture a : all_architectures()) {
@@ -251,14 +252,26 @@ void NewRunForm::createRunFromForm() {
   session_->createRun(formConfig(), formOptions(), data, preset_->currentText(), compute);
 }
 
+QString NewRunForm::shownPreset() const {
+  return preset_->currentIndex() < 0 ? QString() : preset_->currentText();
+}
+
 void NewRunForm::syncFromState() {
   const RunState& s = session_->state();
-  if (!s.valid || s.source == form_source_) return;
-  // A new run or an opened checkpoint: the form shows its settings, so Reset and it agree.
-  form_source_ = s.source;
+  if (!s.valid || s.run_serial == form_run_) return;
+  // A new run or an opened checkpoint (from the form, a lesson, a recipe, File > Open): the
+  // form shows its settings, so Reset and it agree, and names its preset: the one the run was
+  // made from, else the preset whose model it is, else "custom".
+  form_run_ = s.run_serial;
   fillForm(s.config, s.options);
   data_->setText(QString::fromStdString(s.data_path));
-  if (preset_->findText(s.source) >= 0) preset_->setCurrentText(s.source);
+  QString shown = preset_->findText(s.source) >= 0 ? s.source : QString();
+  for (const auto& name : preset_names()) {
+    if (!shown.isEmpty()) break;
+    if (to_json(preset(name).model) == to_json(s.config)) shown = QString::fromStdString(name);
+  }
+  preset_->setCurrentIndex(preset_->findText(shown));  // -1 shows the placeholder
+
 }
 
 }  // namespace unipool::studio

@@ -33,6 +33,8 @@ class NewRunForm : public QWidget {
   void setArchitecture(Architecture architecture);
   // Creates a run from the form (what the "Create run" button does).
   void createRunFromForm();
+  // The preset the form names: the current run's, or "" when it is none ("custom" is shown).
+  QString shownPreset() const;
 
  private:
   void syncFromState();  // the form follows a new run or an opened checkpoint
@@ -46,7 +48,7 @@ class NewRunForm : public QWidget {
   QLineEdit* data_;
   QComboBox* device_;  // CPU, or CUDA (disabled, with the reason, where it cannot run)
   QLabel* budget_;
-  QString form_source_;  // the run whose settings the form shows
+  uint64_t form_run_ = 0;  // the run whose settings the form shows (RunState::run_serial)
 };
 
 }  // namespace unipool::studio

@@ -107,6 +107,14 @@ void setLayerTicks(QCPAxis* axis, int layers) {
   axis->setTicker(ticker);
 }
 
+void setIdTicks(QCPAxis* axis) {
+  QSharedPointer<QCPAxisTickerFixed> ticker(new QCPAxisTickerFixed);
+  ticker->setTickStep(1.0);
+  ticker->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);  // 1, 2, 3, ... x the step
+  ticker->setTickCount(8);
+  axis->setTicker(ticker);
+}
+
 QString exportPlot(QCustomPlot* plot, const QString& path) {
   const QString suffix = QFileInfo(path).suffix().toLower();
   // A plot on a tab never shown (or hidden) has no real size yet: draw it at a readable one.

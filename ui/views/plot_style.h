@@ -24,6 +24,9 @@ void applyPlotStyle(QCustomPlot* plot);
 void attachColorScale(QCustomPlot* plot, QCPColorMap* map, const QString& label);
 // Integer ticks "L0", "L1", ... on a layer axis of `layers` rows.
 void setLayerTicks(QCPAxis* axis, int layers);
+// Whole-number ticks on an axis of ids (experts, pool sizes): steps of 1, 2, 5, 10, ... never
+// 2.5 or 7.5, however the range changes (a live pool resize).
+void setIdTicks(QCPAxis* axis);
 // Replots soon when the plot is on screen; otherwise marks it stale and replots when it is
 // shown. Views call this on every update: plots on hidden tabs then cost nothing (exports draw
 // from the data directly, so they are never stale).

@@ -18,6 +18,7 @@ PoolBalanceView::PoolBalanceView(RunSession* session, QWidget* parent)
   applyPlotStyle(plot_);
   plot_->setMinimumSize(320, 180);
   plot_->xAxis->setLabel(tr("pool expert (global id)"));
+  setIdTicks(plot_->xAxis);
   plot_->yAxis->setLabel(tr("pool load (share of its pool's choices)"));
   stacked_ = new QCheckBox(tr("Stack by layer"), this);
   stacked_->setToolTip(tr("Split each bar by the layer whose tokens chose the expert"));

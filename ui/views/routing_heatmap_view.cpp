@@ -25,6 +25,7 @@ RoutingHeatmapView::RoutingHeatmapView(RunSession* session, QWidget* parent)
   plot_->setMinimumSize(360, 220);
   plot_->axisRect()->setupFullAxesBox(true);
   plot_->xAxis->setLabel(tr("pool expert (global id)"));
+  setIdTicks(plot_->xAxis);
   plot_->yAxis->setLabel(tr("layer (click a label: random routing on/off)"));
   plot_->yAxis->setRangeReversed(true);  // layer 0 on top, as in the model diagram
   map_ = new QCPColorMap(plot_->xAxis, plot_->yAxis);
