@@ -6,9 +6,39 @@
 #   ui/session/  Qt Core only: no Qt Widgets/Gui header, no QCustomPlot
 #   ui/views/    never constructs or opens an Engine (only the session layer owns one)
 #   app/cli/     no Qt
+#   core/src rooms: model/ is the bottom (never includes training/, lock/, distributed/, io/,
+#                gpu/, hf/, experiments/); gpu/ builds on model/ only; lock/ and distributed/
+#                sit below training's public face (reached from training/, io/ and config/
+#                only, never from model/, stats/, hf/, experiments/, tokenizer/, gpu/);
+#                distributed/ knows nothing of lock/
+#   ui/views/    runs no model: no Engine or HfModel calls (value types such as TokenRoutes
+#                and HfModelInfo only)
 # Prints each violation with its file and line; exits 1 if there is any.
+#   scripts/check-layers.sh [ROOT]   (ROOT: a source tree, default this one; --self-test
+#                                     plants a violation in a copy and expects the failure)
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ "${1:-}" = "--self-test" ]; then
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  cp -r "$ROOT/core" "$ROOT/ui" "$ROOT/app" "$ROOT/kernels" "$tmp/"
+  bash "$0" "$tmp" > /dev/null || { echo "self-test: the clean copy fails"; exit 1; }
+  for plant in 'core/src/model/rope.cpp:#include "training/engine_state.h"' \
+               'core/src/hf/run_moe.cpp:#include "lock/partition.h"' \
+               'ui/views/experiments_view.cpp:auto e = Engine::open(path, false, {}, 1);'; do
+    file="${plant%%:*}"
+    cp "$ROOT/$file" "$tmp/$file.orig"
+    echo "${plant#*:}" >> "$tmp/$file"
+    if bash "$0" "$tmp" > /dev/null; then
+      echo "self-test: a planted violation in $file was not caught"
+      exit 1
+    fi
+    mv "$tmp/$file.orig" "$tmp/$file"
+  done
+  echo "self-test: each planted violation fails the check"
+  exit 0
+fi
+[ -n "${1:-}" ] && ROOT="$1"
 cd "$ROOT"
 status=0
 # rule DESCRIPTION PATTERN PATH...: no line of the files under PATH matches PATTERN.
@@ -35,5 +65,15 @@ rule "ui/session includes Qt Widgets or Gui" \
   ui/session
 rule "a view owns an Engine" 'Engine::open|make_unique<Engine>|new Engine|unique_ptr<Engine>|Engine [a-z_]+\(' ui/views
 rule "app/cli includes Qt" '#include *<Q' app/cli
-if [ $status -eq 0 ]; then echo "layer rules hold (core, kernels, ui/session, ui/views, app/cli)"; fi
+rule "model/ includes a room above it" \
+  '#include *"(training|lock|distributed|io|gpu|hf|experiments)/' core/src/model
+rule "gpu/ includes more than model/" '#include *"(training|lock|distributed|io|hf|experiments)/' \
+  core/src/gpu
+rule "lock/ or distributed/ reached from outside training, io and config" \
+  '#include *"(lock|distributed)/' core/src/model core/src/stats core/src/hf core/src/experiments \
+  core/src/tokenizer core/src/gpu core/src/cpu_kernels
+rule "distributed/ includes lock/" '#include *"lock/' core/src/distributed
+rule "a view runs a model" 'Engine::|HfModel::open|make_unique<HfModel>|unique_ptr<HfModel>' \
+  ui/views
+if [ $status -eq 0 ]; then echo "layer rules hold (core and its rooms, kernels, ui/session, ui/views, app/cli)"; fi
 exit $status

@@ -44,11 +44,12 @@ echo "== 2/4 the reference code's router details (item 5)"
 "$BIN/unipool" sweep --pool-sizes 24 --aux-coefs 0.01 --no-vanilla --router-weight-decay 0.01 \
   "${COMMON[@]}" --out "$DIR/router-decay"
 
-echo "== 3/4 the random-routing probe (built-in validation text, 3 draws per condition)"
+echo "== 3/4 the random-routing probe (256 windows of the validation text, 3 draws each)"
 probe_one() {  # checkpoint run name, seed
   local out="$DIR/probe/$1.json"
   [ -s "$out" ] && return 0
-  "$BIN/unipool" probe --checkpoint "$DIR/main/$1/model.safetensors" --json > "$out.tmp"
+  "$BIN/unipool" probe --checkpoint "$DIR/main/$1/model.safetensors" --windows 256 --json \
+    > "$out.tmp"
   mv "$out.tmp" "$out"
   echo "probe $1 done"
 }

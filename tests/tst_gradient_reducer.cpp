@@ -1,4 +1,4 @@
-// The data-parallel gradient average overlapped with backward (training/gradient_reducer.h),
+// The data-parallel gradient average overlapped with backward (distributed/gradient_reducer.h),
 // in one process (a 1-rank Gloo group on loopback): the buckets of every parameter but the
 // shared pool start while backward runs, in bucket order; the pool's start after it; the
 // gradients that come out are the ones backward made (a sum over 1 rank, divided by 1), for
@@ -12,8 +12,8 @@
 #include "internal_util.h"
 #include "model/backend.h"
 #include "model/param_names.h"
-#include "training/communicator.h"
-#include "training/gradient_reducer.h"
+#include "distributed/communicator.h"
+#include "distributed/gradient_reducer.h"
 #include "unipool/config.h"
 
 using namespace unipool;

@@ -11,7 +11,7 @@
 
 #include "internal_util.h"
 #include "model/norm_router.h"
-#include "training/partition.h"
+#include "lock/partition.h"
 #include "unipool/architecture.h"
 #include "unipool/engine.h"
 #include "unipool/random.h"

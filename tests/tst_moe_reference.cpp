@@ -1,4 +1,4 @@
-// The LibTorch references of the GPU MoE kernels (core/src/gpu/moe_reference.h) against the
+// The LibTorch references of the GPU MoE kernels (core/src/model/moe_reference.h) against the
 // CPU engine's own routing and experts (router.cpp, experts.cpp, model.cpp), and their
 // gradients against finite differences. The GPU tests (tests/gpu/) then hold each kernel to
 // its reference, so a kernel that passes there computes what the CPU engine computes.
@@ -8,7 +8,7 @@
 #include <cfloat>
 #include <functional>
 
-#include "gpu/moe_reference.h"
+#include "model/moe_reference.h"
 #include "internal_util.h"
 
 using namespace testutil;

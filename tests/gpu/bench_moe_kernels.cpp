@@ -12,7 +12,7 @@
 #include <string>
 
 #include "gpu/moe_cuda.h"
-#include "gpu/moe_reference.h"
+#include "model/moe_reference.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-// Every MoE kernel against its LibTorch reference (core/src/gpu/moe_reference.h) on the GPU,
+// Every MoE kernel against its LibTorch reference (core/src/model/moe_reference.h) on the GPU,
 // forward and backward, fp32 and bf16. A plain executable (the device machine has no Qt):
 // prints one line per check and exits nonzero when any fails.
 //
@@ -11,7 +11,7 @@
 #include <string>
 
 #include "gpu/moe_cuda.h"
-#include "gpu/moe_reference.h"
+#include "model/moe_reference.h"
 
 namespace {
 

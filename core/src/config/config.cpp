@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "config/json_field.h"
-#include "config/lock_config.h"
+#include "lock/lock_config.h"
 #include "unipool/architecture.h"
 #include "unipool/random.h"
 

@@ -10,6 +10,7 @@
 
 namespace unipool {
 
-std::shared_ptr<const StepBackend> make_cuda_kernels_backend(bool bf16);
+// make_cuda_kernels_backend(bool bf16) is declared in model/backend.h and defined in
+// cuda_backend.cpp.
 
 }  // namespace unipool

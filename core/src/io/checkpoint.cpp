@@ -8,7 +8,8 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include "io/lock_checkpoint.h"
+#include "io/checkpoint_pair.h"
+#include "lock/lock_checkpoint.h"
 #include "model/param_names.h"
 #include "unipool/random.h"
 #include "unipool/safetensors.h"
@@ -177,6 +178,7 @@ std::string train_state_path(const std::string& model_path) {
 }
 
 CheckpointInfo inspect_checkpoint(const std::string& path) {
+  recover_checkpoint_pair(path, train_state_path(path));  // a save a killed process left
   const SafetensorsFile f = read_file(path);
   CheckpointInfo info;
   info.config = parse_model_metadata(f, path, &info.step);
@@ -227,15 +229,20 @@ void save_checkpoint(const EngineState& m, const std::string& path) {
                                                    {"data", data.dump()},
                                                    {"random_layers", random},
                                                    {"save_id", model_meta.at("save_id")}};
-  // The model file is written last: a crash in between leaves an old model with a newer
-  // state, which open() refuses to resume (save ids differ) while the model stays readable.
   save_lock_metadata(m, model_meta, state_meta);
-  write_safetensors_atomic(train_state_path(path), state_meta, state);
-  write_safetensors_atomic(path, model_meta, model);
+  // Both files or neither, whenever the process dies (io/checkpoint_pair.h).
+  try {
+    save_checkpoint_pair({path, model_meta, &model}, {train_state_path(path), state_meta, &state});
+  } catch (const CheckpointError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw CheckpointError(std::string(e.what()) + " (the previous checkpoint is kept)");
+  }
 }
 
 std::unique_ptr<EngineState> load_checkpoint(const std::string& path, bool resume,
                                              const std::optional<DataSpec>& data) {
+  recover_checkpoint_pair(path, train_state_path(path));  // a save a killed process left
   auto m = std::make_unique<EngineState>();
   const SafetensorsFile f = read_file(path);
   m->config = parse_model_metadata(f, path, &m->step);

@@ -8,6 +8,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "io/safetensors_files.h"
 #include "io/safetensors_format.h"
 #include "unipool/safetensors.h"
 
@@ -89,30 +90,37 @@ std::vector<uint8_t> serialize_safetensors(const std::map<std::string, std::stri
   return out;
 }
 
-void write_safetensors_atomic(const std::string& path,
-                              const std::map<std::string, std::string>& metadata,
-                              const std::vector<TensorRecord>& tensors) {
+namespace {
+
+std::string dir_of(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "." : path.substr(0, slash + 1);
+}
+
+}  // namespace
+
+std::string write_safetensors_temp(const std::string& path,
+                                   const std::map<std::string, std::string>& metadata,
+                                   const std::vector<TensorRecord>& tensors) {
   const std::vector<uint8_t> image = serialize_safetensors(metadata, tensors);
-  const std::string who = "write_safetensors_atomic: " + path + ": ";
+  const std::string who = "cannot write " + path + ": ";
 
   const size_t slash = path.rfind('/');
   const std::string dir_prefix = slash == std::string::npos ? "" : path.substr(0, slash + 1);
   const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-  if (base.empty()) throw std::runtime_error(who + "path has no file name");
+  if (base.empty()) throw std::runtime_error(who + "the path has no file name");
 
   // The temp file must live in the target directory so that rename() is atomic (same filesystem).
   static std::atomic<unsigned> counter{0};
   std::string tmp;
   int fd = -1;
   for (int attempt = 0; attempt < 100 && fd < 0; ++attempt) {
-    tmp = dir_prefix + "." + base + ".tmp." + std::to_string(::getpid()) + "." +
+    tmp = dir_prefix + temp_prefix(base) + std::to_string(::getpid()) + "." +
           std::to_string(counter++);
     fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0 && errno != EEXIST) break;
   }
-  if (fd < 0) {
-    throw std::runtime_error(who + "cannot create temporary file: " + errno_text(errno));
-  }
+  if (fd < 0) throw std::runtime_error(who + "cannot create temporary file: " + errno_text(errno));
 
   auto abandon = [&](const std::string& step, int err) {
     if (fd >= 0) ::close(fd);
@@ -124,14 +132,33 @@ void write_safetensors_atomic(const std::string& path,
   const int rc = ::close(fd);
   fd = -1;
   if (rc != 0) abandon("close failed", errno);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) abandon("rename failed", errno);
+  return tmp;
+}
 
-  // Best effort: persist the directory entry too, so the rename survives a power cut.
-  const std::string dir = dir_prefix.empty() ? "." : dir_prefix;
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+void rename_durably(const std::string& from, const std::string& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0)
+    throw std::runtime_error("cannot write " + to + ": rename failed (from " + from +
+                             "): " + errno_text(errno));
+  // Persist the directory entry too, so the rename survives a power cut (best effort: some
+  // filesystems cannot fsync a directory).
+  const int dfd = ::open(dir_of(to).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);
     ::close(dfd);
+  }
+}
+
+std::string temp_prefix(const std::string& base) { return "." + base + ".tmp."; }
+
+void write_safetensors_atomic(const std::string& path,
+                              const std::map<std::string, std::string>& metadata,
+                              const std::vector<TensorRecord>& tensors) {
+  const std::string tmp = write_safetensors_temp(path, metadata, tensors);
+  try {
+    rename_durably(tmp, path);
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
   }
 }
 

@@ -12,10 +12,6 @@
 #include "model/rope.h"
 #include "model/router.h"
 
-#ifdef UNIPOOL_HAVE_CUDA_KERNELS
-#include "gpu/cuda_backend.h"
-#endif
-
 namespace unipool {
 
 namespace {

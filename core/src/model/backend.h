@@ -61,5 +61,9 @@ const StepBackend& fused_cpu_backend();
 // The generic backend with bf16 products on any device (choose_backend allows bf16 on CUDA
 // only; the tests check its numbers on the CPU).
 std::shared_ptr<const StepBackend> generic_backend(bool bf16);
+// The CUDA kernels' backend: defined in gpu/cuda_backend.cpp, which only CUDA builds compile
+// (UNIPOOL_HAVE_CUDA_KERNELS); declared here so that model/ never includes gpu/ (gpu/ builds
+// on model/, not the other way round).
+std::shared_ptr<const StepBackend> make_cuda_kernels_backend(bool bf16);
 
 }  // namespace unipool

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <limits>
 
-#include "gpu/moe_reference.h"
+#include "model/moe_reference.h"
 #include "model/backend.h"
 
 namespace unipool {

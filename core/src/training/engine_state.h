@@ -16,9 +16,9 @@
 #include "model/parameters.h"
 #include "model/transformer.h"
 #include "training/adamw.h"
-#include "training/communicator.h"
-#include "training/gradient_reducer.h"
-#include "training/lock_state.h"
+#include "distributed/communicator.h"
+#include "distributed/gradient_reducer.h"
+#include "lock/lock_state.h"
 #include "unipool/corpus.h"
 #include "unipool/engine.h"
 
@@ -40,7 +40,7 @@ struct EngineState {
   // Where and with which operators the step runs (model/backend.h); fused CPU by default.
   ComputeOptions compute;
   std::shared_ptr<const StepBackend> backend;
-  // Data parallelism (training/communicator.h); null for a single process.
+  // Data parallelism (distributed/communicator.h); null for a single process.
   std::shared_ptr<Communicator> comm;
   // Its gradient average, hooked into backward (built at the first step; after comm and params
   // so that it goes first).

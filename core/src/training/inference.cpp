@@ -6,7 +6,7 @@
 
 #include "model/param_names.h"
 #include "stats/routing_counts.h"
-#include "training/communicator.h"
+#include "distributed/communicator.h"
 #include "unipool/random.h"
 
 namespace unipool {

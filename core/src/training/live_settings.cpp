@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <utility>
 
-#include "training/lock_schedule.h"
+#include "lock/lock_schedule.h"
 #include "training/resize.h"
 
 namespace unipool {

@@ -8,7 +8,7 @@
 
 #include "model/param_names.h"
 #include "stats/routing_counts.h"
-#include "training/lock_schedule.h"
+#include "lock/lock_schedule.h"
 #include "unipool/schedule.h"
 
 namespace unipool {

@@ -1,4 +1,4 @@
-#include "io/lock_checkpoint.h"
+#include "lock/lock_checkpoint.h"
 
 #include <cmath>
 #include <nlohmann/json.hpp>

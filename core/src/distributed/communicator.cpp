@@ -1,4 +1,4 @@
-#include "training/communicator.h"
+#include "distributed/communicator.h"
 
 #include <chrono>
 #include <cstdlib>

@@ -1,6 +1,6 @@
 // UniPool-lock's config: its JSON (the "lock" key of the model config), its checks and the
 // two schedules of SPEC section 8 (the fade and the entropy warm-up).
-#include "config/lock_config.h"
+#include "lock/lock_config.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "training/lock_state.h"
+#include "lock/lock_state.h"
 
 #include <cmath>
 

@@ -7,7 +7,7 @@
 // every feasible partition of a given rank sum (each expert has exactly one owner, so the
 // (e+1) terms sum to a constant and the r terms follow the rank sum): it never changes which
 // partitions are optimal, so the program minimises the integer rank sum alone, exactly.
-#include "training/partition.h"
+#include "lock/partition.h"
 
 #include <glpk.h>
 

@@ -1,4 +1,4 @@
-#include "training/lock_schedule.h"
+#include "lock/lock_schedule.h"
 
 #include <cstdio>
 #include <stdexcept>

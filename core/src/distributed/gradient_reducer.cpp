@@ -1,4 +1,4 @@
-#include "training/gradient_reducer.h"
+#include "distributed/gradient_reducer.h"
 
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/utils/lambda_post_hook.h>

@@ -1,5 +1,5 @@
 // Plain LibTorch references of the GPU MoE kernels; see moe_reference.h.
-#include "gpu/moe_reference.h"
+#include "model/moe_reference.h"
 
 #include <numeric>
 #include <vector>

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "training/partition.h"
+#include "lock/partition.h"
 #include "unipool/config.h"
 #include "unipool/lock.h"
 

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "model/parameters.h"
-#include "training/communicator.h"
+#include "distributed/communicator.h"
 
 namespace torch::autograd {
 struct Node;
