@@ -5,7 +5,7 @@
 # resumed run trains to its last step and saves cleanly, and no temporary file is left.
 #   tests/kill_resume.sh PATH/TO/unipool [ROUNDS]
 set -u
-CLI="$1"
+CLI="$(readlink -f "$1")"
 ROUNDS="${2:-50}"
 DIR=$(mktemp -d)
 trap 'rm -rf "$DIR"' EXIT
@@ -24,7 +24,7 @@ for round in $(seq 1 "$ROUNDS"); do
   # Once the run has trained and saved a step (its second log line), a random 0-150 ms more:
   # the kill lands anywhere in the step / save loop (a tiny step and its save take ~5-10 ms).
   for _ in $(seq 1 400); do
-    [ "$(wc -l < log.jsonl 2> /dev/null || echo 0)" -ge 3 ] && break
+    [ "$(wc -l 2> /dev/null < log.jsonl || echo 0)" -ge 3 ] && break
     kill -0 "$pid" 2> /dev/null || break
     sleep 0.01
   done
