@@ -26,7 +26,7 @@ inline unipool::DataSpec small_data() {
 
 inline void create_tiny(unipool::studio::RunSession& s) {
   const unipool::Preset p = tiny_preset();
-  s.createRun(p.model, p.train, small_data(), QStringLiteral("tiny"));
+  s.post(unipool::studio::cmd::CreateRun{p.model, p.train, small_data(), QStringLiteral("tiny")});
 }
 
 // Processes events until `done()` or `ms` pass; true when done.
@@ -46,7 +46,7 @@ bool wait_until(F done, int ms = 30000) {
 inline bool train(unipool::studio::RunSession& s, int64_t steps) {
   if (!wait_until([&] { return s.state().valid; })) return false;
   const int64_t target = s.state().step + steps;
-  s.runUntil(target);
+  s.post(unipool::studio::cmd::RunUntil{target});
   return wait_until([&] { return !s.isRunning() && s.history().lastStep() >= target; });
 }
 

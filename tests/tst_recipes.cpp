@@ -116,15 +116,15 @@ class TestRecipes : public QObject {
       RunSession teacher(QStringLiteral("T"));
       studio_test::create_tiny(teacher);
       QVERIFY(studio_test::train(teacher, 7));
-      teacher.apply(LearningRate{0.004});
-      teacher.apply(RandomLayers::from_layer(2, 1));
+      teacher.post(LearningRate{0.004});
+      teacher.post(RandomLayers::from_layer(2, 1));
       QVERIFY(studio_test::train(teacher, 6));
-      teacher.apply(AuxCoef{0.0});
-      teacher.apply(PoolSize{3, {}});
+      teacher.post(AuxCoef{0.0});
+      teacher.post(PoolSize{3, {}});
       QVERIFY(studio_test::train(teacher, 9));
       QSignalSpy saved(&teacher, &RunSession::recipeSaved);
-      teacher.saveRecipe(recipe);
-      teacher.save(dir.filePath("teacher.safetensors"));
+      teacher.post(cmd::SaveRecipe{recipe});
+      teacher.post(cmd::Save{dir.filePath("teacher.safetensors")});
       teacher.waitForIdle();
       QCOMPARE(saved.count(), 1);
     }
@@ -137,13 +137,13 @@ class TestRecipes : public QObject {
     QCOMPARE(r->timeline[3].step, int64_t(13));
     {
       RunSession student(QStringLiteral("S"));
-      student.openRecipe(recipe);
+      student.post(cmd::OpenRecipe{recipe});
       QVERIFY(studio_test::wait_until([&] { return student.state().valid; }));
       QVERIFY(studio_test::train(student, 22));
       QCOMPARE(student.state().config.experts_per_group, 3);
-      student.save(dir.filePath("student.safetensors"));
+      student.post(cmd::Save{dir.filePath("student.safetensors")});
       // The student's run records the same timeline: its own recipe is the teacher's.
-      student.saveRecipe(dir.filePath("again.unipool.json"));
+      student.post(cmd::SaveRecipe{dir.filePath("again.unipool.json")});
       student.waitForIdle();
     }
     for (const char* suffix : {".safetensors", ".train.safetensors"}) {
@@ -162,10 +162,10 @@ class TestRecipes : public QObject {
     RunSession s(QStringLiteral("O"));
     studio_test::create_tiny(s);
     QVERIFY(studio_test::train(s, 3));
-    s.save(dir.filePath("a.safetensors"));
-    s.openCheckpoint(dir.filePath("a.safetensors"));
+    s.post(cmd::Save{dir.filePath("a.safetensors")});
+    s.post(cmd::OpenCheckpoint{dir.filePath("a.safetensors")});
     QSignalSpy failed(&s, &RunSession::failed);
-    s.saveRecipe(dir.filePath("r.unipool.json"));
+    s.post(cmd::SaveRecipe{dir.filePath("r.unipool.json")});
     s.waitForIdle();
     QCOMPARE(failed.count(), 1);
     QVERIFY(failed.at(0).at(1).toString().contains("opened from a checkpoint"));
@@ -175,7 +175,7 @@ class TestRecipes : public QObject {
     QVERIFY(bad.open(QIODevice::WriteOnly));
     bad.write("{}");
     bad.close();
-    s.openRecipe(bad.fileName());
+    s.post(cmd::OpenRecipe{bad.fileName()});
     s.waitForIdle();
     QCOMPARE(failed.count(), 2);
     QCOMPARE(s.state().step, int64_t(3));

@@ -127,7 +127,7 @@ class TestStudio : public QObject {
     QVERIFY(train(*s, 5));
     const QString text = QStringLiteral("The quick brown fox jumps over the lazy dog; 12+30=42.");
     QSignalSpy routes(s, &RunSession::routesReady);
-    s->requestRoutes(text);
+    s->post(cmd::RequestRoutes{text});
     QVERIFY(routes.wait(10000));
     const TokenRoutes learned = routes.takeFirst().at(0).value<TokenRoutes>();
 
@@ -137,7 +137,7 @@ class TestStudio : public QObject {
     sw->click();
     QVERIFY(wait_until([&] { return s->state().random_layers.at(1); }));
     QVERIFY(!s->state().random_layers.at(0));
-    s->requestRoutes(text);
+    s->post(cmd::RequestRoutes{text});
     QVERIFY(routes.wait(10000));
     const TokenRoutes random = routes.takeFirst().at(0).value<TokenRoutes>();
     int differ0 = 0, differ1 = 0;
@@ -165,7 +165,7 @@ class TestStudio : public QObject {
     }));
 
     // Pool size: shrink to 6 while training; the heatmap follows with 6 columns.
-    s->apply(unipool::PoolSize{6, {}});
+    s->post(unipool::PoolSize{6, {}});
     QVERIFY(wait_until([&] { return s->state().config.experts_per_group == 6; }));
     QVERIFY(train(*s, 3));
     QCOMPARE(w->heatmap()->shownCounts().experts_per_group, 6);
@@ -188,8 +188,8 @@ class TestStudio : public QObject {
       }
     }
     // Learning rate and top-k reach the engine and are marked on the curves.
-    s->apply(unipool::LearningRate{1e-3});
-    s->apply(unipool::TopK{2});
+    s->post(unipool::LearningRate{1e-3});
+    s->post(unipool::TopK{2});
     QVERIFY(wait_until([&] { return s->state().config.top_k == 2; }));
     QCOMPARE(s->state().options.lr, 1e-3);
     QVERIFY(train(*s, 2));
@@ -213,7 +213,7 @@ class TestStudio : public QObject {
     QVERIFY(wait_until([&] { return s->state().step == paused_at + 1; }));
 
     // Closing while training joins the worker after its current step.
-    s->start();
+    s->post(cmd::Start{});
     QVERIFY(wait_until([&] { return s->state().step > paused_at + 5; }));
     QElapsedTimer t;
     t.start();
@@ -237,7 +237,7 @@ class TestStudio : public QObject {
       RunSession s(QStringLiteral("leak"), 1);
       studio_test::create_tiny(s);
       QVERIFY(train(s, 3));
-      s.start();  // destroyed while training
+      s.post(cmd::Start{});  // destroyed while training
       QTest::qWait(20);
     };
     // Worker threads carry their session's name ("training-leak") as the OS thread name, and
@@ -299,8 +299,8 @@ class TestStudio : public QObject {
     vanilla.layers_per_group = 1;
     vanilla.experts_per_group = 4;
     refresh_router_constant(vanilla);
-    cmp->runB()->createRun(vanilla, w->session()->state().options, studio_test::small_data(),
-                           QStringLiteral("vanilla"));
+    cmp->runB()->post(cmd::CreateRun{vanilla, w->session()->state().options,
+                                      studio_test::small_data(), QStringLiteral("vanilla")});
     QVERIFY(wait_until([&] { return cmp->runB()->state().valid; }));
     cmp->startBoth();
     QVERIFY(wait_until([&] {

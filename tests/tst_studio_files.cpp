@@ -73,7 +73,7 @@ class TestStudioFiles : public QObject {
       o.batch = 2;
       o.seq = 32;
       const uint64_t before = s->state().run_serial;
-      s->createRun(p.model, o, DataSpec{}, label);
+      s->post(cmd::CreateRun{p.model, o, DataSpec{}, label});
       QVERIFY(wait_until([&] { return s->state().run_serial != before; }));
     };
     create(preset("grouped"), QStringLiteral("grouped"));  // a lesson labels with its preset
@@ -134,7 +134,7 @@ class TestStudioFiles : public QObject {
     QVERIFY(wait_until([&] { return s->state().valid; }));
     const int64_t step = s->state().step;
     QSignalSpy halted(s, &RunSession::halted);
-    s->start();
+    s->post(cmd::Start{});
     QVERIFY(wait_until([&] { return halted.count() > 0 && !s->isRunning(); }));
     QVERIFY(halted.at(0).at(0).toString().contains(QStringLiteral("non-finite")));
     QVERIFY(error_dialog() != nullptr);

@@ -39,7 +39,7 @@ std::unique_ptr<MainWindow> lock_window(const unipool::Preset& p) {
   auto w = std::make_unique<MainWindow>();
   w->resize(1300, 850);
   w->show();
-  w->session()->createRun(p.model, p.train, small_data(), QStringLiteral("tiny-lock"));
+  w->session()->post(cmd::CreateRun{p.model, p.train, small_data(), QStringLiteral("tiny-lock")});
   wait_until([&] { return w->session()->state().valid; });
   return w;
 }
@@ -139,9 +139,9 @@ class TestStudioLock : public QObject {
     auto w = lock_window(p);
     RunSession* s = w->session();
     QVERIFY(train(*s, 50));
-    s->apply(unipool::LearningRate{2.0});
+    s->post(unipool::LearningRate{2.0});
     QSignalSpy halted(s, &RunSession::halted);
-    s->runUntil(400);
+    s->post(cmd::RunUntil{400});
     QVERIFY(halted.wait(60000));
     QVERIFY(halted.at(0).at(0).toString().contains(QStringLiteral("fail-stop")));
     QVERIFY(wait_until([&] { return !s->isRunning(); }));

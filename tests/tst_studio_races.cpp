@@ -1,6 +1,8 @@
 // The studio when the user is quicker than the engine: a new run or a checkpoint while
 // training, settings typed while updates stream in, a bad form, a file that fails half-way.
 // Each case once lost data or crashed; the test names say what must hold instead.
+#include <qcustomplot.h>
+
 #include <QApplication>
 #include <QDoubleSpinBox>
 #include <QFile>
@@ -32,7 +34,7 @@ namespace {
 
 // Trains until the history has `steps` more points and leaves the run going.
 bool start_and_wait(RunSession& s, int64_t steps) {
-  s.start();
+  s.post(cmd::Start{});
   const int64_t target = s.history().lastStep() + steps;
   return wait_until([&] { return s.history().lastStep() >= target; });
 }
@@ -45,13 +47,41 @@ class TestStudioRaces : public QObject {
   void initTestCase() { QStandardPaths::setTestModeEnabled(true); }
   void cleanup() { close_dialogs(); }
 
+  // Two quick clicks on two rows' random-routing switches (the heatmap labels), the second
+  // before the first one's new state reached the window: both land, because the worker flips
+  // each layer in the engine's set as it is then (a vector built from the window's copy lost
+  // the first click).
+  void twoQuickTogglesBothLand() {
+    auto w = tiny_window();
+    RunSession* s = w->session();
+    QVERIFY(wait_until([&] { return s->state().valid; }));
+    QCOMPARE(s->state().random_layers, (std::vector<bool>{false, false}));
+    QCustomPlot* heat = w->heatmap()->plot();
+    heat->replot();
+    for (int layer : {0, 1}) {
+      const QPoint label(heat->axisRect()->left() / 2,
+                         int(heat->yAxis->coordToPixel(double(layer))));
+      QTest::mouseClick(heat, Qt::LeftButton, Qt::NoModifier, label);  // no wait between
+    }
+    QVERIFY(wait_until([&] {
+      return s->state().random_layers == std::vector<bool>{true, true};
+    }));
+    s->post(cmd::ToggleRandomLayer{0});
+    s->post(cmd::ToggleRandomLayer{0});
+    s->post(cmd::ToggleRandomLayer{1});
+    s->waitForIdle();
+    QVERIFY(wait_until([&] {
+      return s->state().random_layers == std::vector<bool>{true, false};
+    }));
+  }
+
   // The old run's last update, sent when the worker pauses for the new run, must not land in
   // the new run's history.
   void newRunWhileTrainingStartsAnEmptyHistory() {
     auto w = tiny_window();
     RunSession* s = w->session();
     QVERIFY(start_and_wait(*s, 10));
-    s->apply(unipool::LearningRate{1e-3});  // a marker in the old run
+    s->post(unipool::LearningRate{1e-3});  // a marker in the old run
     studio_test::create_tiny(*s);
     s->waitForIdle();
     QVERIFY(wait_until([&] { return !s->isRunning() && s->state().step == 0; }));
@@ -107,7 +137,7 @@ class TestStudioRaces : public QObject {
     lr->setValue(0.0123);  // as if typed, then the focus moved to the Set button
     QVERIFY(start_and_wait(*s, 10));
     QCOMPARE(lr->value(), 0.0123);
-    s->pause();
+    s->post(cmd::Pause{});
   }
 
   // Save after a new run must not write it over the checkpoint opened before.
@@ -153,7 +183,7 @@ class TestStudioRaces : public QObject {
     o.tokens = 2000;
     QElapsedTimer t;
     t.start();
-    w->session()->requestGenerate(QStringLiteral("The "), o);
+    w->session()->post(cmd::RequestGenerate{QStringLiteral("The "), o});
     QTest::qWait(200);
     w->close();
     w.reset();

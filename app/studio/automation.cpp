@@ -236,12 +236,12 @@ void Automation::begin() {
       window_->compare()->createOther(i, compare_[i]);
       connect(b, &RunSession::stateChanged, this, [this, b] {
         if (b->state().valid && !b->isRunning() && b->state().step == 0 && train_steps_ > 0)
-          b->runUntil(train_steps_);
+          b->post(cmd::RunUntil{train_steps_});
       });
     }
     target_step_ = s->state().step + train_steps_;
     if (train_steps_ > 0)
-      s->runUntil(random_from_ >= 0 ? s->state().step + train_steps_ / 2 : target_step_);
+      s->post(cmd::RunUntil{random_from_ >= 0 ? s->state().step + train_steps_ / 2 : target_step_});
     else
       afterTraining();
   });
@@ -249,9 +249,9 @@ void Automation::begin() {
     if (running || !started_ || train_steps_ == 0 || trained_) return;
     if (window_->session()->state().step < target_step_ && random_from_ >= 0) {
       RunSession* s = window_->session();
-      s->apply(RandomLayers::from_layer(s->state().config.n_layers, random_from_));
+      s->post(RandomLayers::from_layer(s->state().config.n_layers, random_from_));
       random_from_ = -1;  // once; then the second half
-      s->runUntil(target_step_);
+      s->post(cmd::RunUntil{target_step_});
       return;
     }
     trained_ = true;
@@ -261,7 +261,7 @@ void Automation::begin() {
     if (!window_->openCheckpoint(open_) && quit_) finish(1, window_->lastError());
   } else {
     const Preset p = preset(preset_.toStdString());  // checked in configure()
-    window_->session()->createRun(p.model, p.train, DataSpec{}, preset_);
+    window_->session()->post(cmd::CreateRun{p.model, p.train, DataSpec{}, preset_});
   }
 }
 
@@ -291,7 +291,7 @@ void Automation::afterTraining() {
     return;
   }
   if (window_->tabs()->currentWidget() == window_->tokens()) window_->tokens()->loadDomainSample(2);
-  if (window_->session()->state().can_train) window_->session()->evaluateValidation();
+  if (window_->session()->state().can_train) window_->session()->post(cmd::EvaluateValidation{});
   if (measure_seconds_ > 0) {
     measureFrames();
     return;

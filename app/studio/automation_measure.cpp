@@ -61,10 +61,10 @@ void Automation::measureFrames() {
     });
     ticker->start();
   };
-  s->start();
+  s->post(cmd::Start{});
   phase(false, [=](double, double tps_quiet) {
     phase(true, [=](double fps, double tps_frames) {
-      s->pause();
+      s->post(cmd::Pause{});
       std::printf(
           "fps while training: %.1f frames/s (heatmap, balance and loss replotted "
           "and the window repainted each frame)\n",

@@ -111,7 +111,7 @@ void LessonPlayer::replayStep() {
 }
 
 void LessonPlayer::resume() {
-  if (busy_ && train_target_ >= 0 && !session_->isRunning()) session_->runUntil(train_target_);
+  if (busy_ && train_target_ >= 0 && !session_->isRunning()) session_->post(cmd::RunUntil{train_target_});
 }
 
 void LessonPlayer::skip() {
@@ -119,14 +119,14 @@ void LessonPlayer::skip() {
   ++generation_;  // the training's end must not run the step's remaining actions
   skipped_ = true;
   train_target_ = -1;
-  session_->pause();
+  session_->post(cmd::Pause{});
   finishStep();
 }
 
 void LessonPlayer::stop() {
   const bool was = busy_ || index_ >= 0;
   ++generation_;
-  if (busy_ && train_target_ >= 0) session_->pause();
+  if (busy_ && train_target_ >= 0) session_->post(cmd::Pause{});
   busy_ = false;
   train_target_ = -1;
   if (was) Q_EMIT stopped();
@@ -134,7 +134,7 @@ void LessonPlayer::stop() {
 
 void LessonPlayer::playStep(int index, bool from_snapshot) {
   ++generation_;
-  if (session_->isRunning()) session_->pause();
+  if (session_->isRunning()) session_->post(cmd::Pause{});
   index_ = index;
   action_ = 0;
   busy_ = true;
@@ -147,9 +147,9 @@ void LessonPlayer::playStep(int index, bool from_snapshot) {
   const QString snapshot = snapshots_.filePath(QStringLiteral("step-%1.safetensors").arg(index));
   const bool creates = !step.actions.empty() && step.actions.front().kind == LessonAction::Create;
   if (from_snapshot && has_snapshot_[size_t(index)]) {
-    session_->openCheckpoint(snapshot);  // the run as it was when this step first began
+    session_->post(cmd::OpenCheckpoint{snapshot});  // the run as it was when this step first began
   } else if (!creates && session_->state().valid && snapshots_.isValid()) {
-    session_->saveCopy(snapshot);
+    session_->post(cmd::SaveCopy{snapshot});
     has_snapshot_[size_t(index)] = true;
   }
   session_->waitForIdle();
@@ -183,7 +183,7 @@ void LessonPlayer::runNextAction() {
     train_from_ = session_->state().step;
     train_target_ = train_from_ + int64_t(a.value);
     Q_EMIT progress(0, int(a.value), a.describe());
-    session_->runUntil(train_target_);
+    session_->post(cmd::RunUntil{train_target_});
     return;  // runningChanged(false) at the target continues
   }
   if (a.kind == LessonAction::ProbeExported) return probeExported();
@@ -214,35 +214,35 @@ bool LessonPlayer::applyAction(const LessonAction& a) {
         return false;
       }
       // Labelled with the preset: the new-run form then shows which one the lesson chose.
-      session_->createRun(config, options, DataSpec{}, run_->preset);
+      session_->post(cmd::CreateRun{config, options, DataSpec{}, run_->preset});
       return true;
     }
     case LessonAction::RandomFrom:
-      session_->apply(RandomLayers::from_layer(layers, int(a.value)));
+      session_->post(RandomLayers::from_layer(layers, int(a.value)));
       return true;
     case LessonAction::RandomOff:
-      session_->apply(RandomLayers::from_layer(layers, layers));
+      session_->post(RandomLayers::from_layer(layers, layers));
       return true;
     case LessonAction::Pool:
-      session_->apply(PoolSize{int(a.value), {}});
+      session_->post(PoolSize{int(a.value), {}});
       return true;
     case LessonAction::Aux:
-      session_->apply(AuxCoef{a.value});
+      session_->post(AuxCoef{a.value});
       return true;
     case LessonAction::TopK:
-      session_->apply(TopK{int(a.value)});
+      session_->post(TopK{int(a.value)});
       return true;
     case LessonAction::LearningRate:
-      session_->apply(LearningRate{a.value});
+      session_->post(LearningRate{a.value});
       return true;
     case LessonAction::Freeze:
-      session_->apply(FreezeNow{});
+      session_->post(FreezeNow{});
       return true;
     case LessonAction::Lock:
-      session_->apply(LockNow{});
+      session_->post(LockNow{});
       return true;
     case LessonAction::Evaluate:
-      session_->evaluateValidation();
+      session_->post(cmd::EvaluateValidation{});
       return true;
     case LessonAction::Train:
     case LessonAction::Tab:
@@ -294,7 +294,7 @@ void LessonPlayer::probeExported() {
             },
             Qt::SingleShotConnection);
   });
-  session_->saveCopy(copy);
+  session_->post(cmd::SaveCopy{copy});
 }
 
 std::optional<double> LessonPlayer::probeMeasure(const QString& name, QString* why) const {

@@ -88,7 +88,7 @@ void RunSession::watchRun(const QString& path) {
     Q_EMIT failed(tr("Watch run"), error);
     return;
   }
-  post([w = worker_] { w->closeRun(); });
+  invoke([w = worker_] { w->closeRun(); });
   waitForIdle();  // the hosted run's last signals land before the watched run's first
   follower_->follow(path, &error);
 }
@@ -99,24 +99,20 @@ void RunSession::stopWatching() { follower_->stop(); }
 
 RunSession::~RunSession() {
   // The quit event queues behind the step in progress: at most one step of waiting.
-  post([w = worker_] { w->pause(); });
+  invoke([w = worker_] { w->execute(cmd::Pause{}); });
   thread_.quit();
   thread_.wait();
   delete worker_;  // its thread has finished, so deleting it here is safe
 }
 
 template <class F>
-void RunSession::post(F&& call) {
+void RunSession::invoke(F&& call) {
   QMetaObject::invokeMethod(worker_, std::forward<F>(call), Qt::QueuedConnection);
 }
 
-void RunSession::createRun(const ModelConfig& config, const TrainOptions& options,
-                           const DataSpec& data, const QString& label,
-                           const ComputeOptions& compute) {
-  stopWatching();
-  post([w = worker_, config, options, data, label, compute] {
-    w->createRun(config, options, data, label, compute);
-  });
+void RunSession::post(SessionCommand command) {
+  if (replacesRun(command)) stopWatching();
+  invoke([w = worker_, c = std::move(command)] { w->execute(c); });
 }
 
 bool RunSession::cudaAvailable(QString* why) {
@@ -124,49 +120,6 @@ bool RunSession::cudaAvailable(QString* why) {
   const bool ok = cuda_available(&reason);
   if (why) *why = QString::fromStdString(reason);
   return ok;
-}
-
-void RunSession::openCheckpoint(const QString& path) {
-  stopWatching();
-  post([w = worker_, path] { w->openCheckpoint(path); });
-}
-
-void RunSession::start() {
-  post([w = worker_] { w->start(); });
-}
-void RunSession::pause() {
-  post([w = worker_] { w->pause(); });
-}
-void RunSession::stepOnce() {
-  post([w = worker_] { w->stepOnce(); });
-}
-void RunSession::runUntil(int64_t step) {
-  post([w = worker_, step] { w->runUntil(step); });
-}
-void RunSession::apply(const LiveSetting& setting) {
-  post([w = worker_, setting] { w->apply(setting); });
-}
-void RunSession::save(const QString& path) {
-  post([w = worker_, path] { w->save(path); });
-}
-void RunSession::saveCopy(const QString& path) {
-  post([w = worker_, path] { w->saveCopy(path); });
-}
-void RunSession::saveRecipe(const QString& path) {
-  post([w = worker_, path] { w->saveRecipe(path); });
-}
-void RunSession::openRecipe(const QString& path) {
-  stopWatching();
-  post([w = worker_, path] { w->openRecipe(path); });
-}
-void RunSession::requestRoutes(const QString& text) {
-  post([w = worker_, text] { w->requestRoutes(text); });
-}
-void RunSession::requestGenerate(const QString& prompt, const GenerateOptions& options) {
-  post([w = worker_, prompt, options] { w->requestGenerate(prompt, options); });
-}
-void RunSession::evaluateValidation() {
-  post([w = worker_] { w->evaluateValidation(); });
 }
 
 void RunSession::waitForIdle() {

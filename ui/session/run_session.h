@@ -9,6 +9,7 @@
 
 #include "session/run_history.h"
 #include "session/run_types.h"
+#include "session/session_command.h"
 
 namespace unipool::studio {
 
@@ -30,29 +31,16 @@ class RunSession : public QObject {
   bool isRunning() const { return running_; }
   double tokensPerSecond() const { return tokens_per_s_; }
 
-  void createRun(const ModelConfig& config, const TrainOptions& options, const DataSpec& data,
-                 const QString& label, const ComputeOptions& compute = {});
+  // Everything the window asks of the run (session/session_command.h), queued to the worker:
+  // post(cmd::Start{}), post(AuxCoef{0.01}), post(cmd::Save{path}). A command that replaces
+  // the run ends watching a log first.
+  void post(SessionCommand command);
   // Whether runs can compute on CUDA here, and if not, why (the form greys the choice).
   static bool cudaAvailable(QString* why);
-  void openCheckpoint(const QString& path);
   // Shows a run this studio does not host, read-only, from its growing JSONL log (see
   // RunLogFollower); the hosted run, if any, is closed. failed() when the file is not a log.
   void watchRun(const QString& path);
   bool isWatching() const;
-  void start();
-  void pause();
-  void stepOnce();
-  void runUntil(int64_t step);
-  // A live setting for the engine, applied between two steps (see TrainingWorker::apply).
-  void apply(const LiveSetting& setting);
-  void save(const QString& path);
-  void saveCopy(const QString& path);  // copySaved() follows; the run keeps its source
-  // A run recipe (.unipool.json): this run's creation and live changes / a run that repeats them.
-  void saveRecipe(const QString& path);
-  void openRecipe(const QString& path);
-  void requestRoutes(const QString& text);
-  void requestGenerate(const QString& prompt, const GenerateOptions& options);
-  void evaluateValidation();
   // Blocks until the worker has handled everything queued before this call (for tests and
   // the screenshot mode; the window itself never waits on the worker).
   void waitForIdle();
@@ -73,7 +61,7 @@ class RunSession : public QObject {
 
  private:
   template <class F>
-  void post(F&& call);
+  void invoke(F&& call);
   void onState(const RunState& s);
   void onUpdate(const TrainingUpdate& u);
   void stopWatching();

@@ -287,6 +287,50 @@ void TrainingWorker::apply(const LiveSetting& setting) {
   publishState();
 }
 
+void TrainingWorker::toggleRandomLayer(int layer) {
+  if (!requireEngine(tr("Random routing"))) return;
+  // From the engine's vector as it is now, not the window's last copy of it: a second click
+  // queued before the first one's new state reached the window is not lost.
+  const std::vector<bool> now = engine_->random_layers();
+  if (layer < 0 || layer >= int(now.size())) {
+    Q_EMIT failed(tr("Random routing"), tr("there is no layer %1").arg(layer));
+    return;
+  }
+  apply(RandomLayers::toggled(now, layer));
+}
+
+namespace {
+// std::visit over a set of lambdas.
+template <class... F>
+struct Cases : F... {
+  using F::operator()...;
+};
+template <class... F>
+Cases(F...) -> Cases<F...>;
+}  // namespace
+
+void TrainingWorker::execute(const SessionCommand& command) {
+  std::visit(
+      Cases{[&](const cmd::CreateRun& c) {
+              createRun(c.config, c.options, c.data, c.label, c.compute);
+            },
+            [&](const cmd::OpenCheckpoint& c) { openCheckpoint(c.path); },
+            [&](const cmd::OpenRecipe& c) { openRecipe(c.path); },
+            [&](const cmd::Start&) { start(); },
+            [&](const cmd::Pause&) { pause(); },
+            [&](const cmd::StepOnce&) { stepOnce(); },
+            [&](const cmd::RunUntil& c) { runUntil(c.step); },
+            [&](const LiveSetting& s) { apply(s); },
+            [&](const cmd::ToggleRandomLayer& c) { toggleRandomLayer(c.layer); },
+            [&](const cmd::Save& c) { save(c.path); },
+            [&](const cmd::SaveCopy& c) { saveCopy(c.path); },
+            [&](const cmd::SaveRecipe& c) { saveRecipe(c.path); },
+            [&](const cmd::RequestRoutes& c) { requestRoutes(c.text); },
+            [&](const cmd::RequestGenerate& c) { requestGenerate(c.prompt, c.options); },
+            [&](const cmd::EvaluateValidation&) { evaluateValidation(); }},
+      command);
+}
+
 void TrainingWorker::save(const QString& path) {
   if (!requireEngine(QStringLiteral("Save"))) return;
   try {

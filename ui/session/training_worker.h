@@ -10,6 +10,7 @@
 
 #include "session/run_recipe.h"
 #include "session/run_types.h"
+#include "session/session_command.h"
 
 namespace unipool::studio {
 
@@ -20,28 +21,12 @@ class TrainingWorker : public QObject {
   ~TrainingWorker() override;
 
   // ---- called on the worker's thread (queued by RunSession) ----
-  void createRun(const ModelConfig& config, const TrainOptions& options, const DataSpec& data,
-                 const QString& label, const ComputeOptions& compute = {});
-  void openCheckpoint(const QString& path);
+  // Carries out one command (session/session_command.h). A live setting: the engine validates
+  // and applies it between two steps; a refusal becomes failed(title, reason), a success a
+  // marker (changeApplied) and a new runStateChanged.
+  void execute(const SessionCommand& command);
   // Drops the run (the session watches one it does not host instead); no runReplaced.
   void closeRun();
-  void start();
-  void pause();
-  void stepOnce();
-  void runUntil(int64_t step);  // trains, and pauses when the engine reaches `step`
-  // A live setting: the engine validates and applies it between two steps; a refusal becomes
-  // failed(title, reason), a success a marker (changeApplied) and a new runStateChanged.
-  void apply(const LiveSetting& setting);
-  void save(const QString& path);
-  // A copy of the run for an experiment: written like save(), but the run keeps its source.
-  void saveCopy(const QString& path);
-  // Run recipes (session/run_recipe.h): the run's creation and its timeline of live settings.
-  // Opening one creates the run and applies each setting when the engine reaches its step.
-  void saveRecipe(const QString& path);
-  void openRecipe(const QString& path);
-  void requestRoutes(const QString& text);
-  void requestGenerate(const QString& prompt, const GenerateOptions& options);
-  void evaluateValidation();
 
  Q_SIGNALS:
   // A new engine replaced the old one: everything emitted before belongs to the old run.
@@ -61,6 +46,24 @@ class TrainingWorker : public QObject {
   void generated(const QString& prompt, const QString& continuation);
 
  private:
+  void createRun(const ModelConfig& config, const TrainOptions& options, const DataSpec& data,
+                 const QString& label, const ComputeOptions& compute = {});
+  void openCheckpoint(const QString& path);
+  void start();
+  void pause();
+  void stepOnce();
+  void runUntil(int64_t step);
+  void apply(const LiveSetting& setting);
+  void toggleRandomLayer(int layer);
+  void save(const QString& path);
+  void saveCopy(const QString& path);
+  // Run recipes (session/run_recipe.h): the run's creation and its timeline of live settings.
+  // Opening one creates the run and applies each setting when the engine reaches its step.
+  void saveRecipe(const QString& path);
+  void openRecipe(const QString& path);
+  void requestRoutes(const QString& text);
+  void requestGenerate(const QString& prompt, const GenerateOptions& options);
+  void evaluateValidation();
   void tick();
   void scheduleTick();
   void setRunning(bool running);

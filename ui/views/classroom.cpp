@@ -111,12 +111,12 @@ void Classroom::buildMenus() {
                                                 tr("Run recipes (*.unipool.json)"));
     if (path.isEmpty()) return;
     if (!path.endsWith(QLatin1String(".json"))) path += QLatin1String(".unipool.json");
-    session->saveRecipe(path);
+    session->post(cmd::SaveRecipe{path});
   });
   connect(open_recipe, &QAction::triggered, this, [this, session] {
     const QString path = QFileDialog::getOpenFileName(window_, tr("Open run recipe"), QString(),
                                                       tr("Run recipes (*.unipool.json *.json)"));
-    if (!path.isEmpty()) session->openRecipe(path);
+    if (!path.isEmpty()) session->post(cmd::OpenRecipe{path});
   });
   connect(session, &RunSession::recipeSaved, this, [this](const QString& path) {
     window_->statusBar()->showMessage(tr("Recipe saved: %1").arg(path), 5000);

@@ -83,18 +83,18 @@ void CompareView::createOther(int i, const QString& name) {
   }
   fit_lock_schedule(p.model.lock, options.total_steps);  // a learned one follows A's length
   heats_[size_t(i)]->setVisible(true);
-  other(i)->createRun(p.model, options, data, name);
+  other(i)->post(cmd::CreateRun{p.model, options, data, name});
 }
 
 void CompareView::startBoth() {
-  if (a_->state().valid) a_->start();
+  if (a_->state().valid) a_->post(cmd::Start{});
   for (const auto& s : others_)
-    if (s->state().valid) s->start();
+    if (s->state().valid) s->post(cmd::Start{});
 }
 
 void CompareView::pauseBoth() {
-  a_->pause();
-  for (const auto& s : others_) s->pause();
+  a_->post(cmd::Pause{});
+  for (const auto& s : others_) s->post(cmd::Pause{});
 }
 
 void CompareView::describe() {

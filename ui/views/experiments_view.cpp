@@ -219,7 +219,7 @@ void ExperimentsView::probeCurrentRun(const QString& compare_with) {
   status_->setText(tr("Saving a copy of the current run..."));
   pending_copy_ = QDir::temp().filePath(
       QStringLiteral("unipool-probe-%1.safetensors").arg(QCoreApplication::applicationPid()));
-  session_->saveCopy(pending_copy_);
+  session_->post(cmd::SaveCopy{pending_copy_});
 }
 
 void ExperimentsView::probeCheckpoints(const QStringList& paths) {

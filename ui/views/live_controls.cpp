@@ -52,9 +52,9 @@ QWidget* LiveControls::buildRunBox() {
   grid->addWidget(reset_, 0, 3);
   grid->addWidget(status_, 1, 0, 1, 4);
   grid->addWidget(device_, 2, 0, 1, 4);
-  connect(start_, &QPushButton::clicked, session_, &RunSession::start);
-  connect(pause_, &QPushButton::clicked, session_, &RunSession::pause);
-  connect(step_, &QPushButton::clicked, session_, &RunSession::stepOnce);
+  connect(start_, &QPushButton::clicked, this, [this] { session_->post(cmd::Start{}); });
+  connect(pause_, &QPushButton::clicked, this, [this] { session_->post(cmd::Pause{}); });
+  connect(step_, &QPushButton::clicked, this, [this] { session_->post(cmd::StepOnce{}); });
   connect(reset_, &QPushButton::clicked, this, [this] {
     const RunState& s = session_->state();
     if (!s.valid) return;
@@ -63,7 +63,7 @@ QWidget* LiveControls::buildRunBox() {
     const QString label = s.source.endsWith(QLatin1String(".safetensors"))
                               ? tr("%1 (reset)").arg(QFileInfo(s.source).completeBaseName())
                               : s.source;
-    session_->createRun(s.config, s.options, DataSpec{s.data_path}, label);
+    session_->post(cmd::CreateRun{s.config, s.options, DataSpec{s.data_path}, label});
   });
   return box;
 }
@@ -80,7 +80,7 @@ void LiveControls::addSettingRow(QFormLayout* form, const QString& label, Spin* 
   row->addWidget(apply);
   form->addRow(label, row);
   connect(apply, &QPushButton::clicked, this,
-          [this, spin, make] { session_->apply(LiveSetting{make(spin->value())}); });
+          [this, spin, make] { session_->post(LiveSetting{make(spin->value())}); });
   followers_.push_back([spin, current](const RunState& s) {
     if (!spin->hasFocus()) spin->setValue(current(s));
   });
@@ -149,8 +149,8 @@ QWidget* LiveControls::buildLiveBox() {
   form->addRow(tr("Lock"), lock_row);
   freeze_->setEnabled(false);
   lock_->setEnabled(false);
-  connect(freeze_, &QPushButton::clicked, this, [this] { session_->apply(FreezeNow{}); });
-  connect(lock_, &QPushButton::clicked, this, [this] { session_->apply(LockNow{}); });
+  connect(freeze_, &QPushButton::clicked, this, [this] { session_->post(FreezeNow{}); });
+  connect(lock_, &QPushButton::clicked, this, [this] { session_->post(LockNow{}); });
   connect(apply_from, &QPushButton::clicked, this,
           [this] { randomFromLayer(random_from_->value()); });
   connect(all_learned, &QPushButton::clicked, this,
@@ -159,7 +159,7 @@ QWidget* LiveControls::buildLiveBox() {
 }
 
 void LiveControls::randomFromLayer(int from) {
-  session_->apply(RandomLayers::from_layer(session_->state().config.n_layers, from));
+  session_->post(RandomLayers::from_layer(session_->state().config.n_layers, from));
 }
 
 QCheckBox* LiveControls::randomSwitch(int layer) const {
@@ -214,9 +214,8 @@ void LiveControls::syncFromState() {
       auto* b = new QCheckBox(tr("L%1").arg(l), this);
       b->setToolTip(tr("Route layer %1 at random (gates from its router's scores)").arg(l));
       // The switch flips its layer in the engine's current set (not in the other boxes').
-      connect(b, &QCheckBox::clicked, this, [this, l] {
-        session_->apply(RandomLayers::toggled(session_->state().random_layers, l));
-      });
+      connect(b, &QCheckBox::clicked, this,
+              [this, l] { session_->post(cmd::ToggleRandomLayer{l}); });
       switches_layout_->addWidget(b, l / 6, l % 6);
       switches_.push_back(b);
     }

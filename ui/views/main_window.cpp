@@ -139,10 +139,6 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
             tabs_->setCurrentWidget(experiments_);
             experiments_->probeDownloaded(std::move(model), std::move(ids), label, seq);
           });
-  connect(heatmap_, &RoutingHeatmapView::randomToggleRequested, this, [this](int layer) {
-    if (layer < 0 || layer >= int(session_->state().random_layers.size())) return;
-    session_->apply(RandomLayers::toggled(session_->state().random_layers, layer));
-  });
   connect(experiments_, &ExperimentsView::failed, this, &MainWindow::showError);
   // A watched run's checkpoints as they are written: the inspector follows them.
   connect(session_, &RunSession::watchedCheckpoint, inspector_, &CheckpointInspectorView::open);
@@ -195,7 +191,7 @@ bool MainWindow::openCheckpoint(const QString& path) {
   last_dir_ = QFileInfo(path).absolutePath();
   opening_path_ = path;
   failed_open_path_.clear();
-  session_->openCheckpoint(path);  // current_path_ follows once the run is open
+  session_->post(cmd::OpenCheckpoint{path});  // current_path_ follows once the run is open
   inspector_->open(path);
   rememberRecent(path);
   return true;
@@ -228,7 +224,7 @@ void MainWindow::saveCheckpoint(const QString& path) {
   QString target = path;
   if (!target.endsWith(QLatin1String(".safetensors"))) target += QLatin1String(".safetensors");
   last_dir_ = QFileInfo(target).absolutePath();
-  session_->save(target);  // saved() or failed() follows
+  session_->post(cmd::Save{target});  // saved() or failed() follows
 }
 
 bool MainWindow::reportOpenFailureOnce(const QString& path) {
@@ -261,7 +257,7 @@ void MainWindow::closeEvent(QCloseEvent* event) {
   settings.setValue(QStringLiteral("logScale"), loss_->logScale());
   settings.setValue(QStringLiteral("heatmapMode"), int(heatmap_->mode()));
   // The sessions stop after their current step when they are destroyed with the window.
-  session_->pause();
+  session_->post(cmd::Pause{});
   compare_->pauseBoth();
   event->accept();
 }

@@ -249,7 +249,7 @@ void NewRunForm::createRunFromForm() {
   data.path = data_->text().trimmed().toStdString();  // DataError reaches the user as a dialog
   ComputeOptions compute;
   compute.device = device_->currentData().toString().toStdString();
-  session_->createRun(formConfig(), formOptions(), data, preset_->currentText(), compute);
+  session_->post(cmd::CreateRun{formConfig(), formOptions(), data, preset_->currentText(), compute});
 }
 
 QString NewRunForm::shownPreset() const {

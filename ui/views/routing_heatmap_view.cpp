@@ -342,7 +342,9 @@ void RoutingHeatmapView::onMousePress(QMouseEvent* event) {
   // Left of the cells, on a row's "L3" label: the row's random-routing switch.
   if (event->pos().x() < plot_->axisRect()->left()) {
     const int layer = int(std::floor(plot_->yAxis->pixelToCoord(event->pos().y()) + 0.5));
-    if (layer >= 0 && layer < map_->data()->valueSize()) Q_EMIT randomToggleRequested(layer);
+    // Straight to the session: the worker flips the layer in the engine's current set.
+    if (layer >= 0 && layer < map_->data()->valueSize())
+      session_->post(cmd::ToggleRandomLayer{layer});
     return;
   }
   if (!cellAt(event->pos(), &l, &e)) return;

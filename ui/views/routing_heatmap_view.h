@@ -42,8 +42,6 @@ class RoutingHeatmapView : public QWidget {
 
  Q_SIGNALS:
   void expertSelected(int global_expert);
-  // The user clicked a layer's label: switch that layer between learned and random routing.
-  void randomToggleRequested(int layer);
 
  private:
   void refresh();

@@ -117,14 +117,14 @@ void TokenInspectorView::route() {
   const QByteArray bytes = text.toUtf8();
   qsizetype n = std::min<qsizetype>(kMaxBytes, bytes.size());
   while (n > 0 && n < bytes.size() && (uchar(bytes[n]) & 0xC0) == 0x80) --n;
-  session_->requestRoutes(QString::fromUtf8(bytes.left(n)));
+  session_->post(cmd::RequestRoutes{QString::fromUtf8(bytes.left(n))});
 }
 
 void TokenInspectorView::generate() {
   GenerateOptions o;
   o.tokens = gen_tokens_->value();
   o.temperature = temperature_->value();
-  session_->requestGenerate(input_->toPlainText(), o);
+  session_->post(cmd::RequestGenerate{input_->toPlainText(), o});
 }
 
 QString TokenInspectorView::continuation() const { return output_->toPlainText(); }
