@@ -1,5 +1,6 @@
 #include "session/checkpoint_analysis.h"
 
+#include <QFileInfo>
 #include <QtConcurrent/QtConcurrentRun>
 #include <algorithm>
 
@@ -14,23 +15,38 @@ constexpr uint64_t kValidationSeed = 4242;  // not the training corpus's default
 
 }  // namespace
 
-CheckpointReport analyseCheckpoint(const QString& path) {
+CheckpointReport analyseEngine(const Engine& engine, const QString& path, bool has_train_state) {
   CheckpointReport r;
   r.path = path;
   try {
-    r.info = inspect_checkpoint(path.toStdString());
+    r.info.config = engine.config();
+    r.info.step = engine.step();
+    r.info.tensors = engine.tensors();
+    r.info.has_train_state = has_train_state;
     r.params = count_parameters(r.info.config);
-    // threads = 0: this runs beside a training thread and must not change its BLAS setting.
-    auto engine = Engine::open(path.toStdString(), /*resume=*/false, std::nullopt, 0);
-    r.expert_norms = engine->expert_norms();
-    r.expert_similarity = engine->expert_similarity();
+    r.expert_norms = engine.expert_norms();
+    r.expert_similarity = engine.expert_similarity();
     const LabelledText text = generate_builtin_corpus(kValidationBytes, kValidationSeed);
     const int seq = std::min(128, r.info.config.max_seq_len);
-    r.validation = engine->evaluate(text.text, seq, std::nullopt, 64);
+    r.validation = engine.evaluate(text.text, seq, std::nullopt, 64);
   } catch (const std::exception& e) {
     r.error = QString::fromUtf8(e.what());
   }
   return r;
+}
+
+CheckpointReport analyseCheckpoint(const QString& path) {
+  try {
+    const std::string file = path.toStdString();
+    // threads = 0: this runs beside a training thread and must not change its BLAS setting.
+    auto engine = Engine::open(file, /*resume=*/false, std::nullopt, 0);
+    return analyseEngine(*engine, path, QFileInfo::exists(QString::fromStdString(train_state_path(file))));
+  } catch (const std::exception& e) {
+    CheckpointReport r;
+    r.path = path;
+    r.error = QString::fromUtf8(e.what());
+    return r;
+  }
 }
 
 CheckpointAnalysis::CheckpointAnalysis(QObject* parent) : QObject(parent) {

@@ -23,7 +23,11 @@ struct CheckpointReport {
   EvalResult validation;                  // on built-in text
 };
 
-// Reads and analyses a checkpoint (blocking; CheckpointAnalysis runs it on a pool thread).
+// The report of a model already open (the worker's, right after File > Open: the file is read
+// once). `has_train_state`: whether it was opened with its training state.
+CheckpointReport analyseEngine(const Engine& engine, const QString& path, bool has_train_state);
+// Opens and analyses a checkpoint (blocking; CheckpointAnalysis runs it on a pool thread): a
+// watched run's checkpoints, which no worker here holds.
 CheckpointReport analyseCheckpoint(const QString& path);
 
 // One analysis at a time: a newer start() supersedes one still running, whose result is then
@@ -42,3 +46,5 @@ class CheckpointAnalysis : public QObject {
 };
 
 }  // namespace unipool::studio
+
+Q_DECLARE_METATYPE(unipool::studio::CheckpointReport)

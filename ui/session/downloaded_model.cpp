@@ -60,21 +60,6 @@ DownloadedModel::~DownloadedModel() {
   for (auto& f : superseded_) f.waitForFinished();
 }
 
-bool DownloadedModel::looksDownloaded(const QString& path) {
-  return looks_downloaded(path.toStdString());
-}
-
-bool DownloadedModel::looksRunnable(const QString& path) {
-  if (!looksDownloaded(path)) return false;
-  const QFileInfo f(path);
-  QFile config((f.isDir() ? QDir(path) : f.dir()).filePath(QStringLiteral("config.json")));
-  if (!config.open(QIODevice::ReadOnly) || config.size() > (1 << 22)) return false;
-  const QJsonObject o = QJsonDocument::fromJson(config.readAll()).object();
-  const std::string type = o.value(QStringLiteral("model_type")).toString().toStdString();
-  const auto& known = runnable_model_types();
-  return std::find(known.begin(), known.end(), type) != known.end();
-}
-
 void DownloadedModel::cancel() {
   if (cancel_) cancel_->store(true);
 }

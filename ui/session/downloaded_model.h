@@ -48,11 +48,7 @@ class DownloadedModel : public QObject {
   explicit DownloadedModel(QObject* parent = nullptr);
   ~DownloadedModel() override;  // cancels and waits for the running pass
 
-  // A folder with config.json, or a .safetensors file that is not one of our own models.
-  static bool looksDownloaded(const QString& path);
-  // Downloaded, and its config.json names a family this studio runs (the others are only
-  // compared in the Redundancy tab).
-  static bool looksRunnable(const QString& path);
+  // Which paths open here: classify_model_file (unipool/model_file.h), ModelFileKind::Downloaded.
 
   // Each returns at once; the result arrives as a signal (or failed()).
   void open(const QString& path);

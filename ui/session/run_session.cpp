@@ -18,6 +18,7 @@ void register_types() {
     qRegisterMetaType<RunState>();
     qRegisterMetaType<ValidationPoint>();
     qRegisterMetaType<TokenRoutes>();
+    qRegisterMetaType<CheckpointReport>();
     return true;
   }();
   (void)done;
@@ -54,6 +55,7 @@ RunSession::RunSession(const QString& name, int compute_threads, QObject* parent
   connect(worker_, &TrainingWorker::recipeSaved, this, &RunSession::recipeSaved);
   connect(worker_, &TrainingWorker::routesReady, this, &RunSession::routesReady);
   connect(worker_, &TrainingWorker::generated, this, &RunSession::generated);
+  connect(worker_, &TrainingWorker::checkpointOpened, this, &RunSession::checkpointOpened);
   thread_.start();
 
   // A watched run (its log) reaches the same history and state as a hosted one.

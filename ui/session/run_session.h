@@ -7,6 +7,7 @@
 #include <QString>
 #include <QThread>
 
+#include "session/checkpoint_analysis.h"
 #include "session/run_history.h"
 #include "session/run_types.h"
 #include "session/session_command.h"
@@ -58,6 +59,8 @@ class RunSession : public QObject {
   void watchedCheckpoint(const QString& path);
   void routesReady(const unipool::TokenRoutes& routes);
   void generated(const QString& prompt, const QString& continuation);
+  // A checkpoint of ours is open as the run: its report for the Checkpoint tab (read once).
+  void checkpointOpened(const unipool::studio::CheckpointReport& report);
 
  private:
   template <class F>

@@ -95,10 +95,12 @@ void TrainingWorker::openCheckpoint(const QString& path) {
   setRunning(false);
   pending_ = {};
   const std::string file = path.toStdString();
+  bool resume_from_state = false;
   try {
     // A run saved by the studio or the CLI resumes exactly; a bare model file gets the
     // built-in corpus so it can still be trained further.
-    const bool resume = QFileInfo::exists(QString::fromStdString(train_state_path(file)));
+    resume_from_state = QFileInfo::exists(QString::fromStdString(train_state_path(file)));
+    const bool resume = resume_from_state;
     std::optional<DataSpec> data;
     if (!resume) data = DataSpec{};
     auto opened = Engine::open(file, resume, data, compute_threads_);
@@ -117,6 +119,8 @@ void TrainingWorker::openCheckpoint(const QString& path) {
   Q_EMIT runReplaced();
   publishState();
   note(ChangeEvent::Opened, tr("opened at step %1").arg(engine_->step()));
+  // The Checkpoint tab's report from the model just opened: the file is read once.
+  Q_EMIT checkpointOpened(analyseEngine(*engine_, path, resume_from_state));
 }
 
 void TrainingWorker::closeRun() {

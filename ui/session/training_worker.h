@@ -8,6 +8,7 @@
 #include <QObject>
 #include <memory>
 
+#include "session/checkpoint_analysis.h"
 #include "session/run_recipe.h"
 #include "session/run_types.h"
 #include "session/session_command.h"
@@ -44,6 +45,8 @@ class TrainingWorker : public QObject {
   void recipeSaved(const QString& path);
   void routesReady(const unipool::TokenRoutes& routes);
   void generated(const QString& prompt, const QString& continuation);
+  // After a checkpoint of ours was opened: what the Checkpoint tab shows.
+  void checkpointOpened(const unipool::studio::CheckpointReport& report);
 
  private:
   void createRun(const ModelConfig& config, const TrainOptions& options, const DataSpec& data,

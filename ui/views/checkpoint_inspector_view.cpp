@@ -85,7 +85,7 @@ CheckpointInspectorView::CheckpointInspectorView(QWidget* parent) : QWidget(pare
   layout->addLayout(top);
   layout->addWidget(split, 1);
 
-  connect(&analysis_, &CheckpointAnalysis::finished, this, &CheckpointInspectorView::show);
+  connect(&analysis_, &CheckpointAnalysis::finished, this, &CheckpointInspectorView::showReport);
 }
 
 void CheckpointInspectorView::open(const QString& path) {
@@ -97,7 +97,11 @@ void CheckpointInspectorView::open(const QString& path) {
 
 QString CheckpointInspectorView::summaryText() const { return summary_->toPlainText(); }
 
-void CheckpointInspectorView::show(const CheckpointReport& r) {
+void CheckpointInspectorView::expect(const QString& path) {
+  status_->setText(tr("Reading %1 ...").arg(path));
+}
+
+void CheckpointInspectorView::showReport(const CheckpointReport& r) {
   if (!r.error.isEmpty()) {
     // Keep showing the last good report: a bad file must not wipe what the user was reading.
     status_->setText(tr("Could not open %1: %2").arg(r.path, r.error));

@@ -21,7 +21,13 @@ class CheckpointInspectorView : public QWidget {
   Q_OBJECT
  public:
   explicit CheckpointInspectorView(QWidget* parent = nullptr);
-  void open(const QString& path);  // returns at once; reportReady() or failed() follows
+  // A file no run here holds (a watched run's checkpoint): read and analysed off the window's
+  // thread; returns at once, reportReady() or failed() follows.
+  void open(const QString& path);
+  // "Reading PATH ...": the run's worker is opening it and its report will follow.
+  void expect(const QString& path);
+  // A report made elsewhere (the worker's, from the model it just opened).
+  void showReport(const CheckpointReport& report);
   const CheckpointReport& report() const { return report_; }
   QCustomPlot* normsPlot() const { return norms_; }
   QCustomPlot* similarityPlot() const { return similarity_; }
@@ -37,7 +43,6 @@ class CheckpointInspectorView : public QWidget {
   void redundancyRequested(const QString& path);
 
  private:
-  void show(const CheckpointReport& report);
 
   QLabel* status_;
   QPushButton* redundancy_;

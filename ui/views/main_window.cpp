@@ -17,6 +17,7 @@
 #include <QTabWidget>
 
 #include "session/run_session.h"
+#include "unipool/model_file.h"
 #include "views/checkpoint_inspector_view.h"
 #include "views/classroom.h"
 #include "views/compare_view.h"
@@ -142,6 +143,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   connect(experiments_, &ExperimentsView::failed, this, &MainWindow::showError);
   // A watched run's checkpoints as they are written: the inspector follows them.
   connect(session_, &RunSession::watchedCheckpoint, inspector_, &CheckpointInspectorView::open);
+  connect(session_, &RunSession::checkpointOpened, inspector_,
+          &CheckpointInspectorView::showReport);
   connect(heatmap_, &RoutingHeatmapView::expertSelected, this, [this](int e) {
     if (e >= 0) statusBar()->showMessage(tr("Expert %1 highlighted in every layer").arg(e), 4000);
   });
@@ -166,33 +169,30 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
 MainWindow::~MainWindow() = default;
 
 bool MainWindow::openCheckpoint(const QString& path) {
-  // A downloaded model of a family we run opens in its tab (decided from config.json and the
-  // header only: the weights are never read here).
-  if (DownloadedModel::looksRunnable(path)) {
-    openDownloadedModel(path);
-    rememberRecent(path);
-    return true;
+  // One decision, from config.json and the header only (the weights are never read here).
+  const ModelFileCheck check = classify_model_file(path.toStdString());
+  switch (check.kind) {
+    case ModelFileKind::Downloaded:
+      openDownloadedModel(path);
+      rememberRecent(path);
+      return true;
+    case ModelFileKind::MoeCheckpoint:  // another format's experts: the Redundancy tab
+      openMoeCheckpoint(path);
+      return true;
+    case ModelFileKind::NotAModel:  // its dialog at once; the current run is left alone
+      showError(tr("Cannot open checkpoint"),
+                tr("%1\n\n%2").arg(path, QString::fromStdString(check.why)));
+      return false;
+    case ModelFileKind::UniPool:
+      break;
   }
-  // Read the header first, here: a file that is not a checkpoint gets its dialog at once and
-  // the current run is left alone.
-  try {
-    inspect_checkpoint(path.toStdString());
-  } catch (const NotUniPoolFile&) {
-    // A safetensors file that is not ours (a downloaded MoE): its experts, not a run.
-    openMoeCheckpoint(path);
-    return true;
-  } catch (const CheckpointError& e) {
-    showError(tr("Cannot open checkpoint"), tr("%1\n\n%2").arg(path, QString::fromUtf8(e.what())));
-    return false;
-  } catch (const std::exception& e) {
-    showError(tr("Cannot open checkpoint"), tr("%1\n\n%2").arg(path, QString::fromUtf8(e.what())));
-    return false;
-  }
+  // Ours: the worker reads it once, opens the run and reports to the Checkpoint tab; a file
+  // that fails deeper (a bad tensor) gets failed() and the current run stays.
   last_dir_ = QFileInfo(path).absolutePath();
   opening_path_ = path;
   failed_open_path_.clear();
   session_->post(cmd::OpenCheckpoint{path});  // current_path_ follows once the run is open
-  inspector_->open(path);
+  inspector_->expect(path);
   rememberRecent(path);
   return true;
 }
