@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Trains the `default`, `vanilla` and `grouped` presets for 30 steps with one `unipool` binary
+# Trains the `default`, `vanilla` and `grouped` presets for 30 steps and `unipool-lock` for 60
+# (through its freeze and lock, fitted to the run's length) with one `unipool` binary
 # and records what must not change when the code is reorganised: the checkpoints' bytes (both
 # files) and `eval --json` on a fixed text. Run it with the binary before and after a change
 # and compare the two folders:
@@ -16,10 +17,12 @@ TEXT="$OUT/eval-text.txt"
 for i in $(seq 1 40); do
   printf 'Line %d: the quiet river carried 17 + 25 = 42 boats; def f(x): return x * %d\n' "$i" "$i"
 done >"$TEXT"
-for preset in default vanilla grouped; do
+for preset in default vanilla grouped unipool-lock; do
   ckpt="$OUT/$preset.safetensors"
   rm -f "$ckpt" "$OUT/$preset.train.safetensors"
-  OPENBLAS_NUM_THREADS=1 "$UNIPOOL" train --preset "$preset" --steps "$STEPS" --threads 1 \
+  steps="$STEPS"
+  [ "$preset" = unipool-lock ] && steps="${LOCK_STEPS:-60}"
+  OPENBLAS_NUM_THREADS=1 "$UNIPOOL" train --preset "$preset" --steps "$steps" --threads 1 \
     --out "$ckpt" --quiet
   sha256sum "$ckpt" "$OUT/$preset.train.safetensors" | awk '{print $1}' \
     >"$OUT/summary/$preset.sha256"

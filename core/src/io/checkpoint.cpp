@@ -9,7 +9,6 @@
 #include <nlohmann/json.hpp>
 
 #include "io/checkpoint_pair.h"
-#include "lock/lock_checkpoint.h"
 #include "model/param_names.h"
 #include "unipool/random.h"
 #include "unipool/safetensors.h"
@@ -190,7 +189,7 @@ CheckpointInfo inspect_checkpoint(const std::string& path) {
   return info;
 }
 
-void save_checkpoint(const EngineState& m, const std::string& path) {
+void save_checkpoint(const CheckpointRecord& m, const std::string& path) {
   for (size_t i = 0; i < m.params.size(); ++i) {
     // Never replace a good checkpoint with a broken model.
     if (!at::isfinite(m.params.tensor(i).detach()).all().item<bool>()) {
@@ -207,14 +206,10 @@ void save_checkpoint(const EngineState& m, const std::string& path) {
       {"tokenizer", "bytes"},        {"save_id", content_id(model)}};
 
   std::vector<TensorRecord> state;
-  // Moments are created lazily; creating zeros for a parameter never updated is harmless.
-  auto& self = const_cast<EngineState&>(m);
   for (size_t i = 0; i < m.params.size(); ++i) {
     const std::string& name = m.params.name(i);
-    state.push_back(to_record(param_names::kExpAvgPrefix + name,
-                              self.optimizer.exp_avg(name, m.params.tensor(i))));
-    state.push_back(to_record(param_names::kExpAvgSqPrefix + name,
-                              self.optimizer.exp_avg_sq(name, m.params.tensor(i))));
+    state.push_back(to_record(param_names::kExpAvgPrefix + name, m.exp_avg.at(name)));
+    state.push_back(to_record(param_names::kExpAvgSqPrefix + name, m.exp_avg_sq.at(name)));
   }
   state.push_back(to_record_f64("recent_load", m.recent_load));
   std::string random;
@@ -229,7 +224,8 @@ void save_checkpoint(const EngineState& m, const std::string& path) {
                                                    {"data", data.dump()},
                                                    {"random_layers", random},
                                                    {"save_id", model_meta.at("save_id")}};
-  save_lock_metadata(m, model_meta, state_meta);
+  for (const auto& [k, v] : m.model_meta) model_meta[k] = v;  // UniPool-lock's part
+  for (const auto& [k, v] : m.state_meta) state_meta[k] = v;
   // Both files or neither, whenever the process dies (io/checkpoint_pair.h).
   try {
     save_checkpoint_pair({path, model_meta, &model}, {train_state_path(path), state_meta, &state});
@@ -240,24 +236,16 @@ void save_checkpoint(const EngineState& m, const std::string& path) {
   }
 }
 
-std::unique_ptr<EngineState> load_checkpoint(const std::string& path, bool resume,
-                                             const std::optional<DataSpec>& data) {
+CheckpointRecord load_checkpoint(const std::string& path, bool resume) {
   recover_checkpoint_pair(path, train_state_path(path));  // a save a killed process left
-  auto m = std::make_unique<EngineState>();
+  CheckpointRecord m;
   const SafetensorsFile f = read_file(path);
-  m->config = parse_model_metadata(f, path, &m->step);
-  m->params = load_params(f, path, m->config);
-  m->random_layers.assign(size_t(m->config.n_layers), false);
-  m->reset_recent_load();
-  if (!resume) {
-    load_lock_metadata(*m, f.metadata, nullptr, path, "");
-    m->options.seq = std::min(m->options.seq, m->config.max_seq_len);
-    if (data) {
-      m->data = *data;
-      m->load_data();
-    }
-    return m;
-  }
+  m.config = parse_model_metadata(f, path, &m.step);
+  m.params = load_params(f, path, m.config);
+  m.model_meta = f.metadata;
+  m.random_layers.assign(size_t(m.config.n_layers), false);
+  if (!resume) return m;
+  m.has_train_state = true;
   const std::string state_path = train_state_path(path);
   const SafetensorsFile s = read_file(state_path);
   if (meta(s, state_path, "format") != kTrainFormat) {
@@ -268,33 +256,33 @@ std::unique_ptr<EngineState> load_checkpoint(const std::string& path, bool resum
                           meta(s, state_path, "format_version") + "'");
   }
 
-  if (parse_step(state_path, meta(s, state_path, "step")) != m->step) {
+  if (parse_step(state_path, meta(s, state_path, "step")) != m.step) {
     throw CheckpointError(state_path + ": its step does not match the model file's");
   }
-  // Both files carry the model's content id: a state from another save of the same step (the
-  // two renames of save() are not one atomic step) is never paired with this model.
+  // Both files carry the model's content id: a state from another save of the same step is
+  // never paired with this model.
   const auto model_id = f.metadata.find("save_id");
   if (model_id == f.metadata.end() || model_id->second != meta(s, state_path, "save_id")) {
     throw CheckpointError(state_path + ": this training state was not saved with " + path);
   }
   try {
-    m->options = train_options_from_json(meta(s, state_path, "options"));
+    m.options = train_options_from_json(meta(s, state_path, "options"));
     const auto d = nlohmann::json::parse(meta(s, state_path, "data"));
-    m->data.path = d.at("path").get<std::string>();
-    m->data.builtin_bytes = d.at("builtin_bytes").get<int64_t>();
-    m->data.builtin_seed = d.at("builtin_seed").get<uint64_t>();
+    m.data.path = d.at("path").get<std::string>();
+    m.data.builtin_bytes = d.at("builtin_bytes").get<int64_t>();
+    m.data.builtin_seed = d.at("builtin_seed").get<uint64_t>();
   } catch (const std::exception& e) {
     throw CheckpointError(state_path + ": bad training options: " + e.what());
   }
   const std::string& random = meta(s, state_path, "random_layers");
-  if (random.size() != size_t(m->config.n_layers) ||
+  if (random.size() != size_t(m.config.n_layers) ||
       random.find_first_not_of("01") != std::string::npos) {
     throw CheckpointError(state_path + ": bad random_layers '" + random + "'");
   }
-  for (size_t l = 0; l < random.size(); ++l) m->random_layers[l] = random[l] == '1';
-  for (size_t i = 0; i < m->params.size(); ++i) {
-    const std::string& name = m->params.name(i);
-    const auto shape = m->params.tensor(i).sizes().vec();
+  for (size_t l = 0; l < random.size(); ++l) m.random_layers[l] = random[l] == '1';
+  for (size_t i = 0; i < m.params.size(); ++i) {
+    const std::string& name = m.params.name(i);
+    const auto shape = m.params.tensor(i).sizes().vec();
     for (const std::string& prefix : {param_names::kExpAvgPrefix, param_names::kExpAvgSqPrefix}) {
       const TensorRecord* r = s.find(prefix + name);
       if (!r) throw CheckpointError(state_path + ": tensor '" + prefix + name + "' is missing");
@@ -303,19 +291,18 @@ std::unique_ptr<EngineState> load_checkpoint(const std::string& path, bool resum
       if (second && (t < 0).any().item<bool>()) {
         throw CheckpointError(state_path + ": tensor '" + prefix + name + "' has negative values");
       }
-      if (second)
-        m->optimizer.set_exp_avg_sq(name, t);
-      else
-        m->optimizer.set_exp_avg(name, t);
+      (second ? m.exp_avg_sq : m.exp_avg)[name] = t;
     }
   }
+  // (L, Mg): the decayed loads of the engine's resize (training/engine_state.h).
+  const size_t cells = size_t(m.config.n_layers) * size_t(m.config.experts_per_group);
   const TensorRecord* load = s.find("recent_load");
-  if (!load || load->dtype != DType::F64 ||
-      load->shape != std::vector<int64_t>{int64_t(m->recent_load.size())}) {
+  if (!load || load->dtype != DType::F64 || load->shape != std::vector<int64_t>{int64_t(cells)}) {
     throw CheckpointError(state_path + ": tensor 'recent_load' is missing or malformed");
   }
-  std::memcpy(m->recent_load.data(), load->bytes.data(), load->bytes.size());
-  for (double v : m->recent_load) {
+  m.recent_load.resize(cells);
+  std::memcpy(m.recent_load.data(), load->bytes.data(), load->bytes.size());
+  for (double v : m.recent_load) {
     if (!std::isfinite(v) || v < 0) {
       throw CheckpointError(state_path +
                             ": tensor 'recent_load' has negative or non-finite values");
@@ -323,22 +310,15 @@ std::unique_ptr<EngineState> load_checkpoint(const std::string& path, bool resum
   }
   for (const auto& r : s.tensors) {
     const auto moment_of = [&](const std::string& prefix) {
-      return r.name.rfind(prefix, 0) == 0 && m->params.contains(r.name.substr(prefix.size()));
+      return r.name.rfind(prefix, 0) == 0 && m.params.contains(r.name.substr(prefix.size()));
     };
     const bool known = r.name == "recent_load" || moment_of(param_names::kExpAvgPrefix) ||
                        moment_of(param_names::kExpAvgSqPrefix);
     if (!known) throw CheckpointError(state_path + ": unexpected tensor '" + r.name + "'");
   }
-  load_lock_metadata(*m, f.metadata, &s.metadata, path, state_path);
-  if (data) m->data = *data;
-  if (m->options.seq > m->config.max_seq_len)
+  m.state_meta = s.metadata;
+  if (m.options.seq > m.config.max_seq_len)
     throw CheckpointError(state_path + ": seq exceeds max_seq_len");
-  try {
-    m->load_data();
-  } catch (const std::exception& e) {
-    throw CheckpointError(std::string("cannot resume: the training data failed to load: ") +
-                          e.what());
-  }
   return m;
 }
 

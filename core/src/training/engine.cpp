@@ -7,7 +7,7 @@
 
 #include <algorithm>
 
-#include "io/checkpoint.h"
+#include "training/engine_checkpoint.h"
 #include "training/engine_state.h"
 #include "training/inference.h"
 #include "training/live_settings.h"
@@ -72,7 +72,7 @@ Engine::Engine(const ModelConfig& config, const TrainOptions& options, const Dat
 std::unique_ptr<Engine> Engine::open(const std::string& path, bool resume,
                                      const std::optional<DataSpec>& data, int threads) {
   if (threads > 0) set_compute_threads(threads);
-  return std::unique_ptr<Engine>(new Engine(load_checkpoint(path, resume, data)));
+  return std::unique_ptr<Engine>(new Engine(open_engine_state(path, resume, data)));
 }
 
 Engine::~Engine() = default;
@@ -169,6 +169,6 @@ std::vector<double> Engine::expert_similarity() const {
   return unipool::expert_similarity(*state_);
 }
 
-void Engine::save(const std::string& path) const { save_checkpoint(*state_, path); }
+void Engine::save(const std::string& path) const { save_engine_state(*state_, path); }
 
 }  // namespace unipool

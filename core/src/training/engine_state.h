@@ -1,8 +1,8 @@
 // Everything an Engine holds: model, optimizer, data, settings and counters. Engine (engine.h)
-// is the public face; the files of training/ and io/ each work on this state:
+// is the public face; the files of training/ and lock/ each work on this state:
 //   train_step.cpp  one optimizer step            inference.cpp  evaluation, routes, generation
 //   resize.cpp      pool grow/shrink               live_settings.cpp  settings between steps
-//   io/checkpoint.cpp  save and open
+//   engine_checkpoint.cpp  save and open (through io/checkpoint.h's plain record)
 // Private to core/.
 #pragma once
 
