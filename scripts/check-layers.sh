@@ -11,7 +11,8 @@
 #                sit below training's public face (reached from training/ and config/
 #                only, never from model/, stats/, hf/, experiments/, tokenizer/, gpu/);
 #                distributed/ knows nothing of lock/; io/ serialises plain records and
-#                includes no engine room (training/, lock/, distributed/)
+#                includes no engine room (training/, lock/, distributed/); experiments/ (the
+#                analyses: probe, sweep, redundancy) uses the public API only
 #   ui/views/    runs no model: no Engine or HfModel calls (value types such as TokenRoutes
 #                and HfModelInfo only)
 # Prints each violation with its file and line; exits 1 if there is any.
@@ -75,6 +76,9 @@ rule "lock/ or distributed/ reached from outside training and config" \
   '#include *"(lock|distributed)/' core/src/model core/src/stats core/src/hf core/src/experiments \
   core/src/tokenizer core/src/gpu core/src/cpu_kernels
 rule "distributed/ includes lock/" '#include *"lock/' core/src/distributed
+rule "experiments/ (the analyses) reach past the public API" \
+  '#include *"(model|training|lock|distributed|io|hf|gpu|stats|config|tokenizer|cpu_kernels)/' \
+  core/src/experiments
 rule "io/ includes the engine (it serialises plain records)" \
   '#include *"(training|lock|distributed|experiments)/' core/src/io
 rule "a view runs a model" 'Engine::|HfModel::open|make_unique<HfModel>|unique_ptr<HfModel>' \
