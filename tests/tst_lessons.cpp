@@ -4,9 +4,9 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
-#include "session/lesson.h"
-#include "session/lesson_measures.h"
-#include "session/lesson_player.h"
+#include "session/lessons/lesson.h"
+#include "session/lessons/lesson_measures.h"
+#include "session/lessons/lesson_player.h"
 #include "session/run_session.h"
 #include "studio_util.h"
 

@@ -13,13 +13,13 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
-#include "session/lesson_player.h"
+#include "session/lessons/lesson_player.h"
 #include "session/run_session.h"
 #include "studio_util.h"
 #include "views/classroom.h"
-#include "views/lesson_controller.h"
-#include "views/lesson_highlight.h"
-#include "views/lesson_panel.h"
+#include "views/lessons/lesson_controller.h"
+#include "views/lessons/lesson_highlight.h"
+#include "views/lessons/lesson_panel.h"
 #include "views/main_window.h"
 #include "views/routing_heatmap_view.h"
 #include "views/token_inspector_view.h"

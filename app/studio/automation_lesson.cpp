@@ -4,10 +4,10 @@
 #include <QTimer>
 
 #include "automation.h"
-#include "session/lesson.h"
-#include "session/lesson_player.h"
+#include "session/lessons/lesson.h"
+#include "session/lessons/lesson_player.h"
 #include "views/classroom.h"
-#include "views/lesson_controller.h"
+#include "views/lessons/lesson_controller.h"
 #include "views/main_window.h"
 
 namespace unipool::studio {

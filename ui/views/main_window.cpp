@@ -150,7 +150,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   });
 
   buildMenus();
-  classroom_ = new Classroom(this);
+  classroom_ = new Classroom(this, this);
   QSettings settings;
   recent_ = settings.value(QStringLiteral("recentFiles")).toStringList();
   last_dir_ = settings.value(QStringLiteral("lastDir")).toString();

@@ -6,6 +6,8 @@
 #include <QMainWindow>
 #include <QStringList>
 
+#include "views/classroom_host.h"
+
 class QMenu;
 class QTabWidget;
 class QCustomPlot;
@@ -26,15 +28,15 @@ class RoutingHeatmapView;
 class RunSession;
 class TokenInspectorView;
 
-class MainWindow : public QMainWindow {
+class MainWindow : public QMainWindow, public ClassroomHost {
   Q_OBJECT
  public:
   explicit MainWindow(QWidget* parent = nullptr);
   ~MainWindow() override;
 
-  RunSession* session() const { return session_; }
+  RunSession* session() const override { return session_; }
   ControlsPanel* controls() const { return controls_; }
-  RoutingHeatmapView* heatmap() const { return heatmap_; }
+  RoutingHeatmapView* heatmap() const override { return heatmap_; }
   PoolBalanceView* balance() const { return balance_; }
   LossCurvesView* loss() const { return loss_; }
   TokenInspectorView* tokens() const { return tokens_; }
@@ -44,14 +46,14 @@ class MainWindow : public QMainWindow {
   RedundancyView* redundancy() const { return redundancy_; }
   DownloadedModelView* downloaded() const { return downloaded_; }
   // A downloaded model of a family we run, in its own tab (the current run is kept).
-  void openDownloadedModel(const QString& path);
+  void openDownloadedModel(const QString& path) override;
   // Any MoE checkpoint, ours or downloaded (a file or a sharded folder), in the Redundancy tab.
   void openMoeCheckpoint(const QString& path);
   ExperimentsView* experiments() const { return experiments_; }
-  QTabWidget* tabs() const { return tabs_; }
+  QTabWidget* tabs() const override { return tabs_; }
   // The tab page called `name` (routing, tokens, domains, compare, checkpoint, redundancy,
   // downloaded, experiments); nullptr for another name.
-  QWidget* tabPage(const QString& name) const;
+  QWidget* tabPage(const QString& name) const override;
   Classroom* classroom() const { return classroom_; }  // lessons, presenter mode, shortcuts
 
   // File actions without dialogs (the menu's dialogs call these). They report problems with
@@ -67,8 +69,16 @@ class MainWindow : public QMainWindow {
   QString currentPath() const { return current_path_; }
 
   // A non-blocking message box (it never stops training or a test); the last text is kept.
-  void showError(const QString& title, const QString& text);
+  void showError(const QString& title, const QString& text) override;
   QString lastError() const { return last_error_; }
+
+  // ClassroomHost (views/classroom_host.h): what the classroom may reach.
+  QMainWindow* hostWindow() override { return this; }
+  QWidget* lessonWidget(const QString& name) const override;
+  LiveControls* liveControls() const override;
+  QMenu* addTopMenu(const QString& title) override;
+  void addFileActions(const QList<QAction*>& actions) override;
+  void showStatus(const QString& text) override;
 
  protected:
   void closeEvent(QCloseEvent* event) override;
@@ -97,6 +107,8 @@ class MainWindow : public QMainWindow {
   QTabWidget* tabs_;
   Classroom* classroom_ = nullptr;
   QMenu* recent_menu_ = nullptr;
+  QMenu* file_menu_ = nullptr;
+  QAction* file_end_ = nullptr;  // the separator before Quit: the classroom's entries go above
   QStringList recent_;
   QString opening_path_, failed_open_path_;
   QString last_dir_, last_error_, current_path_;

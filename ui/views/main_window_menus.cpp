@@ -5,6 +5,7 @@
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QMenuBar>
+#include <QStatusBar>
 #include <QSaveFile>
 #include <QSettings>
 
@@ -16,6 +17,7 @@
 #include "views/controls_panel.h"
 #include "views/domain_view.h"
 #include "views/experiments_view.h"
+#include "views/live_controls.h"
 #include "views/loss_curves_view.h"
 #include "views/main_window.h"
 #include "views/new_run_form.h"
@@ -44,6 +46,7 @@ bool write_file(const QString& path, const QByteArray& bytes, QString* error) {
 
 void MainWindow::buildMenus() {
   QMenu* file = menuBar()->addMenu(tr("&File"));
+  file_menu_ = file;
   file->addAction(tr("&New run from the form"), QKeySequence::New, controls_->form(),
                   &NewRunForm::createRunFromForm);
   file->addAction(tr("&Open checkpoint..."), QKeySequence::Open, this, [this] {
@@ -127,8 +130,30 @@ void MainWindow::buildMenus() {
         QFileDialog::getSaveFileName(this, tr("Export metrics"), last_dir_, tr("JSON (*.json)"));
     if (!path.isEmpty()) exportMetricsJson(path);
   });
-  file->addSeparator();
+  file_end_ = file->addSeparator();
   file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
+}
+
+QMenu* MainWindow::addTopMenu(const QString& title) { return menuBar()->addMenu(title); }
+
+void MainWindow::addFileActions(const QList<QAction*>& actions) {
+  file_menu_->insertActions(file_end_, actions);
+}
+
+void MainWindow::showStatus(const QString& text) { statusBar()->showMessage(text, 5000); }
+
+LiveControls* MainWindow::liveControls() const { return controls_->live(); }
+
+QWidget* MainWindow::lessonWidget(const QString& name) const {
+  const QList<std::pair<QString, QWidget*>> widgets = {
+      {QStringLiteral("heatmap"), heatmap_},         {QStringLiteral("balance"), balance_},
+      {QStringLiteral("loss"), loss_},               {QStringLiteral("tokens"), tokens_},
+      {QStringLiteral("controls"), controls_},       {QStringLiteral("live"), controls_->live()},
+      {QStringLiteral("form"), controls_->form()},   {QStringLiteral("experiments"), experiments_},
+      {QStringLiteral("compare"), compare_}};
+  for (const auto& [n, widget] : widgets)
+    if (n == name) return widget;
+  return nullptr;
 }
 
 QStringList MainWindow::plotNames() const {

@@ -1,4 +1,4 @@
-#include "session/lesson_measures.h"
+#include "session/lessons/lesson_measures.h"
 
 #include <algorithm>
 #include <cmath>

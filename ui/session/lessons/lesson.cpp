@@ -1,4 +1,4 @@
-#include "session/lesson.h"
+#include "session/lessons/lesson.h"
 
 #include <QDir>
 #include <QFile>
@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "session/lesson_measures.h"
+#include "session/lessons/lesson_measures.h"
 #include "unipool/config.h"
 
 namespace unipool::studio {

@@ -1,4 +1,4 @@
-#include "views/lesson_controller.h"
+#include "views/lessons/lesson_controller.h"
 
 #include <QDockWidget>
 #include <QFileDialog>
@@ -6,10 +6,10 @@
 #include <QMenu>
 #include <QTabWidget>
 
-#include "session/lesson.h"
-#include "session/lesson_player.h"
-#include "views/lesson_highlight.h"
-#include "views/lesson_panel.h"
+#include "session/lessons/lesson.h"
+#include "session/lessons/lesson_player.h"
+#include "views/lessons/lesson_highlight.h"
+#include "views/lessons/lesson_panel.h"
 
 namespace unipool::studio {
 

@@ -1,4 +1,4 @@
-#include "session/lesson_player.h"
+#include "session/lessons/lesson_player.h"
 
 #include <QMetaObject>
 

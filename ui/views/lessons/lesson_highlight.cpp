@@ -1,4 +1,4 @@
-#include "views/lesson_highlight.h"
+#include "views/lessons/lesson_highlight.h"
 
 #include <QEvent>
 #include <QPainter>

@@ -1,4 +1,4 @@
-#include "views/lesson_panel.h"
+#include "views/lessons/lesson_panel.h"
 
 #include <QHBoxLayout>
 #include <QLabel>
@@ -7,7 +7,7 @@
 #include <QTextBrowser>
 #include <QVBoxLayout>
 
-#include "session/lesson_player.h"
+#include "session/lessons/lesson_player.h"
 
 namespace unipool::studio {
 

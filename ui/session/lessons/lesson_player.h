@@ -10,8 +10,8 @@
 #include <optional>
 #include <vector>
 
-#include "session/lesson.h"
-#include "session/lesson_measures.h"
+#include "session/lessons/lesson.h"
+#include "session/lessons/lesson_measures.h"
 #include "unipool/experiments.h"
 
 namespace unipool::studio {
