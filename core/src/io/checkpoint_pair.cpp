@@ -7,10 +7,10 @@
 #include <cerrno>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 
 #include "io/safetensors_files.h"
+#include "unipool/mapped_safetensors.h"
 
 namespace unipool {
 
@@ -18,24 +18,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The "save_id" of a safetensors file's metadata, reading its header only; nullopt when the
-// file is missing, torn or has none.
+// The "save_id" of a safetensors file's metadata (its header only: the file is mapped, the data
+// never touched); nullopt when the file is missing, torn or has none.
 std::optional<std::string> save_id_of(const std::string& path) {
   try {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return std::nullopt;
-    const uint64_t file_size = fs::file_size(path);
-    uint8_t length_bytes[8];
-    if (!in.read(reinterpret_cast<char*>(length_bytes), 8)) return std::nullopt;
-    uint64_t n = 0;
-    for (int i = 7; i >= 0; --i) n = (n << 8) | length_bytes[i];  // little-endian u64
-    if (n > (uint64_t(1) << 26) || 8 + n > file_size) return std::nullopt;
-    std::vector<uint8_t> head(8 + n);
-    std::copy(length_bytes, length_bytes + 8, head.begin());
-    if (!in.read(reinterpret_cast<char*>(head.data() + 8), std::streamsize(n))) return std::nullopt;
-    const SafetensorsHeader h = parse_safetensors_header(head.data(), head.size(), file_size, path);
-    const auto it = h.metadata.find("save_id");
-    if (it == h.metadata.end()) return std::nullopt;
+    const MappedSafetensors file(path);
+    const auto it = file.metadata().find("save_id");
+    if (it == file.metadata().end()) return std::nullopt;
     return it->second;
   } catch (const std::exception&) {
     return std::nullopt;
