@@ -139,6 +139,13 @@ class TestLessons : public QObject {
     bin.close();
     QVERIFY(!loadLesson(bin.fileName(), &error).has_value());
     QVERIFY2(error.text().contains("not UTF-8"), qPrintable(error.text()));
+    // 100 MB (sparse): refused after reading 1 MiB, not read whole.
+    QFile huge(dir.filePath("huge.md"));
+    QVERIFY(huge.open(QIODevice::WriteOnly));
+    QVERIFY(huge.resize(qint64(100) << 20));
+    huge.close();
+    QVERIFY(!loadLesson(huge.fileName(), &error).has_value());
+    QVERIFY2(error.text().contains("larger than 1 MiB"), qPrintable(error.text()));
   }
 
   void shipsSevenLessonsThatAllParse() {

@@ -179,6 +179,42 @@ class TestRecipes : public QObject {
     s.waitForIdle();
     QCOMPARE(failed.count(), 2);
     QCOMPARE(s.state().step, int64_t(3));
+    // A 100 MB file (sparse: no disk used) is refused by its size, not read.
+    QFile huge(dir.filePath("huge.unipool.json"));
+    QVERIFY(huge.open(QIODevice::WriteOnly));
+    QVERIFY(huge.resize(qint64(100) << 20));
+    huge.close();
+    s.post(cmd::OpenRecipe{huge.fileName()});
+    s.waitForIdle();
+    QCOMPARE(failed.count(), 3);
+    QVERIFY2(failed.at(2).at(1).toString().contains("larger than 16 MB"),
+             qPrintable(failed.at(2).at(1).toString()));
+    QCOMPARE(s.state().step, int64_t(3));
+  }
+
+  // Numbers no recipe has: out of an integer's range, fractional, not finite in spirit.
+  void rejectsNumbersOutOfRange_data() {
+    QTest::addColumn<QString>("field");
+    QTest::addColumn<double>("value");
+    QTest::newRow("steps 1e300") << "steps" << 1e300;
+    QTest::newRow("steps -1") << "steps" << -1.0;
+    QTest::newRow("steps 2.5") << "steps" << 2.5;
+    QTest::newRow("top_k 3e9") << "k" << 3e9;
+  }
+  void rejectsNumbersOutOfRange() {
+    QFETCH(QString, field);
+    QFETCH(double, value);
+    QJsonObject o = QJsonDocument::fromJson(recipeToJson(sample())).object();
+    if (field == QLatin1String("steps")) {
+      o["steps"] = value;
+    } else {
+      QJsonArray t = o["timeline"].toArray();
+      t.append(QJsonObject{{"kind", "top_k"}, {"k", value}, {"step", 1000}});
+      o["timeline"] = t;
+    }
+    QString error;
+    QVERIFY(!recipeFromJson(QJsonDocument(o).toJson(), &error));
+    QVERIFY2(error.contains("whole number"), qPrintable(error));
   }
 };
 

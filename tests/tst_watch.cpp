@@ -130,6 +130,47 @@ class TestWatch : public QObject {
     QVERIFY(problems.at(0).at(0).toString().contains("skipped"));
   }
 
+  // A line of 100 MB with no newline (a foreign file appended to the log, a broken writer):
+  // held only up to 64 MiB, then dropped up to its newline; the records after it are read.
+  void dropsAnOverlongLine() {
+    QFile src(log_);
+    QVERIFY(src.open(QIODevice::ReadOnly));
+    const QList<QByteArray> lines = src.readAll().split('\n');
+    const QString path = dir_.filePath("overlong.jsonl");
+    QFile out(path);
+    QVERIFY(out.open(QIODevice::WriteOnly));
+    out.write(lines[0] + '\n' + lines[1] + '\n');
+    out.write(QByteArray(qsizetype(100) << 20, 'x'));
+    out.write(QByteArray("\n") + lines[2] + '\n');
+    out.close();
+    RunLogFollower follower;
+    QSignalSpy updates(&follower, &RunLogFollower::trainingUpdate);
+    QSignalSpy problems(&follower, &RunLogFollower::problem);
+    QSignalSpy progress(&follower, &RunLogFollower::catchingUp);
+    QString error;
+    QVERIFY(follower.follow(path, &error, 1 << 30));  // polled by hand below
+    for (int i = 0; i < 20 && !progress.isEmpty() &&
+                    progress.last().at(0).toLongLong() < progress.last().at(1).toLongLong();
+         ++i)
+      follower.poll();
+    std::vector<int64_t> steps;
+    for (const auto& u : updates)
+      for (const StepPoint& p : u.at(0).value<TrainingUpdate>().steps) steps.push_back(p.step);
+    QCOMPARE(steps, (std::vector<int64_t>{1, 2}));
+    QCOMPARE(problems.count(), 1);
+    QVERIFY2(problems.at(0).at(0).toString().contains("longer than any run log record"),
+             qPrintable(problems.at(0).at(0).toString()));
+    // The backlog was read a bounded piece at a time, its progress reported.
+    QVERIFY(progress.count() >= 6);
+    qint64 before = 0;
+    for (const auto& p : progress) {
+      const qint64 read = p.at(0).toLongLong();
+      QVERIFY(read > before && read - before <= (qint64(16) << 20));
+      QCOMPARE(p.at(1).toLongLong(), QFileInfo(path).size());
+      before = read;
+    }
+  }
+
   void refusesAFileThatIsNotALog() {
     const QString path = dir_.filePath("notes.txt");
     QFile f(path);

@@ -36,6 +36,7 @@ bool RunLogFollower::follow(const QString& path, QString* error, int interval_ms
   path_ = path;
   offset_ = 0;
   partial_.clear();
+  dropping_ = false;
   pending_ = {};
   state_ = {};
   warned_ = false;
@@ -50,25 +51,59 @@ void RunLogFollower::stop() { timer_.stop(); }
 void RunLogFollower::poll() {
   QFile file(path_);
   if (!file.open(QIODevice::ReadOnly)) return;  // being replaced: try again next time
-  if (file.size() < offset_) {  // truncated or a new run in the same file: start over
+  const qint64 size = file.size();
+  if (size < offset_) {  // truncated or a new run in the same file: start over
     offset_ = 0;
     partial_.clear();
+    dropping_ = false;
     Q_EMIT started();
   }
   if (!file.seek(offset_)) return;
-  const QByteArray fresh = file.read(64 << 20);  // a huge backlog arrives over a few polls
+  QByteArray fresh = file.read(kReadPerPoll);
   offset_ += fresh.size();
+  if (dropping_) {  // the rest of an overlong line
+    const int newline = fresh.indexOf('\n');
+    fresh = newline < 0 ? QByteArray() : fresh.mid(newline + 1);
+    dropping_ = newline < 0;
+  }
   partial_ += fresh;
   const int end = partial_.lastIndexOf('\n');
-  if (end < 0) return;
-  const QByteArray complete = partial_.left(end);
-  partial_ = partial_.mid(end + 1);
-  for (const QByteArray& line : complete.split('\n'))
-    if (!line.trimmed().isEmpty()) handleLine(line);
+  if (end >= 0) {
+    const QByteArray complete = partial_.left(end);
+    partial_ = partial_.mid(end + 1);
+    for (const QByteArray& line : complete.split('\n')) {
+      if (line.size() > kMaxLineBytes) {
+        warnOnce(tr("%1: skipped a line of %2 MiB, longer than any run log record")
+                     .arg(path_)
+                     .arg(line.size() >> 20));
+      } else if (!line.trimmed().isEmpty()) {
+        handleLine(line);
+      }
+    }
+  }
+  if (partial_.size() > kMaxLineBytes) {
+    warnOnce(tr("%1: skipped a line of over %2 MiB, longer than any run log record")
+                 .arg(path_)
+                 .arg(kMaxLineBytes >> 20));
+    partial_.clear();
+    partial_.squeeze();
+    dropping_ = true;
+  }
   if (!pending_.steps.empty()) {
     Q_EMIT trainingUpdate(pending_);
     pending_ = {};
   }
+  if (offset_ < size) {  // a backlog: say how far, and read on as soon as the window is idle
+    Q_EMIT catchingUp(offset_, size);
+    if (timer_.isActive()) QTimer::singleShot(0, this, [this] {
+        if (timer_.isActive()) poll();
+      });
+  }
+}
+
+void RunLogFollower::warnOnce(const QString& message) {
+  if (!warned_) Q_EMIT problem(message);
+  warned_ = true;
 }
 
 bool RunLogFollower::handleLine(const QByteArray& line) {
@@ -77,10 +112,7 @@ bool RunLogFollower::handleLine(const QByteArray& line) {
     r = run_log::parse_line(line.toStdString());
   } catch (const run_log::Error& e) {
     // A torn line (the writer was killed mid-line) or a foreign one: skipped, once said.
-    if (!warned_)
-      Q_EMIT problem(
-          tr("%1: skipped a line that is not a run log record (%2)").arg(path_, e.what()));
-    warned_ = true;
+    warnOnce(tr("%1: skipped a line that is not a run log record (%2)").arg(path_, e.what()));
     return false;
   }
   if (r.kind == run_log::Record::Kind::Header) {
@@ -114,8 +146,7 @@ bool RunLogFollower::handleLine(const QByteArray& line) {
     return true;
   }
   if (!state_.valid) {
-    if (!warned_) Q_EMIT problem(tr("%1: skipped a step record before the run header").arg(path_));
-    warned_ = true;
+    warnOnce(tr("%1: skipped a step record before the run header").arg(path_));
     return false;
   }
   const run_log::Step& s = r.step;

@@ -37,14 +37,26 @@ class RunLogFollower : public QObject {
   void validated(const unipool::studio::ValidationPoint& point);
   void problem(const QString& message);  // a line that is not a run log's (reported once)
   void checkpointSaved(const QString& path);  // the run wrote its checkpoint (again)
+  // A backlog is being read (a long log opened, or gigabytes appended at once): `read` of
+  // `size` bytes so far. The rest arrives over the next polls, each at most kReadPerPoll.
+  void catchingUp(qint64 read, qint64 size);
 
  private:
   bool handleLine(const QByteArray& line);
+  void warnOnce(const QString& message);
+
+  // Bytes read per poll: a few hundred ms of parsing, so the window stays responsive while a
+  // large backlog is read (the next poll comes at once while one is left).
+  static constexpr qint64 kReadPerPoll = 16 << 20;
+  // A line longer than this is no run log record (a routing window of the largest allowed
+  // model is far smaller): dropped up to its newline rather than held in memory.
+  static constexpr qint64 kMaxLineBytes = 64 << 20;
 
   QString path_;
   QTimer timer_;
   qint64 offset_ = 0;
   QByteArray partial_;  // an unfinished last line, kept until its newline arrives
+  bool dropping_ = false;  // inside an overlong line: skip to its newline
   RunState state_;
   TrainingUpdate pending_;
   bool warned_ = false;

@@ -3,6 +3,8 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <cmath>
+#include <limits>
 
 namespace unipool::studio {
 
@@ -34,12 +36,32 @@ double numberField(const QJsonObject& o, const QString& key, const QString& wher
   return need(v, where + "." + key, v.isDouble()).toDouble();
 }
 
+// A whole number in [lo, hi]: casting a double outside an integer's range is undefined, and a
+// fractional step or k is no recipe's.
+int64_t wholeNumber(const QJsonValue& v, const QString& field, int64_t lo, int64_t hi) {
+  const double d = need(v, field, v.isDouble()).toDouble();
+  if (!(d >= double(lo) && d <= double(hi)) || d != std::floor(d))
+    throw RecipeError{QStringLiteral("field '%1' must be a whole number from %2 to %3")
+                          .arg(field)
+                          .arg(lo)
+                          .arg(hi)};
+  return int64_t(d);
+}
+
+int64_t wholeField(const QJsonObject& o, const QString& key, const QString& where, int64_t lo,
+                   int64_t hi) {
+  return wholeNumber(o.value(key), where + "." + key, lo, hi);
+}
+
+constexpr int64_t kMaxInt = std::numeric_limits<int>::max();
+constexpr int64_t kMaxExactDouble = int64_t(1) << 53;  // JSON numbers are doubles
+
 LiveSetting settingFromJson(const QJsonObject& o, const QString& where) {
   const QString kind = o.value(QStringLiteral("kind")).toString();
   if (kind == QLatin1String("learning_rate")) return LearningRate{numberField(o, "peak", where)};
   if (kind == QLatin1String("aux_coef")) return AuxCoef{numberField(o, "value", where)};
   if (kind == QLatin1String("z_coef")) return ZCoef{numberField(o, "value", where)};
-  if (kind == QLatin1String("top_k")) return TopK{int(numberField(o, "k", where))};
+  if (kind == QLatin1String("top_k")) return TopK{int(wholeField(o, "k", where, 0, kMaxInt))};
   if (kind == QLatin1String("freeze")) return FreezeNow{};
   if (kind == QLatin1String("lock")) return LockNow{};
   if (kind == QLatin1String("random_routing")) {
@@ -50,10 +72,10 @@ LiveSetting settingFromJson(const QJsonObject& o, const QString& where) {
     return r;
   }
   if (kind == QLatin1String("pool_resized")) {
-    PoolSize p{int(numberField(o, "experts_per_group", where)), {}};
+    PoolSize p{int(wholeField(o, "experts_per_group", where, 0, kMaxInt)), {}};
     const QJsonValue v = o.value(QStringLiteral("drop"));
     for (const QJsonValue& d : need(v, where + ".drop", v.isArray()).toArray())
-      p.drop.push_back(int(need(d, where + ".drop", d.isDouble()).toDouble()));
+      p.drop.push_back(int(wholeNumber(d, where + ".drop", 0, kMaxInt)));
     return p;
   }
   throw RecipeError{QStringLiteral("%1: unknown setting kind '%2'").arg(where, kind)};
@@ -135,7 +157,7 @@ std::optional<RunRecipe> recipeFromJson(const QByteArray& json, QString* error) 
                             .arg(kVersion)};
     RunRecipe r;
     r.label = o.value(QStringLiteral("label")).toString();
-    r.steps = int64_t(numberField(o, QStringLiteral("steps"), QStringLiteral("recipe")));
+    r.steps = wholeField(o, QStringLiteral("steps"), QStringLiteral("recipe"), 0, kMaxExactDouble);
     const QJsonValue config = o.value(QStringLiteral("config"));
     const QJsonValue train = o.value(QStringLiteral("train"));
     const QJsonObject data = need(o.value("data"), "data", o.value("data").isObject()).toObject();
@@ -146,7 +168,8 @@ std::optional<RunRecipe> recipeFromJson(const QByteArray& json, QString* error) 
       throw RecipeError{QString::fromUtf8(e.what())};
     }
     r.data.path = data.value(QStringLiteral("path")).toString().toStdString();
-    r.data.builtin_bytes = int64_t(numberField(data, QStringLiteral("builtin_bytes"), "data"));
+    r.data.builtin_bytes =
+        wholeField(data, QStringLiteral("builtin_bytes"), QStringLiteral("data"), 0, kMaxExactDouble);
     bool ok = false;
     r.data.builtin_seed = data.value(QStringLiteral("builtin_seed")).toString().toULongLong(&ok);
     need({}, QStringLiteral("data.builtin_seed"), ok);
@@ -156,7 +179,7 @@ std::optional<RunRecipe> recipeFromJson(const QByteArray& json, QString* error) 
     for (const QJsonValue& v : need(timeline, "timeline", timeline.isArray()).toArray()) {
       const QString where = QStringLiteral("timeline[%1]").arg(i++);
       const QJsonObject e = need(v, where, v.isObject()).toObject();
-      TimedSetting t{int64_t(numberField(e, QStringLiteral("step"), where)),
+      TimedSetting t{wholeField(e, QStringLiteral("step"), where, -kMaxExactDouble, kMaxExactDouble),
                      settingFromJson(e, where)};
       if (t.step < last || t.step < 0)
         throw RecipeError{

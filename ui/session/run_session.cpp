@@ -68,6 +68,7 @@ RunSession::RunSession(const QString& name, int compute_threads, QObject* parent
   connect(follower_, &RunLogFollower::trainingUpdate, this, &RunSession::onUpdate);
   connect(follower_, &RunLogFollower::validated, &history_, &RunHistory::addValidation);
   connect(follower_, &RunLogFollower::checkpointSaved, this, &RunSession::watchedCheckpoint);
+  connect(follower_, &RunLogFollower::catchingUp, this, &RunSession::watchProgress);
   connect(follower_, &RunLogFollower::problem, this,
           [this](const QString& message) { Q_EMIT failed(tr("Watch run"), message); });
 }

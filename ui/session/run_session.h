@@ -57,6 +57,8 @@ class RunSession : public QObject {
   void recipeSaved(const QString& path);
   // A watched run wrote its checkpoint (the window shows it in the Checkpoint tab).
   void watchedCheckpoint(const QString& path);
+  // A watched log's backlog is being read: `read` of `size` bytes (RunLogFollower::catchingUp).
+  void watchProgress(qint64 read, qint64 size);
   void routesReady(const unipool::TokenRoutes& routes);
   void generated(const QString& prompt, const QString& continuation);
   // A checkpoint of ours is open as the run: its report for the Checkpoint tab (read once).

@@ -35,8 +35,16 @@ void TrainingWorker::openRecipe(const QString& path) {
     Q_EMIT failed(title, tr("Cannot read %1: %2").arg(path, file.errorString()));
     return;
   }
+  // A recipe is a few KB: refuse a huge file rather than read it (or parse a cut-off part).
+  constexpr qint64 kMaxRecipeBytes = 16 << 20;
+  if (file.size() > kMaxRecipeBytes) {
+    Q_EMIT failed(title, tr("%1 is %2 MB: larger than 16 MB, not a run recipe")
+                             .arg(path)
+                             .arg(file.size() >> 20));
+    return;
+  }
   QString error;
-  const auto recipe = recipeFromJson(file.read(16 << 20), &error);
+  const auto recipe = recipeFromJson(file.readAll(), &error);
   if (!recipe) {
     Q_EMIT failed(title, tr("%1: %2").arg(path, error));
     return;

@@ -15,6 +15,7 @@
 #include <QSplitter>
 #include <QStatusBar>
 #include <QTabWidget>
+#include <algorithm>
 
 #include "session/run_session.h"
 #include "unipool/model_file.h"
@@ -101,6 +102,13 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     rememberRecent(path);
     statusBar()->showMessage(tr("Saved %1").arg(path), 5000);
     updateTitle();
+  });
+  connect(session_, &RunSession::watchProgress, this, [this](qint64 read, qint64 size) {
+    statusBar()->showMessage(tr("Reading the run log: %1 of %2 MB (%3%)")
+                                 .arg(read >> 20)
+                                 .arg(size >> 20)
+                                 .arg(100 * read / std::max<qint64>(size, 1)),
+                             2000);
   });
   connect(session_, &RunSession::stateChanged, this, [this] {
     // Save writes without asking only to the file this run came from: a run created from the

@@ -5,11 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <set>
-#include <sstream>
 
+#include "hf/checkpoint_json.h"
 #include "hf/dtype_convert.h"
 #include "hf/layout_reader.h"
 #include "hf/layout_util.h"
@@ -17,42 +15,6 @@
 namespace unipool {
 
 namespace fs = std::filesystem;
-
-namespace {
-
-nlohmann::json read_json(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw FormatError(path.string() + ": cannot open file");
-  std::stringstream text;
-  text << in.rdbuf();
-  nlohmann::json j = nlohmann::json::parse(text.str(), nullptr, false);
-  if (j.is_discarded() || !j.is_object()) throw FormatError(path.string() + ": not a JSON object");
-  return j;
-}
-
-// The shard file names of an index, in order of first appearance; every one a plain name in
-// the folder (no paths: an index must not point outside its folder).
-std::vector<std::string> index_shards(const fs::path& index, const nlohmann::json& j,
-                                      std::map<std::string, std::string>* weight_map) {
-  if (!j.contains("weight_map") || !j["weight_map"].is_object() || j["weight_map"].empty())
-    throw FormatError(index.string() + ": no \"weight_map\" object naming each tensor's file");
-  std::vector<std::string> files;
-  std::set<std::string> seen;
-  for (const auto& [tensor, file] : j["weight_map"].items()) {
-    if (!file.is_string())
-      throw FormatError(index.string() + ": the file of " + tensor + " is not a string");
-    const std::string f = file.get<std::string>();
-    if (f.empty() || f.find('/') != std::string::npos || f.find('\\') != std::string::npos ||
-        f == "." || f == "..")
-      throw FormatError(index.string() + ": shard name '" + f + "' of " + tensor +
-                        " is not a file name in the folder");
-    (*weight_map)[tensor] = f;
-    if (seen.insert(f).second) files.push_back(f);
-  }
-  return files;
-}
-
-}  // namespace
 
 int64_t ExpertRef::params() const {
   int64_t n = 0;
@@ -75,7 +37,12 @@ std::unique_ptr<MoeCheckpoint> MoeCheckpoint::open(const std::string& path,
   const fs::path index = folder / "model.safetensors.index.json";
   const bool is_folder = fs::is_directory(p, ec);
   if (is_folder || fs::exists(index, ec)) {
-    if (fs::exists(index, ec)) files = index_shards(index, read_json(index), &weight_map);
+    if (fs::exists(index, ec)) {
+      hf::CheckpointIndex parsed =
+          hf::parse_checkpoint_index(hf::read_json_object(index.string()), index.string());
+      files = std::move(parsed.shards);
+      weight_map = std::move(parsed.weight_map);
+    }
     // One shard opened on its own opens the checkpoint it belongs to: a shard alone holds
     // only some of the layers. A file the index does not list is opened alone.
     if (!is_folder && std::find(files.begin(), files.end(), p.filename().string()) == files.end()) {
@@ -124,7 +91,7 @@ std::unique_ptr<MoeCheckpoint> MoeCheckpoint::open(const std::string& path,
   } else {
     nlohmann::json config;  // null when there is none
     const fs::path config_path = folder / "config.json";
-    if (fs::exists(config_path, ec)) config = read_json(config_path);
+    if (fs::exists(config_path, ec)) config = hf::read_json_object(config_path.string());
     c->arch_ = hf::read_layout(tensors, config);
   }
   if (progress && !progress(1.0, "layout recognised")) throw Cancelled("cancelled");
