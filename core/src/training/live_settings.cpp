@@ -37,63 +37,6 @@ std::string random_marker(const std::vector<bool>& layers) {
 
 }  // namespace
 
-RandomLayers RandomLayers::from_layer(int n_layers, int first) {
-  RandomLayers r;
-  r.layers.assign(size_t(std::max(n_layers, 0)), false);
-  for (int l = std::max(first, 0); l < n_layers; ++l) r.layers[size_t(l)] = true;
-  return r;
-}
-
-RandomLayers RandomLayers::toggled(const std::vector<bool>& current, int layer) {
-  RandomLayers r{current};
-  if (layer >= 0 && layer < int(r.layers.size()))
-    r.layers[size_t(layer)] = !r.layers[size_t(layer)];
-  return r;
-}
-
-namespace {
-
-// Each setting's title for messages and its machine name, in one table.
-std::pair<const char*, const char*> names_of(const LiveSetting& setting) {
-  using Names = std::pair<const char*, const char*>;
-  return std::visit(Overloaded{
-                        [](const LearningRate&) {
-                          return Names{"Learning rate", "learning_rate"};
-                        },
-                        [](const AuxCoef&) {
-                          return Names{"Aux coefficient", "aux_coef"};
-                        },
-                        [](const TopK&) {
-                          return Names{"Top-k", "top_k"};
-                        },
-                        [](const RandomLayers&) {
-                          return Names{"Random routing", "random_routing"};
-                        },
-                        [](const PoolSize&) {
-                          return Names{"Pool size", "pool_resized"};
-                        },
-                        [](const ZCoef&) {
-                          return Names{"Z-loss coefficient", "z_coef"};
-                        },
-                        [](const FreezeNow&) {
-                          return Names{"Freeze", "freeze"};
-                        },
-                        [](const LockNow&) {
-                          return Names{"Lock", "lock"};
-                        },
-                    },
-                    setting);
-}
-
-}  // namespace
-
-std::string setting_title(const LiveSetting& setting) { return names_of(setting).first; }
-std::string setting_kind(const LiveSetting& setting) { return names_of(setting).second; }
-
-bool kind_reshapes_routing(const std::string& kind) {
-  return kind == "pool_resized" || kind == "top_k";
-}
-
 AppliedSetting apply_live_setting(EngineState& s, const LiveSetting& setting) {
   AppliedSetting applied;
   applied.kind = setting_kind(setting);

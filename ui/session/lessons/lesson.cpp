@@ -180,8 +180,9 @@ Lesson parse(const QStringList& lines) {
   Lesson lesson;
   int i = 0;
   while (i < lines.size() && lines[i].trimmed().isEmpty()) ++i;
-  if (i >= lines.size() || lines[i].trimmed() != QLatin1String("---"))
-    fail(i + 1, QStringLiteral("header"), QStringLiteral("a lesson starts with a '---' header"));
+  if (i >= lines.size() || lines[i].trimmed() != QLatin1String("---"))  // (a blank file: line 1)
+    fail(std::min(i + 1, int(lines.size())), QStringLiteral("header"),
+         QStringLiteral("a lesson starts with a '---' header"));
   for (++i;; ++i) {
     if (i >= lines.size())
       fail(1, QStringLiteral("header"), QStringLiteral("the header is not closed by '---'"));

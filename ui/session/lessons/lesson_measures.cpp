@@ -12,34 +12,6 @@ namespace {
 
 constexpr size_t kLossPoints = 20;  // a smoothed loss: the mean of the last 20 steps
 
-struct Measure {
-  const char* name;
-  const char* meaning;
-};
-const Measure kMeasures[] = {
-    {"loss", "training loss, mean of the last 20 steps"},
-    {"loss_change", "loss now minus loss when the step began"},
-    {"loss_drop", "loss of the run's first 10 steps minus loss now"},
-    {"valid_loss", "the last validation loss (after 'evaluate')"},
-    {"valid_change", "the last validation loss minus the one before the step"},
-    // Both count routed tokens only: zero-gate ones are "no expert" (SPEC section 9).
-    {"imbalance", "worst layer's busiest expert over a fair share (1 = balanced), this step"},
-    {"pool_imbalance", "the worst pool's busiest expert over a fair share, this step"},
-    {"dead_experts", "experts no token reached during this step's training"},
-    {"reuse", "distinct experts a token meets over L x top-k choices (1 = never the same twice)"},
-    {"router_entropy", "mean normalised router entropy (1 = undecided, 0 = sure), this step"},
-    {"zero_gate", "share of routing choices whose gate is 0 ('no expert'), this step"},
-    {"pool_size", "experts in each pool (Mg)"},
-    {"top_k", "experts per token"},
-    {"locked", "1 once a UniPool-lock run's partition is locked, else 0"},
-    {"routes_outside", "routes to experts a layer does not own, this step (lock runs)"},
-    {"partition_coverage", "worst layer's share of routes its own experts took, this step"},
-    {"step", "the run's training step"},
-    // After 'probe exported' (the probe of the run exported as a downloaded model):
-    {"probe_deep", "loss change with random routing from the middle MoE layer down (probe)"},
-    {"probe_all", "loss change with random routing in every MoE layer (probe)"},
-};
-
 double meanLoss(const std::vector<StepPoint>& points, size_t from, size_t to) {
   double sum = 0;
   for (size_t i = from; i < to; ++i) sum += points[i].loss;
@@ -109,21 +81,6 @@ std::pair<double, double> imbalances(const RoutingCounts& c, const LockStatus& l
 }
 
 }  // namespace
-
-const QStringList& lessonMeasures() {
-  static const QStringList names = [] {
-    QStringList out;
-    for (const Measure& m : kMeasures) out << QString::fromLatin1(m.name);
-    return out;
-  }();
-  return names;
-}
-
-QString measureMeaning(const QString& name) {
-  for (const Measure& m : kMeasures)
-    if (name == QLatin1String(m.name)) return QString::fromLatin1(m.meaning);
-  return {};
-}
 
 MeasureBaseline baselineNow(const RunSession& session) {
   MeasureBaseline b;
