@@ -7,7 +7,8 @@ PACKAGES=(cmake ninja-build g++ ccache pkg-config
   qt6-base-dev qt6-svg-dev libqcustomplot-dev fonts-dejavu-core
   libtorch-dev libopenblas0-pthread
   nlohmann-json3-dev libcli11-dev libfmt-dev libglpk-dev libgif-dev libgloo-dev python3-torch
-  libpcre2-dev libutf8proc-dev xz-utils)
+  libpcre2-dev libutf8proc-dev xz-utils
+  clang libclang-rt-14-dev)  # clang + compiler-rt: libFuzzer and the sanitizers (scripts/fuzz.sh)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/checkpoint_pair.h"
+#include "io/json_numbers.h"
 #include "model/param_names.h"
 #include "unipool/random.h"
 #include "unipool/safetensors.h"
@@ -269,8 +270,11 @@ CheckpointRecord load_checkpoint(const std::string& path, bool resume) {
     m.options = train_options_from_json(meta(s, state_path, "options"));
     const auto d = nlohmann::json::parse(meta(s, state_path, "data"));
     m.data.path = d.at("path").get<std::string>();
-    m.data.builtin_bytes = d.at("builtin_bytes").get<int64_t>();
-    m.data.builtin_seed = d.at("builtin_seed").get<uint64_t>();
+    const auto bytes = json_numbers::whole<int64_t>(d.at("builtin_bytes"));
+    const auto seed = json_numbers::whole<uint64_t>(d.at("builtin_seed"));
+    if (!bytes || !seed) throw std::runtime_error("builtin_bytes and builtin_seed must be whole numbers");
+    m.data.builtin_bytes = *bytes;
+    m.data.builtin_seed = *seed;
   } catch (const std::exception& e) {
     throw CheckpointError(state_path + ": bad training options: " + e.what());
   }

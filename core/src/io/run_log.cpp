@@ -3,7 +3,9 @@
 #include "unipool/run_log.h"
 
 #include <nlohmann/json.hpp>
+#include <type_traits>
 
+#include "io/json_numbers.h"
 #include "unipool/lock.h"
 
 namespace unipool::run_log {
@@ -30,12 +32,29 @@ json routing_json(const RoutingCounts& c) {
 }
 
 template <class T>
+struct is_vector : std::false_type {};
+template <class T>
+struct is_vector<std::vector<T>> : std::true_type {};
+
+template <class T>
 T get(const json& j, const char* key) {
   if (!j.contains(key)) throw Error(std::string("no \"") + key + "\"");
+  const json& v = j.at(key);
+  const auto wrong = [key] { return Error(std::string("\"") + key + "\" has the wrong type"); };
+  // Integers through json_numbers: a float where an integer belongs is refused, not cast.
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    if (const auto x = json_numbers::whole<T>(v)) return *x;
+    throw wrong();
+  } else if constexpr (is_vector<T>::value) {
+    if constexpr (std::is_integral_v<typename T::value_type>) {
+      if (auto x = json_numbers::whole_array<typename T::value_type>(v)) return std::move(*x);
+      throw wrong();
+    }
+  }
   try {
-    return j.at(key).get<T>();
+    return v.get<T>();
   } catch (const json::exception&) {
-    throw Error(std::string("\"") + key + "\" has the wrong type");
+    throw wrong();
   }
 }
 

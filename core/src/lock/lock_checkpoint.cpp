@@ -3,6 +3,8 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "io/json_numbers.h"
+
 namespace unipool {
 
 namespace {
@@ -83,14 +85,29 @@ void load_lock_metadata(EngineState& s, const std::map<std::string, std::string>
   try {
     const json j = json::parse(it->second);
     LockState& k = s.lock;
-    k.history_steps = j.at("history_steps").get<std::vector<int64_t>>();
-    k.history = j.at("history").get<std::vector<std::vector<int64_t>>>();
+    const auto steps = json_numbers::whole_array<int64_t>(j.at("history_steps"));
+    if (!steps) throw std::runtime_error("history_steps is not a list of whole numbers");
+    k.history_steps = *steps;
+    k.history.clear();
+    for (const json& row : j.at("history")) {
+      const auto counts = json_numbers::whole_array<int64_t>(row);
+      if (!counts) throw std::runtime_error("history is not lists of whole numbers");
+      k.history.push_back(*counts);
+    }
     const size_t cells = size_t(c.n_layers) * size_t(c.experts_per_group);
     if (k.history.size() != k.history_steps.size() || k.history.size() > kLockHistory)
       throw std::runtime_error("history and its steps disagree");
     for (const auto& h : k.history)
       if (h.size() != cells) throw std::runtime_error("a history entry is not (L, N)");
-    k.over_margin = j.at("over_margin").get<int>();
+    const auto whole = [&](const char* key) {
+      const auto v = json_numbers::whole<int64_t>(j.at(key));
+      if (!v) throw std::runtime_error(std::string(key) + " is not a whole number");
+      return *v;
+    };
+    const int64_t over_margin = whole("over_margin");
+    if (over_margin < 0 || over_margin > (int64_t(1) << 30))
+      throw std::runtime_error("over_margin is out of range");
+    k.over_margin = int(over_margin);
     k.stopped = j.at("stopped").get<bool>();
     k.stop_reason = j.at("stop_reason").get<std::string>();
     if (j.contains("reference_loss")) k.reference_loss = j.at("reference_loss").get<double>();
@@ -98,7 +115,7 @@ void load_lock_metadata(EngineState& s, const std::map<std::string, std::string>
       k.partition.coverage = j.at("coverage").get<std::vector<double>>();
       k.partition.deficit = j.at("deficit").get<std::vector<double>>();
       k.partition.coverage_met = j.at("coverage_met").get<bool>();
-      k.partition.rank_sum = j.at("rank_sum").get<int64_t>();
+      k.partition.rank_sum = whole("rank_sum");
     }
   } catch (const std::exception& e) {
     throw CheckpointError(state_path + ": bad lock_state: " + e.what());

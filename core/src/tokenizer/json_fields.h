@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "io/json_numbers.h"
 #include "unipool/tokenizer.h"
 
 namespace unipool::tok {
@@ -26,6 +27,13 @@ inline bool bool_field(const nlohmann::json& j, const char* key, bool fallback) 
   if (!j.contains(key) || j[key].is_null()) return fallback;
   if (!j[key].is_boolean()) refuse(std::string("\"") + key + "\" is not true or false");
   return j[key].get<bool>();
+}
+
+// A token id: a JSON integer in [0, 2^31).
+inline int32_t token_id(const nlohmann::json& j) {
+  const auto id = json_numbers::whole<int32_t>(j);
+  if (!id || *id < 0) refuse("a token id is not a whole number from 0 to 2^31 - 1");
+  return *id;
 }
 
 }  // namespace unipool::tok

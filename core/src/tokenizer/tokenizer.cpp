@@ -140,13 +140,13 @@ void Tokenizer::Impl::read_post_processor(const json& p) {
       const json& specials = p.value("special_tokens", json::object());
       if (!specials.contains(name) || !specials[name].contains("ids") || !specials[name]["ids"].is_array())
         refuse("TemplateProcessing names special token \"" + name + "\" without its ids");
-      for (const json& id : specials[name]["ids"]) (after ? suffix_ids : prefix_ids).push_back(id.get<int32_t>());
+      for (const json& id : specials[name]["ids"]) (after ? suffix_ids : prefix_ids).push_back(tok::token_id(id));
     }
     return;
   }
   if (type == "BertProcessing" || type == "RobertaProcessing") {
-    prefix_ids.push_back(p.at("cls").at(1).get<int32_t>());
-    suffix_ids.push_back(p.at("sep").at(1).get<int32_t>());
+    prefix_ids.push_back(tok::token_id(p.at("cls").at(1)));
+    suffix_ids.push_back(tok::token_id(p.at("sep").at(1)));
     return;
   }
   refuse("post_processor \"" + type + "\" is not supported");
@@ -200,7 +200,7 @@ std::unique_ptr<Tokenizer> Tokenizer::from_json(const std::string& text, const s
     d.read_post_processor(j.value("post_processor", json()));
     for (const json& a : j.value("added_tokens", json::array())) {
       AddedToken token;
-      token.id = a.at("id").get<int32_t>();
+      token.id = tok::token_id(a.at("id"));
       token.content = a.at("content").get<std::string>();
       token.special = a.value("special", false);
       token.lstrip = a.value("lstrip", false);
