@@ -23,7 +23,7 @@ fi
 export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 summary="$BUILD_DIR/summary.tsv"
-printf "target\tseconds\truns\texec_per_s\tcoverage\tfeatures\tcorpus\n" > "$summary"
+printf "target\tseconds\truns\texec_per_s\tedges\tof_pcs\tfeatures\tcorpus\n" > "$summary"
 failed=()
 for t in "${targets[@]}"; do
   corpus="$BUILD_DIR/corpus/$t"   # grows across runs; the committed seeds stay as they are
@@ -42,9 +42,11 @@ for t in "${targets[@]}"; do
   last=$(grep -E "^#[0-9]+" "$log" | tail -1 || true)
   cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
   ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
+  # Instrumented code: every parser source in the target (edges: those its inputs reached).
+  pcs=$(sed -n 's/^INFO: Loaded 1 PC tables (\([0-9]*\) PCs).*/\1/p' "$log" | head -1)
   files=$(ls "$corpus" | wc -l)
-  printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$t" "$SECONDS_EACH" "${runs:-?}" "${speed:-?}" \
-    "${cov:-?}" "${ft:-?}" "$files" >> "$summary"
+  printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$t" "$SECONDS_EACH" "${runs:-?}" "${speed:-?}" \
+    "${cov:-?}" "${pcs:-?}" "${ft:-?}" "$files" >> "$summary"
   if [ $rc -ne 0 ]; then
     failed+=("$t")
     echo "!! $t failed (exit $rc): the input is in $crashes/"
