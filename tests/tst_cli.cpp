@@ -238,6 +238,40 @@ class TestCli : public QObject {
     const double pct = c["step_time_over_other_pct"].toDouble();
     QVERIFY(std::isfinite(pct) && pct > -100.0);
     QCOMPARE(cli({"bench", "--preset", "tiny", "--steps", "1", "--compare", "nosuch"}).code, 2);
+    // --threads-scan: one row per count (1 added when missing), the speed-up against 1.
+    const Result scan =
+        cli({"bench", "--preset", "tiny", "--steps", "2", "--warmup", "1", "--threads-scan", "2,3", "--json"});
+    QVERIFY2(scan.code == 0, scan.err.constData());
+    const QJsonArray rows = json_of(scan.out)["threads_scan"].toArray();
+    QCOMPARE(rows.size(), 3);
+    for (int i = 0; i < 3; ++i) {
+      const QJsonObject row = rows[i].toObject();
+      QCOMPARE(row["threads"].toInt(), i + 1);
+      QVERIFY(row["train_tokens_per_s"].toDouble() > 0 && row["ms_per_step"].toDouble() > 0);
+      QVERIFY(row["speedup_over_1"].toDouble() > 0);
+    }
+    QCOMPARE(rows[0].toObject()["speedup_over_1"].toDouble(), 1.0);
+    QCOMPARE(cli({"bench", "--preset", "tiny", "--threads-scan", "0"}).code, 2);
+  }
+
+  // The engine's threads share the work out, but never its results: the same thread count
+  // twice gives the same bytes (both files), whatever the scheduling; and one thread gives
+  // the bytes of BLAS alone. (Different counts may differ in the last bits: LibTorch's own
+  // reductions split by thread count; docs/performance.md.)
+  void threadsGiveTheSameBytes() {
+    QByteArray first;
+    for (int run = 0; run < 2; ++run) {
+      const QString out = at(run == 0 ? "t3a.safetensors" : "t3b.safetensors");
+      const Result r = cli({"train", "--preset", "tiny", "--steps", "4", "--threads", "3",
+                            "--quiet", "--out", out});
+      QVERIFY2(r.code == 0, r.err.constData());
+      QString state = out;
+      state.replace(".safetensors", ".train.safetensors");
+      const QByteArray both = read_all(out) + read_all(state);
+      QVERIFY(both.size() > 1000);
+      if (run == 0) first = both;
+      else QVERIFY(both == first);
+    }
   }
 
   void resume() {

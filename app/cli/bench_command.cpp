@@ -3,6 +3,7 @@
 #include <chrono>
 #include <ctime>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <vector>
@@ -21,6 +22,7 @@ struct BenchArgs {
   int passes = 3;
   int batch = 16, seq = 128, steps = 20, threads = 1, warmup = 3;
   bool json = false, locked = false;
+  std::vector<int> threads_scan;
   ComputeOptions compute;
 };
 
@@ -79,6 +81,61 @@ Paired paired_steps(Engine& mine, Engine& other, int steps) {
     ratio.push_back(100.0 * (t[0] / t[1] - 1.0));
   }
   return {1000.0 * median(a), 1000.0 * median(b), median(ratio)};
+}
+
+// Training steps at each thread count of --threads-scan, in one process on one engine: every
+// round times one step per count, the order reversed from round to round (1 2 2 1 ...), so
+// a busy neighbour or a clock change touches every count alike. The speed-up is the median
+// over rounds of (one-thread step time / this count's), which also cancels slow drifts.
+int run_threads_scan(const BenchArgs& a) {
+  std::vector<int> counts = a.threads_scan;
+  if (std::find(counts.begin(), counts.end(), 1) == counts.end()) counts.insert(counts.begin(), 1);
+  const std::unique_ptr<Engine> engine = bench_engine(a, a.preset, a.config, a.locked);
+  engine->set_collect_stats(true);  // what the studio runs
+  for (int t : counts) {
+    set_compute_threads(t);
+    for (int i = 0; i < a.warmup; ++i) engine->train_step();
+  }
+  std::map<int, std::vector<double>> times, ratios;
+  for (int round = 0; round < a.steps; ++round) {
+    std::map<int, double> t_round;
+    for (size_t j = 0; j < counts.size(); ++j) {
+      const int t = counts[round % 2 == 0 ? j : counts.size() - 1 - j];
+      set_compute_threads(t);
+      const auto start = std::chrono::steady_clock::now();
+      engine->train_step();
+      t_round[t] = seconds_since(start);
+      times[t].push_back(t_round[t]);
+    }
+    for (int t : counts) ratios[t].push_back(t_round[1] / t_round[t]);
+  }
+  set_compute_threads(a.threads);
+  const double tokens = double(a.batch) * a.seq;
+  nlohmann::json rows = nlohmann::json::array();
+  for (int t : counts)
+    rows.push_back({{"threads", t},
+                    {"train_tokens_per_s", tokens / median(times[t])},
+                    {"ms_per_step", 1000.0 * median(times[t])},
+                    {"speedup_over_1", median(ratios[t])}});
+  if (a.json) {
+    std::cout << nlohmann::json{{"preset", a.config.empty() ? a.preset : a.config},
+                                {"batch", a.batch},
+                                {"seq", a.seq},
+                                {"rounds", a.steps},
+                                {"compute", engine->compute_description()},
+                                {"threads_scan", rows}}
+                     .dump()
+              << "\n";
+    return 0;
+  }
+  std::printf("threads scan: %s, batch %d x seq %d, %d alternating rounds in one process\n",
+              (a.config.empty() ? a.preset : a.config).c_str(), a.batch, a.seq, a.steps);
+  std::printf("  threads  tokens/s  ms/step  speed-up over 1 (median of per-round ratios)\n");
+  for (const auto& r : rows)
+    std::printf("  %7d  %8.0f  %7.1f  %.2fx\n", r["threads"].get<int>(),
+                r["train_tokens_per_s"].get<double>(), r["ms_per_step"].get<double>(),
+                r["speedup_over_1"].get<double>());
+  return 0;
 }
 
 int run_bench(const BenchArgs& a) {
@@ -193,6 +250,11 @@ Runner register_bench(CLI::App& app) {
                   "Also time this preset's step against yours, alternating in one process "
                   "(e.g. --preset unipool-lock --locked --compare vanilla)")
       ->check(CLI::IsMember(preset_names()));
+  cmd->add_option("--threads-scan", a->threads_scan,
+                  "Training tokens/s at each of these thread counts (e.g. 1,2,4), alternating "
+                  "in one process, with the median speed-up over 1 thread")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 256));
   cmd->add_flag("--locked", a->locked,
                 "UniPool-lock: freeze and lock before timing (the locked model's step)");
   cmd->add_option("--checkpoint", a->checkpoint,
@@ -208,6 +270,7 @@ Runner register_bench(CLI::App& app) {
       return run_downloaded_bench(a->checkpoint, a->tokens,
                                   cmd->count("--threads") ? a->threads : default_threads(),
                                   a->passes, a->json);
+    if (!a->threads_scan.empty()) return run_threads_scan(*a);
     return run_bench(*a);
   };
 }

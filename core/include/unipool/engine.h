@@ -216,8 +216,10 @@ class Engine {
   std::unique_ptr<EngineState> state_;
 };
 
-// Sets the process's compute threads: OpenBLAS gets `threads`, LibTorch's own pool 1 (the two
-// pools fight otherwise). Process-wide; results are deterministic per count.
+// Sets the process's compute threads for training and evaluation: the engine splits its work
+// (GEMMs, experts, attention batches, norms) over `threads` of LibTorch's pool and OpenBLAS
+// runs each piece on one thread (two pools fight otherwise). Process-wide; the same count
+// gives the same bytes every time (docs/performance.md: what also matches across counts).
 void set_compute_threads(int threads);
 
 }  // namespace unipool

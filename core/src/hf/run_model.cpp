@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "hf/layout_util.h"
+#include "model/parallel_work.h"
 #include "hf/run_config.h"
 #include "hf/run_layers.h"
 #include "hf/run_moe.h"
@@ -212,7 +213,7 @@ double HfModel::forward_flops(int64_t seq, int64_t windows, double* attention_an
 void HfModel::set_weight_threads(int threads) { impl_->weights->set_threads(threads); }
 
 void HfModel::set_threads(int threads) {
-  set_compute_threads(threads);  // OpenBLAS gets the threads, LibTorch's own pool one
+  use_blas_threads(threads);  // large GEMMs: OpenBLAS gets the threads, LibTorch's pool one
   impl_->weights->set_threads(threads);
 }
 

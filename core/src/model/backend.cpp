@@ -7,6 +7,7 @@
 #include "model/attention.h"
 #include "model/experts.h"
 #include "model/generic_backend.h"
+#include "model/linear.h"
 #include "model/norm_router.h"
 #include "model/rms_norm.h"
 #include "model/rope.h"
@@ -43,7 +44,7 @@ class FusedCpuBackend final : public StepBackend {
     return dispatch_experts(x, ids, gates, w_gate, w_up, w_down, accumulate);
   }
   at::Tensor linear(const at::Tensor& x, const at::Tensor& w) const override {
-    return at::mm(x, w.t());
+    return linear_rows(x, w);
   }
   bool fused_optimizer() const override { return true; }
 };

@@ -5,8 +5,12 @@
 
 #include <dlfcn.h>
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 #include <limits>
+
+#include "model/parallel_work.h"
 
 namespace unipool {
 
@@ -73,13 +77,55 @@ void run(const GemmPlan& p, const float* a, const float* b, float* c, float beta
   blas_sgemm()(&p.tb, &p.ta, &p.N, &p.M, &p.K, &alpha, b, &p.ldb, a, &p.lda, &beta, c, &p.ldc);
 }
 
+// Below this many multiply-adds (~10 us at one core's SGEMM rate) a GEMM stays on one thread:
+// waking the pool costs more than the split saves.
+constexpr double kSplitMacs = double(1 << 20);
+constexpr int kSplitAlign = 16;  // rows or columns per piece: a multiple of the kernels' tiles
+
+// One GEMM cut into pieces of its result, one per thread: by rows when there are enough of
+// them, else by columns. Each piece is the same BLAS call on a sub-matrix: every element's
+// dot product runs over K in the same order, so splitting does not change the sums.
+// a_row: a's stride between rows; b_col: b's stride between columns.
+void run_split(const GemmPlan& p, const float* a, int64_t a_row, const float* b, int64_t b_col,
+               float* c, float beta, int threads) {
+  const bool by_rows = p.M >= 2 * kSplitAlign;
+  const int64_t extent = by_rows ? p.M : p.N;
+  const int64_t pieces = std::min<int64_t>(threads, std::max<int64_t>(1, extent / kSplitAlign));
+  if (pieces < 2) {
+    run(p, a, b, c, beta);
+    return;
+  }
+  // Piece boundaries on kSplitAlign, the last piece taking the rest.
+  const int64_t step = (extent / pieces + kSplitAlign - 1) / kSplitAlign * kSplitAlign;
+  at::parallel_for(0, pieces, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t first = i * step, count = std::min(extent, first + step) - first;
+      if (count <= 0) continue;
+      GemmPlan piece = p;
+      if (by_rows) {
+        piece.M = int(count);
+        run(piece, a + first * a_row, b, c + first * p.ldc, beta);
+      } else {
+        piece.N = int(count);
+        run(piece, a, b + first * b_col, c + first, beta);
+      }
+    }
+  });
+}
+
 }  // namespace
 
 void gemm_into(at::Tensor out, const at::Tensor& a, const at::Tensor& b, float beta) {
   GemmPlan p;
   if (out.dim() == 2 && a.dim() == 2 && b.dim() == 2) p = plan(out, a, b, 0);
   if (p.ok) {
-    run(p, a.data_ptr<float>(), b.data_ptr<float>(), out.data_ptr<float>(), beta);
+    const int threads = parallel_threads();
+    if (threads > 1 && double(p.M) * p.N * p.K >= kSplitMacs) {
+      run_split(p, a.data_ptr<float>(), a.stride(0), b.data_ptr<float>(), b.stride(1),
+                out.data_ptr<float>(), beta, threads);
+    } else {
+      run(p, a.data_ptr<float>(), b.data_ptr<float>(), out.data_ptr<float>(), beta);
+    }
   } else if (beta == 0.0f) {
     at::mm_out(out, a, b);
   } else {
@@ -103,8 +149,17 @@ void bmm_into(at::Tensor out, const at::Tensor& a, const at::Tensor& b, float be
   }
   const float *ap = a.data_ptr<float>(), *bp = b.data_ptr<float>();
   float* cp = out.data_ptr<float>();
-  for (int64_t i = 0; i < out.size(0); ++i)
-    run(p, ap + i * a.stride(0), bp + i * b.stride(0), cp + i * out.stride(0), beta);
+  // Batch entries are independent GEMMs: shared among the threads whole, so each entry's
+  // result is the one-thread result.
+  const int64_t entries = out.size(0);
+  const int64_t grain =
+      std::max<int64_t>(1, int64_t(kSplitMacs / (double(p.M) * p.N * p.K)));  // per task
+  at::parallel_for(0, entries, parallel_threads() > 1 ? grain : entries,
+                   [&](int64_t begin, int64_t end) {
+                     for (int64_t i = begin; i < end; ++i)
+                       run(p, ap + i * a.stride(0), bp + i * b.stride(0),
+                           cp + i * out.stride(0), beta);
+                   });
 }
 
 }  // namespace unipool

@@ -13,6 +13,7 @@
 
 #include "cpu_kernels/cpu_kernels.h"
 #include "model/blas_gemm.h"
+#include "model/parallel_work.h"
 
 namespace unipool {
 
@@ -26,6 +27,7 @@ inline scalar_t sigmoid(scalar_t v) {
   return scalar_t(1) / (scalar_t(1) + std::exp(-v));
 }
 
+// On one expert's rows: g, u, act are row ranges of contiguous (A, h) tensors.
 void swiglu_forward(const at::Tensor& g, const at::Tensor& u, at::Tensor& act) {
   if (g.scalar_type() == at::kFloat) {
     cpu::silu_mul(g.data_ptr<float>(), u.data_ptr<float>(), act.data_ptr<float>(), g.numel());
@@ -56,22 +58,33 @@ void swiglu_backward_inplace(const at::Tensor& da, at::Tensor& g, at::Tensor& u)
   });
 }
 
-// Calls fn(e, offset, count) for every expert with rows.
+// Calls fn(e, offset, count) for every expert with rows, the experts shared among the compute
+// threads (model/parallel_work.h): an expert's rows, its GEMMs and its weight gradients
+// belong to it alone, so the result is the same whichever thread runs which expert.
 template <typename Fn>
 void for_each_expert(const std::vector<int64_t>& counts, Fn fn) {
+  std::vector<int64_t> experts, offsets;
   int64_t offset = 0;
   for (size_t e = 0; e < counts.size(); ++e) {
     if (counts[e] == 0) continue;
-    fn(int64_t(e), offset, counts[e]);
+    experts.push_back(int64_t(e));
+    offsets.push_back(offset);
     offset += counts[e];
   }
+  parallel_items(
+      int64_t(experts.size()), [&](int64_t i) { return counts[size_t(experts[size_t(i)])]; },
+      [&](int64_t i) {
+        const int64_t e = experts[size_t(i)];
+        fn(e, offsets[size_t(i)], counts[size_t(e)]);
+      });
 }
 
 struct ExpertWeights {
   at::Tensor gate, up, down;  // (N, h, d), (N, h, d), (N, d, h)
 };
 
-// x: (A, d) -> y: (A, d); fills g, u: (A, h).
+// x: (A, d) -> y: (A, d); fills g, u: (A, h). Each expert's chain (gate and up GEMMs, SwiGLU,
+// down GEMM) runs on its own rows.
 at::Tensor experts_forward(const at::Tensor& x, const std::vector<int64_t>& counts,
                            const ExpertWeights& w, at::Tensor& g, at::Tensor& u) {
   const int64_t A = x.size(0), h = w.gate.size(1), d = w.gate.size(2);
@@ -80,12 +93,12 @@ at::Tensor experts_forward(const at::Tensor& x, const std::vector<int64_t>& coun
   at::Tensor act = at::empty({A, h}, x.options());
   at::Tensor y = at::empty({A, d}, x.options());
   for_each_expert(counts, [&](int64_t e, int64_t o, int64_t c) {
-    gemm_into(g.narrow(0, o, c), x.narrow(0, o, c), w.gate[e].t(), 0.0f);
-    gemm_into(u.narrow(0, o, c), x.narrow(0, o, c), w.up[e].t(), 0.0f);
-  });
-  swiglu_forward(g, u, act);
-  for_each_expert(counts, [&](int64_t e, int64_t o, int64_t c) {
-    gemm_into(y.narrow(0, o, c), act.narrow(0, o, c), w.down[e].t(), 0.0f);
+    const at::Tensor xe = x.narrow(0, o, c), ge = g.narrow(0, o, c), ue = u.narrow(0, o, c);
+    at::Tensor ae = act.narrow(0, o, c);
+    gemm_into(ge, xe, w.gate[e].t(), 0.0f);
+    gemm_into(ue, xe, w.up[e].t(), 0.0f);
+    swiglu_forward(ge, ue, ae);
+    gemm_into(y.narrow(0, o, c), ae, w.down[e].t(), 0.0f);
   });
   return y;
 }
@@ -97,20 +110,20 @@ at::Tensor experts_backward(const at::Tensor& dy, const at::Tensor& x,
                             at::Tensor& g, at::Tensor& u, ExpertWeights& dw) {
   const int64_t A = x.size(0), h = w.gate.size(1);
   at::Tensor act = at::empty({A, h}, x.options());
-  swiglu_forward(g, u, act);
   at::Tensor da = at::empty({A, h}, x.options());
-  for_each_expert(counts, [&](int64_t e, int64_t o, int64_t c) {
-    gemm_into(da.narrow(0, o, c), dy.narrow(0, o, c), w.down[e], 0.0f);        // (c, h)
-    gemm_into(dw.down[e], dy.narrow(0, o, c).t(), act.narrow(0, o, c), 1.0f);  // (d, h)
-  });
-  swiglu_backward_inplace(da, g, u);  // g <- d(gate projection), u <- d(up projection)
   at::Tensor dx = at::empty_like(x);
   for_each_expert(counts, [&](int64_t e, int64_t o, int64_t c) {
-    const at::Tensor xe = x.narrow(0, o, c), dge = g.narrow(0, o, c), due = u.narrow(0, o, c);
-    gemm_into(dw.gate[e], dge.t(), xe, 1.0f);  // (h, d)
-    gemm_into(dw.up[e], due.t(), xe, 1.0f);
-    gemm_into(dx.narrow(0, o, c), dge, w.gate[e], 0.0f);  // (c, d)
-    gemm_into(dx.narrow(0, o, c), due, w.up[e], 1.0f);
+    const at::Tensor xe = x.narrow(0, o, c), dye = dy.narrow(0, o, c);
+    at::Tensor ge = g.narrow(0, o, c), ue = u.narrow(0, o, c);
+    at::Tensor ae = act.narrow(0, o, c), dae = da.narrow(0, o, c);
+    swiglu_forward(ge, ue, ae);                       // the activation, recomputed
+    gemm_into(dae, dye, w.down[e], 0.0f);             // (c, h)
+    gemm_into(dw.down[e], dye.t(), ae, 1.0f);         // (d, h)
+    swiglu_backward_inplace(dae, ge, ue);             // g <- d(gate proj.), u <- d(up proj.)
+    gemm_into(dw.gate[e], ge.t(), xe, 1.0f);          // (h, d)
+    gemm_into(dw.up[e], ue.t(), xe, 1.0f);
+    gemm_into(dx.narrow(0, o, c), ge, w.gate[e], 0.0f);  // (c, d)
+    gemm_into(dx.narrow(0, o, c), ue, w.up[e], 1.0f);
   });
   return dx;
 }

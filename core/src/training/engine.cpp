@@ -2,11 +2,9 @@
 // is defined here and hands its work to the file that does it.
 #include "unipool/engine.h"
 
-#include <dlfcn.h>
-#include <malloc.h>
-
 #include <algorithm>
 
+#include "model/parallel_work.h"
 #include "training/engine_checkpoint.h"
 #include "training/engine_state.h"
 #include "training/inference.h"
@@ -16,29 +14,7 @@
 
 namespace unipool {
 
-void set_compute_threads(int threads) {
-  // A training step frees and reallocates the same few hundred MiB of activations. glibc
-  // serves blocks this large with fresh mmaps, so every step paid page faults and kernel
-  // page zeroing (~6% of a step); keeping them in the heap lets steps reuse warm memory.
-  static const bool heap_tuned = [] {
-    mallopt(M_MMAP_THRESHOLD, 512 << 20);
-    mallopt(M_TRIM_THRESHOLD, 1 << 30);
-    return true;
-  }();
-  (void)heap_tuned;
-  threads = std::max(1, threads);
-  // GEMMs are most of a step and OpenBLAS threads them with its own pthread pool. LibTorch's
-  // OpenMP pool spin-waits between parallel regions, and the two pools fighting over the same
-  // cores made 2 threads 4x slower than 1 (measured). So only OpenBLAS gets the threads; our
-  // elementwise loops stay on the calling thread.
-  using SetThreads = void (*)(int);
-  if (auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
-    at::set_num_threads(1);
-    fn(threads);
-  } else {
-    at::set_num_threads(threads);  // another BLAS: let LibTorch share the threads out
-  }
-}
+void set_compute_threads(int threads) { use_engine_threads(threads); }
 
 Engine::Engine(std::unique_ptr<EngineState> state) : state_(std::move(state)) {}
 
