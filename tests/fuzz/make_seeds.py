@@ -54,15 +54,16 @@ def read_header(path):
 
 
 def safetensors_seeds():
+    # ".st", not ".safetensors": the repository ignores *.safetensors (checkpoints are outputs).
     f32 = struct.pack("<4f", 1.0, -2.0, 0.5, 3.25)
     good = safetensors_image([("a", "F32", [2, 2], f32), ("b", "BF16", [3], b"\x80\x3f" * 3),
                               ("s", "I64", [], struct.pack("<q", 7))], {"format": "pt"})
-    put("fuzz_safetensors", "good.safetensors", good)
+    put("fuzz_safetensors", "good.st", good)
     put("fuzz_safetensors", "fp8.safetensors",
         safetensors_image([("w", "F8_E4M3", [2, 4], bytes(range(8))),
                            ("w_scale_inv", "F32", [1, 1], struct.pack("<f", 0.5))]))
-    put("fuzz_safetensors", "empty_tensor.safetensors", safetensors_image([("z", "F16", [0, 4], b"")]))
-    put("fuzz_safetensors", "truncated.safetensors", good[:-3])
+    put("fuzz_safetensors", "empty_tensor.st", safetensors_image([("z", "F16", [0, 4], b"")]))
+    put("fuzz_safetensors", "truncated.st", good[:-3])
     put("fuzz_safetensors", "overlap.safetensors",
         struct.pack("<Q", 72) + b'{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"U8","shape":[2],"data_offsets":[2,4]}}'[:72] + b"\0" * 4)
 
