@@ -20,7 +20,7 @@ class TrainingWorker;
 class RunSession : public QObject {
   Q_OBJECT
  public:
-  // compute_threads > 0 sets the process's BLAS threads when a run is created (see
+  // compute_threads > 0 sets the process's compute threads when a run is created (see
   // unipool::set_compute_threads); a second, side-by-side session passes 0.
   explicit RunSession(const QString& name, int compute_threads = 1, QObject* parent = nullptr);
   ~RunSession() override;

@@ -15,6 +15,7 @@
 #include <QSplitter>
 #include <QStatusBar>
 #include <QTabWidget>
+#include <QThread>
 #include <algorithm>
 
 #include "session/run_session.h"
@@ -37,7 +38,9 @@
 namespace unipool::studio {
 
 MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
-  session_ = new RunSession(QStringLiteral("A"), 1, this);
+  // Training uses every core but one, which stays the window's (its frames and the plots):
+  // on a 2-core machine that is 1 thread, as before the engine shared its work out.
+  session_ = new RunSession(QStringLiteral("A"), std::max(1, QThread::idealThreadCount() - 1), this);
   controls_ = new ControlsPanel(session_, this);
   heatmap_ = new RoutingHeatmapView(session_, this);
   balance_ = new PoolBalanceView(session_, this);
