@@ -59,12 +59,12 @@ def safetensors_seeds():
     good = safetensors_image([("a", "F32", [2, 2], f32), ("b", "BF16", [3], b"\x80\x3f" * 3),
                               ("s", "I64", [], struct.pack("<q", 7))], {"format": "pt"})
     put("fuzz_safetensors", "good.st", good)
-    put("fuzz_safetensors", "fp8.safetensors",
+    put("fuzz_safetensors", "fp8.st",
         safetensors_image([("w", "F8_E4M3", [2, 4], bytes(range(8))),
                            ("w_scale_inv", "F32", [1, 1], struct.pack("<f", 0.5))]))
     put("fuzz_safetensors", "empty_tensor.st", safetensors_image([("z", "F16", [0, 4], b"")]))
     put("fuzz_safetensors", "truncated.st", good[:-3])
-    put("fuzz_safetensors", "overlap.safetensors",
+    put("fuzz_safetensors", "overlap.st",
         struct.pack("<Q", 72) + b'{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"U8","shape":[2],"data_offsets":[2,4]}}'[:72] + b"\0" * 4)
 
 
