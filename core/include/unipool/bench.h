@@ -16,6 +16,10 @@ inline double training_flops_per_token(const ModelConfig& config, int seq) {
 }
 // Sustained float32 GEMM rate of LibTorch's BLAS on this machine, in GFLOP/s (n x n x n).
 double measure_gemm_gflops(int n = 512, double seconds = 1.0);
+// The same, summed over `threads` threads each running its own (m, k) x (k, n) GEMMs on one
+// BLAS thread: how far this machine lets GEMMs of a model's shapes scale with cores (memory
+// and cache bandwidth, shared clocks), the ceiling for any split of that work.
+double measure_parallel_gemm_gflops(int m, int k, int n, int threads, double seconds = 0.5);
 // Peak resident memory of this process so far, in MiB (Linux VmHWM; 0 where unknown).
 double peak_rss_mib();
 

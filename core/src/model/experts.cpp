@@ -79,6 +79,9 @@ void for_each_expert(const std::vector<int64_t>& counts, Fn fn) {
       });
 }
 
+// Columns per task in the combine loops: a cache line's worth of several rows' floats.
+constexpr int64_t kColumnGrain = 32;
+
 struct ExpertWeights {
   at::Tensor gate, up, down;  // (N, h, d), (N, h, d), (N, d, h)
 };
@@ -203,16 +206,20 @@ struct MoeExpertsFn : public torch::autograd::Function<MoeExpertsFn> {
       const scalar_t *yp = y.data_ptr<scalar_t>(), *gp = gates.contiguous().data_ptr<scalar_t>();
       const int64_t* tp = token.data_ptr<int64_t>();
       scalar_t* op = out.data_ptr<scalar_t>();
-      for (int64_t a = 0; a < A; ++a) {
-        scalar_t* row = op + tp[a] * d;
-        const scalar_t* src = yp + a * d;
-        const scalar_t gate = gp[a];
-        if (top_k == 1) {
-          for (int64_t i = 0; i < d; ++i) row[i] = gate * src[i];
-        } else {
-          for (int64_t i = 0; i < d; ++i) row[i] += gate * src[i];
+      // Columns on the compute threads: with top_k > 1 several rows add into one token's row,
+      // always in row order, whatever the thread count.
+      at::parallel_for(0, d, kColumnGrain, [&](int64_t c0, int64_t c1) {
+        for (int64_t a = 0; a < A; ++a) {
+          scalar_t* row = op + tp[a] * d;
+          const scalar_t* src = yp + a * d;
+          const scalar_t gate = gp[a];
+          if (top_k == 1) {
+            for (int64_t i = c0; i < c1; ++i) row[i] = gate * src[i];
+          } else {
+            for (int64_t i = c0; i < c1; ++i) row[i] += gate * src[i];
+          }
         }
-      }
+      });
     });
     ctx->save_for_backward({x_sorted, y, gates.contiguous(), token, w_gate, w_up, w_down, g, u});
     ctx->saved_data["counts"] = counts;
@@ -237,17 +244,19 @@ struct MoeExpertsFn : public torch::autograd::Function<MoeExpertsFn> {
       const scalar_t* gp = gates.data_ptr<scalar_t>();
       const int64_t* tp = token.data_ptr<int64_t>();
       scalar_t *dyp = dy.data_ptr<scalar_t>(), *dgp = dgates.data_ptr<scalar_t>();
-      for (int64_t a = 0; a < A; ++a) {
-        const scalar_t* grad_row = dop + tp[a] * d;
-        const scalar_t* y_row = yp + a * d;
-        scalar_t* dy_row = dyp + a * d;
-        scalar_t dot = 0;
-        for (int64_t i = 0; i < d; ++i) {
-          dy_row[i] = grad_row[i] * gp[a];
-          dot += grad_row[i] * y_row[i];
+      at::parallel_for(0, A, 64, [&](int64_t begin, int64_t end) {  // rows are independent
+        for (int64_t a = begin; a < end; ++a) {
+          const scalar_t* grad_row = dop + tp[a] * d;
+          const scalar_t* y_row = yp + a * d;
+          scalar_t* dy_row = dyp + a * d;
+          scalar_t dot = 0;
+          for (int64_t i = 0; i < d; ++i) {
+            dy_row[i] = grad_row[i] * gp[a];
+            dot += grad_row[i] * y_row[i];
+          }
+          dgp[a] = dot;
         }
-        dgp[a] = dot;
-      }
+      });
     });
     ExpertWeights dw = gradient_buffers(ctx, w);
     const at::Tensor dx_sorted =
@@ -257,15 +266,17 @@ struct MoeExpertsFn : public torch::autograd::Function<MoeExpertsFn> {
       const scalar_t* sp = dx_sorted.data_ptr<scalar_t>();
       const int64_t* tp = token.data_ptr<int64_t>();
       scalar_t* dp = dx.data_ptr<scalar_t>();
-      for (int64_t a = 0; a < A; ++a) {
-        scalar_t* row = dp + tp[a] * d;
-        const scalar_t* src = sp + a * d;
-        if (top_k == 1) {
-          for (int64_t i = 0; i < d; ++i) row[i] = src[i];
-        } else {
-          for (int64_t i = 0; i < d; ++i) row[i] += src[i];
+      at::parallel_for(0, d, kColumnGrain, [&](int64_t c0, int64_t c1) {  // as the combine
+        for (int64_t a = 0; a < A; ++a) {
+          scalar_t* row = dp + tp[a] * d;
+          const scalar_t* src = sp + a * d;
+          if (top_k == 1) {
+            for (int64_t i = c0; i < c1; ++i) row[i] = src[i];
+          } else {
+            for (int64_t i = c0; i < c1; ++i) row[i] += src[i];
+          }
         }
-      }
+      });
     });
     variable_list out = {dx, dgates};
     for (auto& t : weight_grads(ctx, dw)) out.push_back(t);

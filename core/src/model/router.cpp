@@ -1,8 +1,11 @@
 // Routing (SPEC section 3): router scores, top-k with ties to the lower index, random routing.
 #include "model/router.h"
 
+#include <ATen/Parallel.h>
+
 #include <cmath>
 #include <numeric>
+#include <vector>
 
 #include "model/backend.h"
 #include "model/norm_router.h"
@@ -116,18 +119,24 @@ double router_entropy_sum(const at::Tensor& scores_in) {
   if (M < 2) return double(T);
   const double* p = s.data_ptr<double>();
   const double log_m = std::log(double(M));
-  double total = 0.0;
-  for (int64_t t = 0; t < T; ++t) {
-    const double* row = p + t * M;
-    double sum = 0.0, h = 0.0;
-    for (int64_t i = 0; i < M; ++i) sum += row[i];
-    if (sum <= 0.0) continue;
-    for (int64_t i = 0; i < M; ++i) {
-      const double q = row[i] / sum;
-      if (q > 0.0) h -= q * std::log(q);
+  // Each row's entropy on the compute threads (T x M logs), then summed in row order, so the
+  // total does not depend on the thread count.
+  std::vector<double> row_h(static_cast<size_t>(T), 0.0);
+  at::parallel_for(0, T, 256, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      const double* row = p + t * M;
+      double sum = 0.0, h = 0.0;
+      for (int64_t i = 0; i < M; ++i) sum += row[i];
+      if (sum <= 0.0) continue;
+      for (int64_t i = 0; i < M; ++i) {
+        const double q = row[i] / sum;
+        if (q > 0.0) h -= q * std::log(q);
+      }
+      row_h[size_t(t)] = h / log_m;
     }
-    total += h / log_m;
-  }
+  });
+  double total = 0.0;
+  for (double h : row_h) total += h;
   return total;
 }
 

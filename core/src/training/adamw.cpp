@@ -1,5 +1,7 @@
 #include "training/adamw.h"
 
+#include <ATen/Parallel.h>
+
 #include <cmath>
 
 #include "cpu_kernels/cpu_kernels.h"
@@ -70,10 +72,14 @@ void AdamW::update(ParamStore& params, const AdamWSettings& s, int64_t step) {
         const double decay = 1.0 - s.lr * wd;
         const at::Tensor gc = g.contiguous();
         if (p.scalar_type() == at::kFloat) {
-          cpu::adamw(p.data_ptr<float>(), gc.data_ptr<float>(), m.data_ptr<float>(),
-                     v.data_ptr<float>(), p.numel(), float(s.beta1), float(s.beta2),
-                     float(s.lr / c.bc1), float(1.0 / std::sqrt(c.bc2)), float(s.eps),
-                     float(decay));
+          // Element by element: ranges on the compute threads give the same bytes.
+          float *pp = p.data_ptr<float>(), *mp = m.data_ptr<float>(), *vp = v.data_ptr<float>();
+          const float* gp = gc.data_ptr<float>();
+          at::parallel_for(0, p.numel(), 1 << 15, [&](int64_t begin, int64_t end) {
+            cpu::adamw(pp + begin, gp + begin, mp + begin, vp + begin, end - begin,
+                       float(s.beta1), float(s.beta2), float(s.lr / c.bc1),
+                       float(1.0 / std::sqrt(c.bc2)), float(s.eps), float(decay));
+          });
           return;
         }
         AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "adamw", [&] {

@@ -1,8 +1,11 @@
 #include "unipool/bench.h"
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "torch_pch.h"
 
@@ -30,6 +33,36 @@ double measure_gemm_gflops(int n, double seconds) {
     elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
   return 2.0 * double(n) * n * n * double(reps) / elapsed / 1e9;
+}
+
+double measure_parallel_gemm_gflops(int m, int k, int n, int threads, double seconds) {
+  threads = std::max(1, threads);
+  // One independent GEMM stream per thread, each on its own operands: the machine's ceiling
+  // for splitting work of this shape, with no serial part and no sharing.
+  std::vector<at::Tensor> a, b, out;
+  for (int t = 0; t < threads; ++t) {
+    a.push_back(at::randn({m, k}));
+    b.push_back(at::randn({k, n}));
+    out.push_back(at::empty({m, n}));
+  }
+  std::vector<int64_t> reps(size_t(threads), 0);
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t)
+    workers.emplace_back([&, t] {
+      at::mm_out(out[size_t(t)], a[size_t(t)], b[size_t(t)]);  // warm-up
+      const auto until = start + std::chrono::duration<double>(seconds);
+      while (std::chrono::steady_clock::now() < until) {
+        at::mm_out(out[size_t(t)], a[size_t(t)], b[size_t(t)]);
+        ++reps[size_t(t)];
+      }
+    });
+  for (std::thread& w : workers) w.join();
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  int64_t total = 0;
+  for (int64_t r : reps) total += r;
+  return 2.0 * double(m) * k * n * double(total) / elapsed / 1e9;
 }
 
 double peak_rss_mib() {
