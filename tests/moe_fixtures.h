@@ -10,6 +10,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QString>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -292,5 +293,17 @@ class Writer {
 };
 
 inline Written write(const QString& dir, const Spec& s) { return Writer(s).write(dir); }
+
+// The exception's message when `f` throws E, "" when it does not.
+template <typename E, typename F>
+QString message_of(F f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return QString::fromStdString(e.what());
+  }
+  return {};
+}
+
 
 }  // namespace fixtures

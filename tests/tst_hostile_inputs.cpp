@@ -19,16 +19,6 @@ using namespace unipool;
 
 namespace {
 
-template <class E, class F>
-QString message_of(F f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return QString::fromStdString(e.what());
-  }
-  return {};
-}
-
 void write_bytes(const QString& path, const std::vector<uint8_t>& bytes) {
   QFile f(path);
   QVERIFY(f.open(QIODevice::WriteOnly));
@@ -43,6 +33,8 @@ std::string letter(int i) {
 }
 
 }  // namespace
+
+using fixtures::message_of;
 
 class TestHostileInputs : public QObject {
   Q_OBJECT

@@ -40,18 +40,9 @@ double cosine(const std::vector<float>& a, const std::vector<float>& b) {
   return ab / std::sqrt(aa * bb);
 }
 
-// The exception's message when `f` throws E, "" when it does not.
-template <typename E, typename F>
-QString message_of(F f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return QString::fromStdString(e.what());
-  }
-  return {};
-}
-
 }  // namespace
+
+using fixtures::message_of;
 
 class TestMoeCheckpoints : public QObject {
   Q_OBJECT

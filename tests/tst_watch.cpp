@@ -22,6 +22,11 @@ class TestWatch : public QObject {
   QTemporaryDir dir_;
   QString log_;
 
+  QList<QByteArray> logLines() const {
+    QFile src(log_);
+    return src.open(QIODevice::ReadOnly) ? src.readAll().split('\n') : QList<QByteArray>();
+  }
+
  private Q_SLOTS:
   void initTestCase() {
     QStandardPaths::setTestModeEnabled(true);
@@ -72,9 +77,7 @@ class TestWatch : public QObject {
   }
 
   void followsAGrowingLog() {
-    QFile src(log_);
-    QVERIFY(src.open(QIODevice::ReadOnly));
-    const QList<QByteArray> lines = src.readAll().split('\n');
+    const QList<QByteArray> lines = logLines();
     const QString grow = dir_.filePath("grow.jsonl");
     QFile out(grow);
     QVERIFY(out.open(QIODevice::WriteOnly));
@@ -108,9 +111,7 @@ class TestWatch : public QObject {
   // A writer killed mid-line leaves a torn line; a resumed run appends after it. The torn
   // line is skipped (said once) and every whole line around it is kept.
   void skipsATornLine() {
-    QFile src(log_);
-    QVERIFY(src.open(QIODevice::ReadOnly));
-    const QList<QByteArray> lines = src.readAll().split('\n');
+    const QList<QByteArray> lines = logLines();
     const QString torn = dir_.filePath("torn.jsonl");
     QFile out(torn);
     QVERIFY(out.open(QIODevice::WriteOnly));
@@ -133,9 +134,7 @@ class TestWatch : public QObject {
   // A line of 100 MB with no newline (a foreign file appended to the log, a broken writer):
   // held only up to 64 MiB, then dropped up to its newline; the records after it are read.
   void dropsAnOverlongLine() {
-    QFile src(log_);
-    QVERIFY(src.open(QIODevice::ReadOnly));
-    const QList<QByteArray> lines = src.readAll().split('\n');
+    const QList<QByteArray> lines = logLines();
     const QString path = dir_.filePath("overlong.jsonl");
     QFile out(path);
     QVERIFY(out.open(QIODevice::WriteOnly));
