@@ -84,7 +84,8 @@ Paired paired_steps(Engine& mine, Engine& other, int steps) {
 }
 
 // Training steps at each thread count of --threads-scan, in one process on one engine: every
-// round times one step per count, the order reversed from round to round (1 2 2 1 ...), so
+// round times one step per count (after an untimed one at that count), the order reversed
+// from round to round (1 2 2 1 ...), so
 // a busy neighbour or a clock change touches every count alike. The speed-up is the median
 // over rounds of (one-thread step time / this count's), which also cancels slow drifts.
 int run_threads_scan(const BenchArgs& a) {
@@ -102,6 +103,9 @@ int run_threads_scan(const BenchArgs& a) {
     for (size_t j = 0; j < counts.size(); ++j) {
       const int t = counts[round % 2 == 0 ? j : counts.size() - 1 - j];
       set_compute_threads(t);
+      // One untimed step after each switch: the first steps at a new count wake the pool's
+      // threads and warm their caches (~20 ms here), which a run at that count pays once.
+      engine->train_step();
       const auto start = std::chrono::steady_clock::now();
       engine->train_step();
       t_round[t] = seconds_since(start);
