@@ -19,6 +19,8 @@ namespace unipool::cpu {
   void rms_norm_forward(const float*, const float*, float*, float*, int64_t, int64_t, float);      \
   void rms_norm_backward(const float*, const float*, const float*, const float*, float*, float*,   \
                          int64_t, int64_t);                                                        \
+  void rms_norm_weight_grad(const float*, const float*, const float*, float*, int64_t, int64_t,     \
+                            int64_t, int64_t);                                                     \
   }
 UNIPOOL_DECLARE(avx2)
 UNIPOOL_DECLARE(base)
@@ -65,6 +67,10 @@ void rms_norm_forward(const float* x, const float* w, float* y, float* rstd, int
 void rms_norm_backward(const float* x, const float* w, const float* rstd, const float* dy,
                        float* dx, float* dw, int64_t rows, int64_t d) {
   UNIPOOL_DISPATCH(rms_norm_backward, x, w, rstd, dy, dx, dw, rows, d);
+}
+void rms_norm_weight_grad(const float* x, const float* rstd, const float* dy, float* dw,
+                          int64_t rows, int64_t d, int64_t c0, int64_t c1) {
+  UNIPOOL_DISPATCH(rms_norm_weight_grad, x, rstd, dy, dw, rows, d, c0, c1);
 }
 
 }  // namespace unipool::cpu

@@ -29,6 +29,10 @@ void rms_norm_forward(const float* x, const float* w, float* y, float* rstd, int
 // dx = rstd * (dy*w - xhat * mean(dy*w*xhat)); dw += sum over rows of dy * xhat.
 void rms_norm_backward(const float* x, const float* w, const float* rstd, const float* dy,
                        float* dx, float* dw, int64_t rows, int64_t d);
+// rms_norm_backward's dw alone, for columns [c0, c1): dw[i] += sum over rows in row order, the
+// same expression, so a column split gives rms_norm_backward's bytes.
+void rms_norm_weight_grad(const float* x, const float* rstd, const float* dy, float* dw,
+                          int64_t rows, int64_t d, int64_t c0, int64_t c1);
 // NormRouter (paper Eq. 7) on logits z (T, M): norm[t] = ||z[t, :]||, and for the K columns
 // `cols` (nullptr: all M, K = M) s[t, k] = a * relu(z[t, cols[k]] / (norm[t] + 1e-8)). (T, K)
 void norm_router_forward(const float* z, int64_t T, int64_t M, const int64_t* cols, int64_t K,

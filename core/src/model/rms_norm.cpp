@@ -5,6 +5,7 @@
 #include <ATen/Parallel.h>
 
 #include <cmath>
+#include <vector>
 
 #include "cpu_kernels/cpu_kernels.h"
 
@@ -26,8 +27,12 @@ struct RmsNormFn : public torch::autograd::Function<RmsNormFn> {
     at::Tensor y = at::empty_like(x);
     at::Tensor rstd = at::empty({rows}, x.options());
     if (x.scalar_type() == at::kFloat) {
-      cpu::rms_norm_forward(x.data_ptr<float>(), w.data_ptr<float>(), y.data_ptr<float>(),
-                            rstd.data_ptr<float>(), rows, d, float(eps));
+      const float *xp = x.data_ptr<float>(), *wp = w.data_ptr<float>();
+      float *yp = y.data_ptr<float>(), *rp = rstd.data_ptr<float>();
+      at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {  // rows are independent
+        cpu::rms_norm_forward(xp + begin * d, wp, yp + begin * d, rp + begin, end - begin, d,
+                              float(eps));
+      });
     } else
       AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rms_norm_fwd", [&] {
         const scalar_t* xp = x.data_ptr<scalar_t>();
@@ -58,9 +63,20 @@ struct RmsNormFn : public torch::autograd::Function<RmsNormFn> {
     at::Tensor dx = at::empty_like(x);
     at::Tensor dw = at::zeros_like(w);
     if (x.scalar_type() == at::kFloat) {
-      cpu::rms_norm_backward(x.data_ptr<float>(), w.data_ptr<float>(), rstd.data_ptr<float>(),
-                             dy.data_ptr<float>(), dx.data_ptr<float>(), dw.data_ptr<float>(), rows,
-                             d);
+      const float *xp = x.data_ptr<float>(), *wp = w.data_ptr<float>(), *rp = rstd.data_ptr<float>();
+      const float* gp = dy.data_ptr<float>();
+      float *dxp = dx.data_ptr<float>(), *dwp = dw.data_ptr<float>();
+      // dx by rows on the compute threads (the kernel's own dw of a row range is discarded);
+      // dw, a sum over rows, by columns: each column summed in row order with the kernel's
+      // expression, so the bytes do not depend on the thread count.
+      at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {
+        std::vector<float> scratch(static_cast<size_t>(d), 0.0f);
+        cpu::rms_norm_backward(xp + begin * d, wp, rp + begin, gp + begin * d, dxp + begin * d,
+                               scratch.data(), end - begin, d);
+      });
+      at::parallel_for(0, d, 16, [&](int64_t c0, int64_t c1) {
+        cpu::rms_norm_weight_grad(xp, rp, gp, dwp, rows, d, c0, c1);
+      });
     } else
       AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rms_norm_bwd", [&] {
         const scalar_t* xp = x.data_ptr<scalar_t>();

@@ -41,20 +41,22 @@ at::Tensor top_k_lowest_index(const at::Tensor& scores_in, int k) {
   int64_t* op = out.data_ptr<int64_t>();
   AT_DISPATCH_FLOATING_TYPES(scores.scalar_type(), "top_k", [&] {
     const scalar_t* sp = scores.data_ptr<scalar_t>();
-    for (int64_t t = 0; t < T; ++t) {
-      const scalar_t* row = sp + t * M;
-      int64_t* chosen = op + t * k;
-      // Insertion into a sorted list of k: strict '>' keeps the lower index on ties.
-      int filled = 0;
-      for (int64_t i = 0; i < M; ++i) {
-        int pos = filled;
-        while (pos > 0 && row[i] > row[chosen[pos - 1]]) --pos;
-        if (pos >= k) continue;
-        for (int j = std::min(filled, k - 1); j > pos; --j) chosen[j] = chosen[j - 1];
-        chosen[pos] = i;
-        filled = std::min(filled + 1, k);
+    at::parallel_for(0, T, 256, [&](int64_t begin, int64_t end) {  // tokens are independent
+      for (int64_t t = begin; t < end; ++t) {
+        const scalar_t* row = sp + t * M;
+        int64_t* chosen = op + t * k;
+        // Insertion into a sorted list of k: strict '>' keeps the lower index on ties.
+        int filled = 0;
+        for (int64_t i = 0; i < M; ++i) {
+          int pos = filled;
+          while (pos > 0 && row[i] > row[chosen[pos - 1]]) --pos;
+          if (pos >= k) continue;
+          for (int j = std::min(filled, k - 1); j > pos; --j) chosen[j] = chosen[j - 1];
+          chosen[pos] = i;
+          filled = std::min(filled + 1, k);
+        }
       }
-    }
+    });
   });
   return out;
 }
