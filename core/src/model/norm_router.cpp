@@ -9,6 +9,8 @@
 // types (the tests' double precision) run the plain loops here.
 #include "model/norm_router.h"
 
+#include <ATen/Parallel.h>
+
 #include <cmath>
 #include <vector>
 
@@ -86,8 +88,13 @@ struct NormRouterFn : public torch::autograd::Function<NormRouterFn> {
     at::Tensor norm = at::empty({T}, z.options());
     const double a = scale.item<double>() * c;
     if (fused_float(z)) {
-      cpu::norm_router_forward(z.data_ptr<float>(), T, M, K == M ? nullptr : cols.data(), K,
-                               float(a), s.data_ptr<float>(), norm.data_ptr<float>());
+      const float* zp = z.data_ptr<float>();
+      float *sp = s.data_ptr<float>(), *np = norm.data_ptr<float>();
+      const int64_t* cp = K == M ? nullptr : cols.data();
+      at::parallel_for(0, T, 256, [&](int64_t begin, int64_t end) {  // tokens are independent
+        cpu::norm_router_forward(zp + begin * M, end - begin, M, cp, K, float(a), sp + begin * K,
+                                 np + begin);
+      });
     } else {
       AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "norm_router_fwd", [&] {
         forward_plain<scalar_t>(z.data_ptr<scalar_t>(), T, M, cols.data(), K, scalar_t(a),

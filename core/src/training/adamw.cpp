@@ -3,9 +3,11 @@
 #include <ATen/Parallel.h>
 
 #include <cmath>
+#include <vector>
 
 #include "cpu_kernels/cpu_kernels.h"
 #include "model/param_names.h"
+#include "model/parallel_work.h"
 
 namespace unipool {
 
@@ -141,15 +143,30 @@ double clip_grad_norm_generic(ParamStore& params, double max_norm) {
 }
 
 double clip_grad_norm(ParamStore& params, double max_norm) {
+  // Each float gradient's sum of squares on the compute threads (one parameter per task, so
+  // each sum keeps its order), then the total in parameter order, as one thread adds it.
+  std::vector<at::Tensor> grads(params.size());
+  std::vector<double> sums(params.size(), 0.0);
+  for (size_t i = 0; i < params.size(); ++i) {
+    const at::Tensor& g = params.tensor(i).grad();
+    if (g.defined() && g.scalar_type() == at::kFloat) grads[i] = g.contiguous();
+  }
+  parallel_items(
+      int64_t(grads.size()),
+      [&](int64_t i) { return grads[size_t(i)].defined() ? grads[size_t(i)].numel() : 0; },
+      [&](int64_t i) {
+        const at::Tensor& g = grads[size_t(i)];
+        if (g.defined()) sums[size_t(i)] = cpu::sum_squares(g.data_ptr<float>(), g.numel());
+      });
   double total = 0.0;
   for (size_t i = 0; i < params.size(); ++i) {
     const at::Tensor& g = params.tensor(i).grad();
     if (!g.defined()) continue;
-    const at::Tensor gc = g.contiguous();
-    if (gc.scalar_type() == at::kFloat) {
-      total += cpu::sum_squares(gc.data_ptr<float>(), gc.numel());
+    if (g.scalar_type() == at::kFloat) {
+      total += sums[i];
       continue;
     }
+    const at::Tensor gc = g.contiguous();
     AT_DISPATCH_FLOATING_TYPES(gc.scalar_type(), "grad_sumsq", [&] {
       const scalar_t* gp = gc.data_ptr<scalar_t>();
       double acc = 0.0;  // double accumulation: the norm of millions of floats
